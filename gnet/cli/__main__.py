@@ -1,0 +1,3 @@
+from gnet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,209 @@
+"""Training loop for float G-Nets, following the paper's recipe by default.
+
+Adam with ReduceLROnPlateau on the validation loss, a validation split, early stopping, the best checkpoint kept,
+and exact resume. Randomness (initial weights, shuffling, dropout) comes from ``seed`` only: the loop runs inside
+``torch.random.fork_rng`` so the caller's global RNG is left untouched, and the dropout RNG state is saved in
+checkpoints so a resumed run continues identically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from gnet.checkpoint import load_checkpoint, save_checkpoint
+
+__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "evaluate", "predict"]
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters. Defaults follow the paper's recipe (Adam, ReduceLROnPlateau factor 0.1, patience 10)."""
+
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    plateau_factor: float = 0.1
+    plateau_patience: int = 10
+    early_stopping: int | None = None  # epochs without val-accuracy gain before stopping; None = never
+    seed: int = 0
+    eval_batch_size: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class TrainResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_accuracy: float = float("nan")
+    stopped_early: bool = False
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or inf."""
+
+
+def _check_pair(name: str, pair: Pair) -> Pair:
+    x, y = pair
+    if len(x) == 0:
+        raise ValueError(f"{name} set is empty")
+    if len(x) != len(y):
+        raise ValueError(f"{name} set: {len(x)} inputs but {len(y)} labels")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} set contains NaN or inf inputs")
+    return x, y.long()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Argmax predictions (N,) int64 in eval mode."""
+    was = model.training
+    model.eval()
+    out = torch.cat([model(x[i : i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
+    model.train(was)
+    return out
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy) in eval mode."""
+    was = model.training
+    model.eval()
+    loss, correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        logits = model(x[i : i + batch_size])
+        loss += F.cross_entropy(logits, y[i : i + batch_size], reduction="sum").item()
+        correct += (logits.argmax(dim=1) == y[i : i + batch_size]).sum().item()
+    model.train(was)
+    return loss / len(x), correct / len(x)
+
+
+def _state(model, optimizer, scheduler, epoch, result, shuffle_gen) -> dict[str, Any]:
+    return {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": epoch,
+        "result": json.dumps(dataclasses.asdict(result)),
+        "shuffle_rng": shuffle_gen.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+
+
+def train(
+    model: nn.Module,
+    train_data: Pair,
+    val_data: Pair,
+    config: TrainConfig,
+    model_config: dict[str, Any],
+    out_dir: str | Path | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place; returns the history. With ``out_dir``, writes ``last.pt`` (resumable, every
+    epoch), ``best.pt`` (best validation accuracy) and ``history.json``.
+
+    Args:
+        train_data, val_data: (x float32 (N, *input_shape), y int64 (N,)).
+        model_config: JSON-serialisable config that rebuilds the model (must hold ``architecture``).
+        resume: a ``last.pt`` written by an earlier call; training continues exactly where it stopped.
+    """
+    x_tr, y_tr = _check_pair("training", train_data)
+    x_va, y_va = _check_pair("validation", val_data)
+    out = Path(out_dir) if out_dir is not None else None
+    full_config = {**model_config, "train": dataclasses.asdict(config)}
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
+        )
+        shuffle_gen = torch.Generator().manual_seed(config.seed)
+        result, start_epoch, since_best = TrainResult(), 0, 0
+        if resume is not None:
+            payload = load_checkpoint(resume)
+            model.load_state_dict(payload["state_dict"])
+            optimizer.load_state_dict(payload["optimizer"])
+            scheduler.load_state_dict(payload["scheduler"])
+            shuffle_gen.set_state(payload["shuffle_rng"])
+            torch.set_rng_state(payload["torch_rng"])
+            result = TrainResult(**json.loads(payload["result"]))
+            start_epoch = int(payload["epoch"]) + 1
+            since_best = start_epoch - 1 - result.best_epoch
+
+        n = len(x_tr)
+        steps = math.ceil(n / config.batch_size)
+        for epoch in range(start_epoch, config.epochs):
+            model.train()
+            order = torch.randperm(n, generator=shuffle_gen)
+            t0, total, correct, seen = time.perf_counter(), 0.0, 0, 0
+            bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
+            for step in bar:
+                idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+                logits = model(x_tr[idx])
+                loss = F.cross_entropy(logits, y_tr[idx])
+                if not torch.isfinite(loss):
+                    raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch + 1}, batch {step + 1}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.item() * len(idx)
+                correct += (logits.argmax(dim=1) == y_tr[idx]).sum().item()
+                seen += len(idx)
+                bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.4f}")
+            val_loss, val_acc = evaluate(model, x_va, y_va, config.eval_batch_size)
+            scheduler.step(val_loss)
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": total / seen,
+                "train_accuracy": correct / seen,
+                "val_loss": val_loss,
+                "val_accuracy": val_acc,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - t0,
+            }
+            result.history.append(record)
+            improved = not (val_acc <= result.best_val_accuracy)  # first epoch: best is NaN
+            if improved:
+                result.best_epoch, result.best_val_accuracy, since_best = epoch, val_acc, 0
+            else:
+                since_best += 1
+            if progress:
+                tqdm.write(
+                    f"epoch {epoch + 1}: loss {record['train_loss']:.4f} train {record['train_accuracy']:.4f} "
+                    f"val {val_acc:.4f} ({record['seconds']:.1f}s)"
+                )
+            if on_epoch is not None:
+                on_epoch(record)
+            stop = config.early_stopping is not None and since_best >= config.early_stopping
+            result.stopped_early = stop
+            if out is not None:
+                if improved:
+                    save_checkpoint(out / "best.pt", model, full_config, epoch=epoch)
+                state = _state(model, optimizer, scheduler, epoch, result, shuffle_gen)
+                save_checkpoint(out / "last.pt", model, full_config, **state)
+                (out / "history.json").write_text(json.dumps(dataclasses.asdict(result), indent=1))
+            if stop:
+                break
+    return result

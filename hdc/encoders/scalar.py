@@ -1,0 +1,187 @@
+"""Scalar codebooks (level, thermometer, circular) and the value -> level encoder.
+
+Each codebook is uint64 ``(levels, n_words(dim))``.  Hamming distances between levels are set
+by construction (exact up to integer rounding of the flip counts):
+
+* level:       ``H(i, j) = |c_i - c_j|`` with ``c_j = round(j * floor(D/2) / (L - 1))``, so the
+               first and last levels are orthogonal (``H = D/2``);
+* thermometer: level ``j`` has ``round(j * D / (L - 1))`` one bits, so ``H(0, L-1) = D``;
+* circular:    ``H(i, j) ~= D * min(|i - j|, L - |i - j|) / L`` (to within 2 bits):
+               neighbours on the circle are close, opposite points orthogonal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hdc.ops import Seed, as_generator
+from hdc.packed import _to_numpy, check_dim, pack_bits
+
+__all__ = [
+    "KINDS",
+    "ScalarEncoder",
+    "circular_codebook",
+    "level_codebook",
+    "thermometer_codebook",
+    "value_to_level",
+]
+
+KINDS = ("level", "thermometer", "circular")
+
+
+def _check_levels(levels: Any, minimum: int = 2) -> int:
+    if isinstance(levels, (bool, np.bool_)) or not isinstance(levels, (int, np.integer)):
+        raise ValueError(f"levels must be an integer >= {minimum}, got {levels!r}")
+    if levels < minimum:
+        raise ValueError(f"levels must be >= {minimum}, got {levels}")
+    return int(levels)
+
+
+def _round_div(num: np.ndarray, den: int) -> np.ndarray:
+    """Integer round-half-up of num / den for non-negative integers."""
+    return (2 * num + den) // (2 * den)
+
+
+def level_codebook(levels: int, dim: int, seed: Seed = 0) -> np.ndarray:
+    """Level hypervectors: each step flips a fresh block of a random base vector.
+
+    Level ``j`` is the base with the first ``c_j`` positions of a random permutation flipped,
+    ``c_j = round(j * floor(D/2) / (L - 1))``.  Returns uint64 ``(levels, n_words(dim))``.
+    """
+    levels = _check_levels(levels)
+    dim = check_dim(dim)
+    rng = as_generator(seed)
+    base = rng.integers(0, 2, size=dim).astype(np.bool_)
+    rank = np.empty(dim, dtype=np.int64)
+    rank[rng.permutation(dim)] = np.arange(dim)
+    flips = _round_div(np.arange(levels, dtype=np.int64) * (dim // 2), levels - 1)
+    bits = base[None, :] ^ (rank[None, :] < flips[:, None])
+    return pack_bits(bits)
+
+
+def thermometer_codebook(levels: int, dim: int, seed: Seed | None = None) -> np.ndarray:
+    """Thermometer hypervectors: level ``j`` has ``round(j * D / (L - 1))`` one bits.
+
+    With ``seed=None`` the ones fill positions from 0 upwards (deterministic); with a seed they
+    fill positions in a random order, which avoids structure that permutation (n-grams) or
+    word-aligned effects could pick up.  Returns uint64 ``(levels, n_words(dim))``.
+    """
+    levels = _check_levels(levels)
+    dim = check_dim(dim)
+    if seed is None:
+        rank = np.arange(dim, dtype=np.int64)
+    else:
+        rank = np.empty(dim, dtype=np.int64)
+        rank[as_generator(seed).permutation(dim)] = np.arange(dim)
+    ones = _round_div(np.arange(levels, dtype=np.int64) * dim, levels - 1)
+    return pack_bits(rank[None, :] < ones[:, None])
+
+
+def circular_codebook(levels: int, dim: int, seed: Seed = 0) -> np.ndarray:
+    """Circular hypervectors for ``levels`` equally spaced angles (any ``levels >= 2``).
+
+    A random half of the positions (``R = floor(D/2)``) get evenly spaced phases
+    ``u_k = k / R``; position ``k`` of level ``j`` is the base bit XOR
+    ``[(j / L - u_k) mod 1 < 1/2]``; the other positions keep the base bit.  Two levels a
+    circular distance ``delta`` (fraction of the circle, <= 1/2) apart differ on the phases of
+    two arcs of length ``delta``: ``H ~= 2 * delta * R = delta * D``.
+    Returns uint64 ``(levels, n_words(dim))``.
+    """
+    levels = _check_levels(levels)
+    dim = check_dim(dim)
+    rng = as_generator(seed)
+    base = rng.integers(0, 2, size=dim).astype(np.bool_)
+    perm = rng.permutation(dim)
+    r = dim // 2
+    bits = np.broadcast_to(base, (levels, dim)).copy()
+    if r:
+        j = np.arange(levels, dtype=np.int64)[:, None]
+        k = np.arange(r, dtype=np.int64)[None, :]
+        # Exact integer form of ((j / L - k / R) mod 1) < 1/2.
+        in_arc = 2 * np.mod(j * r - k * levels, levels * r) < levels * r
+        bits[:, perm[:r]] ^= in_arc
+    return pack_bits(bits)
+
+
+def _finite_values(values: Any) -> np.ndarray:
+    arr = _to_numpy(values, "values")
+    if arr.dtype == np.bool_ or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
+    ):
+        raise ValueError(f"values must be real numbers, got dtype {arr.dtype}")
+    if arr.size == 0:
+        raise ValueError(f"values is empty (shape {arr.shape})")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        raise ValueError("values contain NaN or inf")
+    return arr
+
+
+def value_to_level(
+    values: Any, levels: int, low: float, high: float, *, circular: bool = False
+) -> np.ndarray:
+    """Map values to level indices (int64, same shape as ``values``).
+
+    Linear: ``round((v - low) / (high - low) * (L - 1))`` clipped to ``[0, L - 1]``.
+    Circular: the period is ``high - low``; ``round((v - low) / (high - low) * L) mod L``.
+    """
+    levels = _check_levels(levels)
+    low, high = float(low), float(high)
+    if not (np.isfinite(low) and np.isfinite(high) and high > low):
+        raise ValueError(f"need finite low < high, got low={low}, high={high}")
+    v = _finite_values(values)
+    t = (v - low) / (high - low)
+    if circular:
+        return np.mod(np.rint(t * levels).astype(np.int64), levels)
+    return np.clip(np.rint(t * (levels - 1)), 0, levels - 1).astype(np.int64)
+
+
+class ScalarEncoder:
+    """Encode real values as codebook hypervectors.
+
+    Args:
+        levels: number of quantisation levels (>= 2).
+        dim: hypervector dimension.
+        low, high: value range (the period for ``kind="circular"``); values outside are clipped
+            (linear kinds) or wrapped (circular).
+        kind: "level", "thermometer" or "circular".
+        seed: int or Generator for the codebook.
+    """
+
+    def __init__(
+        self,
+        levels: int,
+        dim: int,
+        low: float = 0.0,
+        high: float = 1.0,
+        *,
+        kind: str = "level",
+        seed: Seed = 0,
+    ) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.levels = _check_levels(levels)
+        self.dim = check_dim(dim)
+        self.low, self.high = float(low), float(high)
+        if not (np.isfinite(self.low) and np.isfinite(self.high) and self.high > self.low):
+            raise ValueError(f"need finite low < high, got low={low}, high={high}")
+        self.kind = kind
+        maker = {"level": level_codebook, "thermometer": thermometer_codebook,
+                 "circular": circular_codebook}[kind]
+        self.codebook = maker(self.levels, self.dim, seed)
+
+    def index(self, values: Any) -> np.ndarray:
+        """Level index of each value: int64, same shape as ``values``."""
+        return value_to_level(
+            values, self.levels, self.low, self.high, circular=self.kind == "circular"
+        )
+
+    def encode(self, values: Any) -> np.ndarray:
+        """uint64 ``(*values.shape, n_words(dim))``."""
+        return self.codebook[self.index(values)]
+
+    def __repr__(self) -> str:
+        return (f"ScalarEncoder(levels={self.levels}, dim={self.dim}, low={self.low}, "
+                f"high={self.high}, kind={self.kind!r})")

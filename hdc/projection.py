@@ -1,0 +1,221 @@
+"""Seeded random sign projections: phi(x) = sign(G x).
+
+G is an N x n matrix with i.i.d. Gaussian N(0, 1) or Rademacher (+-1) entries. It is never stored: rows are
+generated in fixed blocks of :data:`BLOCK_ROWS`, each from its own ``SeedSequence(seed, spawn_key=(*stream,
+block))``. Two consequences users rely on:
+
+- any chunking over N yields bit-identical rows, so memory can be bounded without changing results;
+- G for a smaller N is a prefix of G for a larger N, so sweeps over N are nested.
+
+By Grothendieck's identity, for Gaussian G, ``E[sign(g.u) sign(g.v)] = (2/pi) arcsin(rho(u, v))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from hdc.packed import pack_bits
+
+__all__ = ["BLOCK_ROWS", "KINDS", "PRECISIONS", "RandomProjection", "as_seed"]
+
+BLOCK_ROWS = 256  # a multiple of 64, so a block packs into whole words
+KINDS = ("gaussian", "rademacher")
+PRECISIONS = ("float32", "bfloat16", "int8")
+_TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.int8}
+
+
+def as_seed(seed: int | np.random.Generator) -> int:
+    """Return a non-negative int seed; a Generator is consumed once to draw one."""
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**63 - 1))
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an int or numpy.random.Generator, got {type(seed).__name__}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    return int(seed)
+
+
+class RandomProjection:
+    """The random map x -> G x with G of shape (n, in_features), regenerated from a seed.
+
+    Args:
+        in_features: n, the input dimension.
+        n: N, the number of rows (the hypervector dimension).
+        kind: ``"gaussian"`` or ``"rademacher"``.
+        seed: an int, or a Generator from which one int is drawn.
+        stream: extra integers that select an independent stream, e.g. ``(layer,)`` or ``(layer, channel)``.
+        cache_bytes: rows are kept in memory after first use while the whole float32 G fits in this budget;
+            above it, each call regenerates its chunks (bounded memory, more time).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        n: int,
+        kind: str = "gaussian",
+        seed: int | np.random.Generator = 0,
+        stream: Sequence[int] = (),
+        cache_bytes: int = 512 * 2**20,
+    ) -> None:
+        if int(in_features) < 1:
+            raise ValueError(f"in_features must be >= 1, got {in_features}")
+        if int(n) < 1:
+            raise ValueError(f"n (the projection dimension N) must be >= 1, got {n}")
+        if kind not in KINDS:
+            raise ValueError(f"unknown projection kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        self.in_features = int(in_features)
+        self.n = int(n)
+        self.kind = kind
+        self.seed = as_seed(seed)
+        self.stream = tuple(int(s) for s in stream)
+        self._cacheable = self.n * self.in_features * 4 <= cache_bytes
+        self._cache: dict[str, torch.Tensor] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"RandomProjection(in_features={self.in_features}, n={self.n}, kind={self.kind!r}, "
+            f"seed={self.seed}, stream={self.stream})"
+        )
+
+    # ----------------------------------------------------------------------------------------- generation
+    def _block(self, block: int) -> np.ndarray:
+        """Rows [block*BLOCK_ROWS, (block+1)*BLOCK_ROWS) of G, float32 (BLOCK_ROWS, in_features)."""
+        seq = np.random.SeedSequence(self.seed, spawn_key=(*self.stream, block))
+        rng = np.random.Generator(np.random.PCG64(seq))
+        shape = (BLOCK_ROWS, self.in_features)
+        if self.kind == "gaussian":
+            return rng.standard_normal(shape, dtype=np.float32)
+        bits = rng.integers(0, 2, size=shape, dtype=np.int8)
+        return (2 * bits - 1).astype(np.float32)
+
+    def _generate(self, start: int, stop: int) -> torch.Tensor:
+        first, last = start // BLOCK_ROWS, (stop - 1) // BLOCK_ROWS
+        blocks = np.concatenate([self._block(b) for b in range(first, last + 1)], axis=0)
+        offset = first * BLOCK_ROWS
+        return torch.from_numpy(np.ascontiguousarray(blocks[start - offset : stop - offset]))
+
+    def rows(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
+        """Rows ``start:stop`` of G as float32, shape (stop - start, in_features)."""
+        stop = self.n if stop is None else stop
+        if not 0 <= start < stop <= self.n:
+            raise ValueError(f"row range [{start}, {stop}) is outside [0, {self.n})")
+        if self._cacheable:
+            return self._full("float32")[start:stop]
+        return self._generate(start, stop)
+
+    def _full(self, precision: str) -> torch.Tensor:
+        # Only the precision in use is kept, so a bf16 or int8 user holds 2 or 1 bytes per entry, not 4 more.
+        if precision not in self._cache:
+            full = self._cache.get("float32")
+            if full is None:
+                full = self._generate(0, self.n)
+            self._cache[precision] = full.to(_TORCH_DTYPES[precision])
+        return self._cache[precision]
+
+    def chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, int]]:
+        """Row ranges covering [0, N), each a multiple of 64 rows long (except the last)."""
+        step = max(64, (int(chunk_rows) // 64) * 64)
+        for start in range(0, self.n, step):
+            yield start, min(self.n, start + step)
+
+    # ----------------------------------------------------------------------------------------- projection
+    def _check_input(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        x = torch.as_tensor(x)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"x must have shape (batch, {self.in_features}), got {tuple(x.shape)}"
+            )
+        if x.shape[0] == 0:
+            raise ValueError("x is an empty batch")
+        if not torch.is_floating_point(x):
+            x = x.to(torch.float32)
+        if not torch.isfinite(x).all():
+            raise ValueError("x contains NaN or inf")
+        return x
+
+    def _rows_as(self, start: int, stop: int, precision: str, device: torch.device) -> torch.Tensor:
+        if self._cacheable:
+            g = self._full(precision)[start:stop]
+        else:
+            g = self._generate(start, stop).to(_TORCH_DTYPES[precision])
+        return g.to(device)
+
+    def project(
+        self,
+        x: torch.Tensor | np.ndarray,
+        start: int = 0,
+        stop: int | None = None,
+        precision: str = "float32",
+    ) -> torch.Tensor:
+        """G[start:stop] x for a batch: (B, in_features) -> float32 (B, stop - start).
+
+        ``precision="bfloat16"`` multiplies in bf16 (float32 accumulation). ``precision="int8"`` needs a
+        Rademacher G: each row of x is scaled to [-127, 127] and rounded, and the product is accumulated exactly
+        in int32, so the result does not depend on the batch size or chunking.
+        """
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        if precision == "int8" and self.kind != "rademacher":
+            raise ValueError("precision='int8' needs kind='rademacher' (a Gaussian G is not integer)")
+        return self.project_unchecked(self._check_input(x), start, stop, precision)
+
+    def project_unchecked(
+        self, x: torch.Tensor, start: int = 0, stop: int | None = None, precision: str = "float32"
+    ) -> torch.Tensor:
+        """:meth:`project` without input validation, for hot loops whose caller validated x once."""
+        stop = self.n if stop is None else stop
+        g = self._rows_as(start, stop, precision, x.device)
+        if precision == "float32":
+            return x.to(torch.float32) @ g.T
+        if precision == "bfloat16":
+            return (x.to(torch.bfloat16) @ g.T).to(torch.float32)
+        q, scale = quantize_rows_int8(x)
+        return int8_matmul(q, g.T.contiguous()).to(torch.float32) * scale
+
+    def encode(
+        self,
+        x: torch.Tensor | np.ndarray,
+        chunk_rows: int = 4096,
+        precision: str = "float32",
+    ) -> np.ndarray:
+        """Packed sign(G x): (B, in_features) -> uint64 (B, ceil(N / 64)); bit 1 where (G x) >= 0."""
+        x = self._check_input(x)
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+        words = [
+            pack_bits((self.project_unchecked(x, start, stop, precision) >= 0).cpu().numpy())
+            for start, stop in self.chunks(chunk_rows)
+        ]
+        return np.concatenate(words, axis=-1)
+
+
+def quantize_rows_int8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric per-row int8 quantisation: x ~= q * scale, q int8 (B, n), scale float32 (B, 1).
+
+    A row's scale depends on that row alone, so results do not depend on the batch a row arrives in.
+    """
+    amax = x.abs().amax(dim=1, keepdim=True).to(torch.float32)
+    scale = torch.where(amax > 0, amax / 127.0, torch.ones_like(amax))
+    q = torch.round(x.to(torch.float32) / scale).clamp_(-127, 127).to(torch.int8)
+    return q, scale
+
+
+def int8_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact int8 x int8 -> int32 matrix product, (M, K) @ (K, N).
+
+    ``torch._int_mm`` is the fast path (VNNI/AMX on CPU). It wants M > 16 and K, N multiples of 8, so inputs are
+    zero-padded to that shape, which leaves the product unchanged.
+    """
+    m, k = a.shape
+    n = b.shape[1]
+    if not hasattr(torch, "_int_mm"):
+        return a.to(torch.int32) @ b.to(torch.int32)
+    pm, pk, pn = max(0, 17 - m), (-k) % 8, (-n) % 8
+    if pm or pk:
+        a = torch.nn.functional.pad(a, (0, pk, 0, pm))
+    if pk or pn:
+        b = torch.nn.functional.pad(b, (0, pn, 0, pk))
+    return torch._int_mm(a, b)[:m, :n]

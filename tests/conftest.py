@@ -1,0 +1,33 @@
+"""Shared fixtures: a small digits G-Net trained once per test session (about 10 s on 2 cores)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gnet.data import load_dataset
+from gnet.models import architecture, build_model
+from gnet.train import TrainConfig, train
+
+
+def train_digits(activation: str, epochs: int = 15, seed: int = 0):
+    data = load_dataset("digits", val_fraction=0.1, seed=0)
+    specs = architecture("digits", activation=activation)
+    model = build_model(specs, seed=seed)
+    config = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, seed=seed)
+    model_config = {"architecture": specs, "input_shape": list(data.input_shape), "n_classes": data.n_classes,
+                    "dataset": "digits", "val_fraction": 0.1, "data_seed": 0}
+    train(model, data.train.tensors, data.val.tensors, config, model_config, progress=False)
+    model.eval()
+    return model, model_config, data
+
+
+@pytest.fixture(scope="session")
+def digits_rasu():
+    """(model, config, DataSplits) for a RASU digits conv net."""
+    return train_digits("rasu")
+
+
+@pytest.fixture(scope="session")
+def digits_tasu():
+    return train_digits("tasu")

@@ -1,0 +1,150 @@
+"""G-Net layers against the formula z = arcsin(<w~, x+b> / (||w~|| ||x+b||)), computed independently in float64."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gnet.layers import GConv1d, GConv2d, GLinear, NormalizedClassifier, RASU, TASU
+
+
+def _reference_conv2d(layer: GConv2d, x: torch.Tensor) -> torch.Tensor:
+    """Per-patch loop: shift by b, zero-pad, take each receptive field and apply the formula."""
+    w = layer.effective_weight().double()
+    b = layer.bias.item()
+    xs = torch.nn.functional.pad(x.double() + b, (layer.padding[1],) * 2 + (layer.padding[0],) * 2)
+    (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
+    oh, ow = layer.output_length(tuple(x.shape[2:]))
+    out = torch.empty(x.shape[0], w.shape[0], oh, ow, dtype=torch.float64)
+    for i in range(oh):
+        for j in range(ow):
+            patch = xs[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw]
+            p = patch.reshape(x.shape[0], -1)
+            rho = (p @ w.reshape(w.shape[0], -1).T) / (p.norm(dim=1, keepdim=True) * w.reshape(w.shape[0], -1).norm(dim=1))
+            out[:, :, i, j] = torch.asin(rho)
+    return out
+
+
+@pytest.mark.parametrize("stride,padding,dilation", [(1, 0, 1), (2, 1, 1), (1, 2, 2), ((2, 1), (1, 0), (1, 2))])
+def test_conv2d_matches_formula_per_patch(stride, padding, dilation):
+    gen = torch.Generator().manual_seed(0)
+    layer = GConv2d(3, 5, (3, 2), stride=stride, padding=padding, dilation=dilation, bias_init=0.3, generator=gen)
+    x = torch.randn(2, 3, 9, 8, generator=gen, dtype=torch.float64)
+    got = layer.double()(x)
+    ref = _reference_conv2d(layer, x)
+    assert got.shape == ref.shape
+    torch.testing.assert_close(got, ref, atol=1e-9, rtol=0)
+
+
+def test_conv1d_matches_formula():
+    gen = torch.Generator().manual_seed(1)
+    layer = GConv1d(2, 4, 5, stride=2, padding=3, dilation=2, bias_init=-0.2, generator=gen).double()
+    x = torch.randn(3, 2, 17, generator=gen, dtype=torch.float64)
+    # A 1-D conv is a 2-D conv over a height-1 image; reuse the 2-D per-patch reference.
+    layer2 = GConv2d(2, 4, (1, 5), stride=(1, 2), padding=(0, 3), dilation=(1, 2), bias_init=-0.2).double()
+    with torch.no_grad():
+        layer2.weight.copy_(layer.weight.unsqueeze(2))
+    ref = _reference_conv2d(layer2, x.unsqueeze(2))[:, :, 0]
+    torch.testing.assert_close(layer(x), ref, atol=1e-9, rtol=0)
+
+
+def test_linear_and_classifier_match_formula():
+    gen = torch.Generator().manual_seed(2)
+    lin = GLinear(7, 3, bias_init=0.5, generator=gen).double()
+    x = torch.randn(4, 7, generator=gen, dtype=torch.float64)
+    xs = x + 0.5
+    w = lin.weight.detach()
+    ref = torch.asin((xs @ w.T) / (xs.norm(dim=1, keepdim=True) * w.norm(dim=1)))
+    torch.testing.assert_close(lin(x), ref, atol=1e-9, rtol=0)
+
+    clf = NormalizedClassifier(7, 3, bias_init=0.1, generator=gen).double()
+    hs = x + 0.1
+    W = clf.weight.detach()
+    cos = (hs @ W) / (hs.norm(dim=1, keepdim=True) * W.norm(dim=0))  # class COLUMNS
+    torch.testing.assert_close(clf(x), cos, atol=1e-8, rtol=0)  # eps 1e-12 inside the norms
+
+
+def test_batchnorm_folds_into_effective_weight():
+    gen = torch.Generator().manual_seed(3)
+    layer = GConv2d(2, 4, 3, padding=1, batch_norm=True, generator=gen).double()
+    with torch.no_grad():
+        layer.bn.weight.copy_(torch.tensor([1.5, -0.7, 0.2, -2.0]))
+        layer.bn.running_var.copy_(torch.tensor([0.5, 2.0, 1.0, 3.0]))
+    layer.eval()
+    x = torch.randn(2, 2, 5, 5, generator=gen, dtype=torch.float64)
+    plain = GConv2d(2, 4, 3, padding=1, bias_init=layer.bias.item()).double()
+    with torch.no_grad():
+        plain.weight.copy_(layer.effective_weight())
+    torch.testing.assert_close(layer(x), plain(x), atol=1e-9, rtol=0)
+    assert (layer.effective_weight()[1] * layer.weight[1] <= 0).all()  # negative gamma flips the unit
+
+
+@pytest.mark.parametrize("make", [
+    lambda g: GLinear(5, 3, bias_init=0.2, generator=g),
+    lambda g: GConv1d(2, 3, 3, padding=1, stride=2, bias_init=0.2, generator=g),
+    lambda g: GConv2d(2, 3, 3, padding=1, dilation=2, bias_init=0.2, generator=g),
+    lambda g: NormalizedClassifier(5, 3, bias_init=0.2, generator=g),
+])
+def test_gradcheck_float64(make):
+    gen = torch.Generator().manual_seed(4)
+    layer = make(gen).double()
+    shape = {GLinear: (2, 5), NormalizedClassifier: (2, 5), GConv1d: (2, 2, 6), GConv2d: (2, 2, 6, 6)}[type(layer)]
+    x = torch.randn(*shape, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda inp: layer(inp), (x,), eps=1e-6, atol=1e-5)
+    # and with respect to the parameters (weight and the bias-trick scalar)
+    params = [p for p in layer.parameters() if p.requires_grad]
+
+    def f(*ps):
+        saved = [p.data for p in params]
+        for p, v in zip(params, ps):
+            p.data = v
+        out = layer(x.detach())
+        for p, v in zip(params, saved):
+            p.data = v
+        return out
+
+    # functional_call keeps autograd connected to the parameter tensors
+    from torch.func import functional_call
+
+    names = [n for n, p in layer.named_parameters() if p.requires_grad]
+    inputs = tuple(p.detach().clone().requires_grad_(True) for p in params)
+    assert torch.autograd.gradcheck(
+        lambda *ps: functional_call(layer, dict(zip(names, ps)), (x.detach(),)), inputs, eps=1e-6, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("layer", [GLinear(4, 3, bias_init=0.0), GConv2d(1, 2, 3, padding=1, bias_init=0.0),
+                                   GConv1d(1, 2, 3, padding=1, bias_init=0.0), NormalizedClassifier(4, 3, bias_init=0.0)])
+def test_no_nan_at_zero_input(layer):
+    shape = {GLinear: (2, 4), NormalizedClassifier: (2, 4), GConv2d: (2, 1, 5, 5), GConv1d: (2, 1, 5)}[type(layer)]
+    x = torch.zeros(*shape, requires_grad=True)
+    out = layer(x)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters() if p.grad is not None)
+
+
+def test_no_nan_gradient_when_rho_is_one():
+    layer = GLinear(3, 1, bias_init=0.0)
+    x = layer.weight.detach().clone().requires_grad_(True)  # x parallel to w: rho = 1
+    out = layer(x)
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all() and out.item() == pytest.approx(math.pi / 2, abs=1e-2)
+
+
+def test_activations():
+    z = torch.linspace(-1, 1, 11)
+    r, t = RASU(alpha_init=5.0), TASU(alpha_init=10.0)
+    torch.testing.assert_close(r(z), torch.relu(5 * z))
+    torch.testing.assert_close(t(z), torch.tanh(10 * z))
+    assert r.alpha.requires_grad and t.alpha.requires_grad
+
+
+def test_wrong_input_shape_is_named():
+    with pytest.raises(ValueError, match="GConv2d expects"):
+        GConv2d(3, 4, 3)(torch.zeros(1, 2, 5, 5))
+    with pytest.raises(ValueError, match="GLinear expects"):
+        GLinear(3, 4)(torch.zeros(1, 5))
