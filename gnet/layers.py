@@ -37,6 +37,49 @@ def safe_arcsin_cosine(dot: torch.Tensor, w_norm_sq: torch.Tensor, x_norm_sq: to
     return torch.asin(rho.clamp(-_RHO_LIMIT, _RHO_LIMIT))
 
 
+class _ArcsinOfProduct(torch.autograd.Function):
+    """z = arcsin(clamp(a * s, -limit, limit)) for a (B, out, *) and s broadcastable to it (B, 1, *).
+
+    The same value and gradient as autograd through ``torch.asin((a * s).clamp(...))``, but with fewer passes over
+    output-sized tensors, which is what training time goes into: autograd through the composed expression (norm
+    product, rsqrt, clamp, asin) made about 20 such passes per layer and a G-Net train 2x slower than a plain CNN.
+    The backward uses d arcsin(rho) / d rho = 1 / sqrt(1 - rho^2) (rsqrt is far cheaper than cos or asin).
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        rho = a * s
+        lo, hi = torch.aminmax(rho)
+        clipped = None
+        if hi > _RHO_LIMIT or lo < -_RHO_LIMIT:  # rare: only then pay for a mask (clamp passes no gradient there)
+            clipped = rho.abs() > _RHO_LIMIT
+            rho.clamp_(-_RHO_LIMIT, _RHO_LIMIT)
+        ctx.save_for_backward(rho, a, s, clipped)
+        return torch.asin(rho)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        rho, a, s, clipped = ctx.saved_tensors
+        g = torch.addcmul(torch.ones((), dtype=rho.dtype, device=rho.device), rho, rho, value=-1.0)  # 1 - rho^2
+        g.rsqrt_().mul_(grad)
+        if clipped is not None:
+            g.masked_fill_(clipped, 0.0)
+        grad_a = g * s if ctx.needs_input_grad[0] else None
+        grad_s = g.mul_(a).sum_to_size(s.shape) if ctx.needs_input_grad[1] else None
+        return grad_a, grad_s
+
+
+def _arcsin_cosine_normed(dot_over_w: torch.Tensor, x_norm_sq: torch.Tensor) -> torch.Tensor:
+    """arcsin(<w, x> / (||w|| ||x||)) from <w, x> / ||w|| (B, out, *) and ||x||^2 (B, 1, *)."""
+    return _ArcsinOfProduct.apply(dot_over_w, torch.rsqrt(x_norm_sq + _NORM_EPS))
+
+
+def _inverse_norms(weight: torch.Tensor) -> torch.Tensor:
+    """1 / ||w_o|| per output unit (out,), eps-guarded like the input norms."""
+    return torch.rsqrt((weight**2).flatten(1).sum(dim=1) + _NORM_EPS)
+
+
 class GLayer(nn.Module):
     """Shared parts: the weight, the scalar bias trick b, and an optional folded BatchNorm scale.
 
@@ -116,13 +159,14 @@ class GLinear(GLayer):
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"GLinear expects (batch, {self.in_features}), got {tuple(x.shape)}")
         shifted = x + self.bias
-        dot = shifted @ self.weight.T
-        sign = self._unit_sign(dot)
-        if sign is not None:
-            dot = dot * sign
-        w_sq = (self.weight**2).sum(dim=1)
+        inv_w = _inverse_norms(self.weight)
+        if self.bn is None:
+            dot = shifted @ (self.weight * inv_w[:, None]).T  # 1/||w|| folded into the small weight
+        else:
+            raw = shifted @ self.weight.T  # BatchNorm statistics are those of the raw dot products
+            dot = raw * (self._unit_sign(raw) * inv_w)
         x_sq = (shifted**2).sum(dim=1, keepdim=True)
-        return safe_arcsin_cosine(dot, w_sq, x_sq)
+        return _arcsin_cosine_normed(dot, x_sq)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, bias_trick={self.bias.item():.3g}"
@@ -170,15 +214,29 @@ class _GConvNd(GLayer):
                 f"{type(self).__name__} expects {expected} with C={self.in_channels}, got {tuple(x.shape)}"
             )
         shifted = x + self.bias
-        dot = self._conv(shifted, self.weight)
-        sign = self._unit_sign(dot)
-        if sign is not None:
-            dot = dot * sign
-        # Patch norms: sum the squares over channels first, then one all-ones filter per patch.
-        ones = torch.ones((1, 1, *self.kernel_size), dtype=x.dtype, device=x.device)
-        x_sq = self._conv((shifted**2).sum(dim=1, keepdim=True), ones)
-        w_sq = (self.weight**2).flatten(1).sum(dim=1).view(1, -1, *([1] * self._dims))
-        return safe_arcsin_cosine(dot, w_sq, x_sq)
+        inv_w = _inverse_norms(self.weight).view(-1, *([1] * (self._dims + 1)))
+        if self.bn is None:
+            dot = self._conv(shifted, self.weight * inv_w)  # 1/||w|| folded into the small weight
+        else:
+            raw = self._conv(shifted, self.weight)  # BatchNorm statistics are those of the raw dot products
+            dot = raw * (self._unit_sign(raw) * inv_w.view(1, -1, *([1] * self._dims)))
+        x_sq = self._patch_sum((shifted**2).sum(dim=1, keepdim=True))
+        return _arcsin_cosine_normed(dot, x_sq)
+
+    def _patch_sum(self, sq: torch.Tensor) -> torch.Tensor:
+        """Sum of ``sq`` (B, 1, *spatial) over every receptive field: (B, 1, *output spatial).
+
+        A sum-pool (average pool with divisor 1) where pooling can express the geometry: several times cheaper than
+        a one-channel convolution with an all-ones filter, which is the fallback (dilation, wide padding).
+        """
+        k, p, st = self.kernel_size, self.padding, self.stride
+        if all(d == 1 for d in self.dilation) and all(pi <= ki // 2 for pi, ki in zip(p, k)):
+            if self._dims == 2:
+                return F.avg_pool2d(sq, k, st, p, count_include_pad=True, divisor_override=1)
+            pooled = F.avg_pool2d(sq.unsqueeze(2), (1, k[0]), (1, st[0]), (0, p[0]), count_include_pad=True,
+                                  divisor_override=1)
+            return pooled.squeeze(2)
+        return self._conv(sq, torch.ones((1, 1, *k), dtype=sq.dtype, device=sq.device))
 
     def output_length(self, size: tuple[int, ...]) -> tuple[int, ...]:
         """Spatial output size for an input of spatial ``size``."""

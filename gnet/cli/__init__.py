@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 # Modules that add sub-commands, in help order.
-_COMMAND_MODULES = ("train", "ehd", "verify", "robustness")
+_COMMAND_MODULES = ("quickstart", "train", "ehd", "verify", "robustness")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ Two interchangeable backends give the same integer <phi(x + b), phi(w~)>:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -127,6 +128,9 @@ class EHDGLayer:
                 for o in range(geometry.out_units)
             ]
         self._dense_weights: torch.Tensor | None = None
+        # Optional fault model for the data codes (packed backend): called as data_fault(words, n) on every
+        # (rows, ceil(N/64)) block of patch codes before the Hamming step, and returns the corrupted words.
+        self.data_fault: Callable[[np.ndarray, int], np.ndarray] | None = None
 
     # ------------------------------------------------------------------------------------------ building
     @staticmethod
@@ -168,6 +172,8 @@ class EHDGLayer:
                  for a, b in proj.chunks(n_chunk)],
                 axis=-1,
             )
+            if self.data_fault is not None:
+                words = self.data_fault(words, self.n)
             ham = hamming_distance(words, self.codes)
             return torch.from_numpy(self.n - 2 * ham.astype(np.float32))
         w = self._dense_signs(rows.device)
@@ -183,6 +189,8 @@ class EHDGLayer:
         for o, proj in enumerate(self.projections):
             if backend == "packed":
                 words = proj.encode(rows, n_chunk, self.precision)
+                if self.data_fault is not None:
+                    words = self.data_fault(words, self.n)
                 out[:, o] = torch.from_numpy(self.n - 2 * hamming_distance(words, self.codes[o : o + 1])[:, 0])
             else:
                 acc = torch.zeros(rows.shape[0], dtype=torch.float32, device=rows.device)
@@ -198,6 +206,8 @@ class EHDGLayer:
         (B, out_units, *spatial). Rows are processed in chunks of about ``row_chunk`` patches to bound memory."""
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        if backend == "dense" and self.data_fault is not None:
+            raise ValueError("data-code faults need backend='packed' (they act on packed codes)")
         self.geometry.check_input(x)
         per_item = math.prod(self.geometry.output_spatial(tuple(x.shape[2:])))  # patches per input item
         step = max(1, row_chunk // per_item)

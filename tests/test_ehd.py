@@ -1,0 +1,189 @@
+"""EHD conversion: per-layer statistics against arcsin(rho), model accuracy, determinism, save/load."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gnet.ehd import EHDFileError, convert, convert_layer, load_ehd, resolve_n, save_ehd
+from gnet.layers import GConv2d, GLinear
+from gnet.train import evaluate
+
+
+def _z_hats(layer, x, n, embedding, projection, seeds):
+    """z_hat for every seed: (S, *out shape) float64."""
+    return torch.stack([
+        convert_layer(layer, n, embedding=embedding, seed=s, projection=projection).z_hat(x).double()
+        for s in seeds
+    ])
+
+
+@pytest.mark.parametrize("embedding", ["gaussian", "rademacher"])
+@pytest.mark.parametrize("kind", ["linear", "conv2d"])
+def test_mean_z_hat_is_arcsin_rho(embedding, kind):
+    gen = torch.Generator().manual_seed(0)
+    if kind == "linear":
+        layer = GLinear(48, 6, bias_init=0.2, generator=gen)
+        x = torch.randn(3, 48, generator=gen)
+    else:
+        # Zero padding makes border patches sparse, which Rademacher G handles only approximately; padding is
+        # exercised with Gaussian G, whose estimator is exactly unbiased.
+        padding = 1 if embedding == "gaussian" else 0
+        layer = GConv2d(8, 4, 3, padding=padding, stride=2, bias_init=0.2, generator=gen)
+        x = torch.randn(2, 8, 5, 5, generator=gen)
+    n, seeds = 256, range(300)
+    with torch.no_grad():
+        z = layer(x).double()
+    z_hat = _z_hats(layer, x, n, embedding, "shared", seeds)
+    mu = (2 / math.pi) * z
+    # One draw: z_hat = (pi/2) * mean of N +-1 terms with mean mu, so Var = (pi/2)^2 (1 - mu^2) / N; the mean over
+    # S independent seeds has std sqrt(Var / S). 5 std per unit keeps the family-wise false alarm below 1e-4 for
+    # the <= 100 units tested. Rademacher G is only approximately unbiased (bias ~ sum|u_i|^3 / ||u||^3, about
+    # 1/sqrt(fan_in) in relative terms for dense inputs), so it gets that allowance on top.
+    sd = (math.pi / 2) * torch.sqrt((1 - mu**2) / n / len(seeds))
+    bias_allowance = 0.0 if embedding == "gaussian" else 0.02
+    err = (z_hat.mean(0) - z).abs()
+    assert (err <= 5 * sd + bias_allowance).all(), f"max error {err.max():.4f}, max 5sd {5 * sd.max():.4f}"
+    # and the variance across seeds matches (pi/2)^2 (1 - mu^2) / N within sampling error: the sample variance of
+    # S draws has relative sd sqrt(2 / (S - 1)) = 0.08; compare the average over units at 5 of those sd.
+    var_ratio = (z_hat.var(0) / ((math.pi / 2) ** 2 * (1 - mu**2) / n)).mean()
+    assert abs(var_ratio.item() - 1) < 5 * math.sqrt(2 / (len(seeds) - 1))
+
+
+def test_shared_and_per_channel_agree_in_distribution():
+    gen = torch.Generator().manual_seed(1)
+    layer = GConv2d(2, 3, 3, padding=1, bias_init=0.1, generator=gen)
+    x = torch.randn(1, 2, 4, 4, generator=gen)
+    n, seeds = 128, range(250)
+    shared = _z_hats(layer, x, n, "gaussian", "shared", seeds)
+    per = _z_hats(layer, x, n, "gaussian", "per_channel", seeds)
+    with torch.no_grad():
+        mu = (2 / math.pi) * layer(x).double()
+    var = (math.pi / 2) ** 2 * (1 - mu**2) / n
+    # Means: the difference of two independent means has sd sqrt(2 Var / S); 5 sd per unit.
+    assert ((shared.mean(0) - per.mean(0)).abs() <= 5 * torch.sqrt(2 * var / len(seeds))).all()
+    # Variances: each sample variance has relative sd sqrt(2/(S-1)); the mean ratio over 48 units is tighter,
+    # but units share draws, so allow 5 single-unit sd.
+    ratio = (shared.var(0) / per.var(0)).mean().item()
+    assert abs(ratio - 1) < 5 * math.sqrt(4 / (len(seeds) - 1))
+    # the per-channel codes really come from different G's
+    a = convert_layer(layer, n, seed=0, projection="shared")
+    b = convert_layer(layer, n, seed=0, projection="per_channel")
+    assert not np.array_equal(a.codes, b.codes)
+
+
+@pytest.mark.parametrize("embedding", ["gaussian", "rademacher"])
+def test_digits_ehd_within_1_5_points_of_float(digits_rasu, embedding):
+    model, config, data = digits_rasu
+    x, y = data.test.tensors
+    _, float_acc = evaluate(model, x, y)
+    ehd = convert(model, n=4096, embedding=embedding, seed=0, meta={"input_shape": list(data.input_shape)})
+    ehd_acc = ehd.evaluate(x, y).accuracy
+    assert ehd_acc >= float_acc - 0.015, (float_acc, ehd_acc)
+
+
+def test_tasu_ehd_is_binary_between_layers(digits_tasu):
+    model, _, data = digits_tasu
+    x, _ = data.test.tensors
+    ehd = convert(model, n=1024, seed=0, meta={"input_shape": list(data.input_shape)})
+    _, stages = ehd.forward(x[:16], return_stages=True)
+    from gnet.ehd import EHDClassifier, EHDGLayer
+
+    for stage, out in zip(ehd.stages, stages):
+        if isinstance(stage, EHDGLayer) and not isinstance(stage, EHDClassifier):
+            assert set(out.unique().tolist()) <= {-1.0, 1.0}
+
+
+def test_same_seed_same_codes_and_batch_size_independence(digits_rasu):
+    model, _, data = digits_rasu
+    x, _ = data.test.tensors
+    x = x[:100]
+    a = convert(model, n=1000, embedding="rademacher", seed=7, meta={"input_shape": list(data.input_shape)})
+    b = convert(model, n=1000, embedding="rademacher", seed=7, meta={"input_shape": list(data.input_shape)})
+    c = convert(model, n=1000, embedding="rademacher", seed=8, meta={"input_shape": list(data.input_shape)})
+    assert all(np.array_equal(la.codes, lb.codes) for la, lb in zip(a.layers, b.layers))
+    assert not np.array_equal(a.layers[0].codes, c.layers[0].codes)
+    p1 = a.predict(x, batch_size=1)
+    assert torch.equal(p1, a.predict(x, batch_size=13))
+    assert torch.equal(p1, a.predict(x, batch_size=100))
+    assert torch.equal(p1, b.predict(x, batch_size=64))
+    # the dense +-1 torch path computes the same integers
+    torch.testing.assert_close(a.forward(x, backend="dense"), a.forward(x, backend="packed"), rtol=0, atol=1e-5)
+
+
+def test_int8_and_bf16_precision_keep_predictions(digits_rasu):
+    model, _, data = digits_rasu
+    x, y = data.test.tensors
+    meta = {"input_shape": list(data.input_shape)}
+    ref_model = convert(model, n=4096, embedding="rademacher", seed=3, meta=meta)
+    ref = ref_model.predict(x)
+    ref_acc = (ref == y).double().mean().item()
+    for precision in ("int8", "bfloat16"):
+        pred = convert(model, n=4096, embedding="rademacher", seed=3, precision=precision, meta=meta).predict(x)
+        # Rounding moves only sign bits whose projection is near 0, so only near-tie predictions may change:
+        # at most 2% of them, and accuracy within 1 point.
+        assert (pred != ref).double().mean().item() <= 0.02
+        assert (pred == y).double().mean().item() >= ref_acc - 0.01
+    with pytest.raises(ValueError, match="int8"):
+        convert(model, n=64, embedding="gaussian", precision="int8")
+
+
+def test_save_load_roundtrip_and_corruption(digits_rasu, tmp_path):
+    model, _, data = digits_rasu
+    x, _ = data.test.tensors
+    ehd = convert(model, n=700, embedding="gaussian", conv_projection="per_channel", seed=5,
+                  meta={"input_shape": list(data.input_shape), "dataset": "digits"})
+    path = save_ehd(ehd, tmp_path / "m.ehd")
+    back = load_ehd(path)
+    assert back.meta == ehd.meta and back.n_per_layer == [700] * 4
+    assert torch.equal(back.predict(x[:64]), ehd.predict(x[:64]))
+
+    raw = path.read_bytes()
+    (tmp_path / "trunc.ehd").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(EHDFileError, match="truncated or corrupt"):
+        load_ehd(tmp_path / "trunc.ehd")
+    # flip one bit inside the last code array: the zip CRC or the SHA-256 must catch it
+    flipped = bytearray(raw)
+    flipped[len(raw) - 400] ^= 0x10
+    (tmp_path / "flip.ehd").write_bytes(bytes(flipped))
+    with pytest.raises(EHDFileError):
+        load_ehd(tmp_path / "flip.ehd")
+    # a consistent file of another version is refused by version, not by checksum
+    import io, json
+    with np.load(io.BytesIO(raw)) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = json.loads(arrays["header"].tobytes())
+    header["version"] = 99
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    with open(tmp_path / "v99.ehd", "wb") as fh:
+        np.savez(fh, **arrays)
+    with pytest.raises(EHDFileError, match="version 99"):
+        load_ehd(tmp_path / "v99.ehd")
+
+
+def test_bad_input_is_named(digits_rasu):
+    model, _, data = digits_rasu
+    ehd = convert(model, n=128, seed=0, meta={"input_shape": list(data.input_shape)})
+    with pytest.raises(ValueError, match="shape"):
+        ehd.predict(torch.zeros(2, 1, 9, 9))
+    with pytest.raises(ValueError, match="NaN"):
+        ehd.predict(torch.full((2, 1, 8, 8), float("nan")))
+    with pytest.raises(ValueError, match="empty"):
+        ehd.predict(torch.zeros(0, 1, 8, 8))
+    with pytest.raises(ValueError, match="embedding"):
+        convert(model, n=128, embedding="uniform")
+    with pytest.raises(ValueError, match="conv_projection"):
+        convert(model, n=128, conv_projection="sometimes")
+    with pytest.raises(ValueError, match="4 G-layers"):
+        convert(model, n=[1, 2])
+
+
+def test_resolve_n():
+    assert resolve_n(100, [9, 144]) == [100, 100]
+    assert resolve_n([5, 6], [9, 144]) == [5, 6]
+    assert resolve_n(2.0, [9, 144]) == [18, 288]
+    with pytest.raises(ValueError):
+        resolve_n(0, [9])
