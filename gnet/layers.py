@@ -38,12 +38,13 @@ def safe_arcsin_cosine(dot: torch.Tensor, w_norm_sq: torch.Tensor, x_norm_sq: to
 
 
 class _ArcsinOfProduct(torch.autograd.Function):
-    """z = arcsin(clamp(a * s, -limit, limit)) for a (B, out, *) and s broadcastable to it (B, 1, *).
+    """z = arcsin(clamp(a * s, -limit, limit)) for a (B, out, *) and s > 0 broadcastable to it (B, 1, *).
 
-    The same value and gradient as autograd through ``torch.asin((a * s).clamp(...))``, but with fewer passes over
-    output-sized tensors, which is what training time goes into: autograd through the composed expression (norm
-    product, rsqrt, clamp, asin) made about 20 such passes per layer and a G-Net train 2x slower than a plain CNN.
-    The backward uses d arcsin(rho) / d rho = 1 / sqrt(1 - rho^2) (rsqrt is far cheaper than cos or asin).
+    The same value and gradient as autograd through ``torch.asin((a * s).clamp(...))``, with fewer output-sized
+    temporaries, which is what G-Net training time goes into: autograd through the composed expression (norm
+    product, rsqrt, clamp, asin) made about 20 full-size passes per layer and a G-Net train 2x slower than a plain
+    CNN. The backward uses d arcsin(rho) / d rho = 1 / sqrt(1 - rho^2) (rsqrt is far cheaper than cos or asin)
+    and sum_c g_c a_c = (sum_c g_c rho_c) / s, so ``a`` is not kept alive.
     """
 
     @staticmethod
@@ -54,20 +55,45 @@ class _ArcsinOfProduct(torch.autograd.Function):
         if hi > _RHO_LIMIT or lo < -_RHO_LIMIT:  # rare: only then pay for a mask (clamp passes no gradient there)
             clipped = rho.abs() > _RHO_LIMIT
             rho.clamp_(-_RHO_LIMIT, _RHO_LIMIT)
-        ctx.save_for_backward(rho, a, s, clipped)
+        ctx.save_for_backward(rho, s, clipped)
         return torch.asin(rho)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
-        rho, a, s, clipped = ctx.saved_tensors
+        rho, s, clipped = ctx.saved_tensors
         g = torch.addcmul(torch.ones((), dtype=rho.dtype, device=rho.device), rho, rho, value=-1.0)  # 1 - rho^2
         g.rsqrt_().mul_(grad)
         if clipped is not None:
             g.masked_fill_(clipped, 0.0)
         grad_a = g * s if ctx.needs_input_grad[0] else None
-        grad_s = g.mul_(a).sum_to_size(s.shape) if ctx.needs_input_grad[1] else None
+        grad_s = g.mul_(rho).sum_to_size(s.shape).div_(s) if ctx.needs_input_grad[1] else None
         return grad_a, grad_s
+
+
+class _ScaledReLU(torch.autograd.Function):
+    """relu(alpha * z), keeping only the output: one output-sized temporary in the backward instead of three.
+
+    d/d alpha = sum(g * z over y > 0) = sum(g * y) / alpha, because y = alpha * z wherever y > 0 (and all of
+    y is 0 when alpha = 0, where the derivative is 0 too).
+    """
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        y = (z * alpha).clamp_min_(0.0)
+        ctx.save_for_backward(alpha, y)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        alpha, y = ctx.saved_tensors
+        g = torch.ops.aten.threshold_backward(grad, y, 0.0)  # grad where y > 0, else 0 (what ReLU's backward does)
+        grad_alpha = None
+        if ctx.needs_input_grad[1]:
+            grad_alpha = torch.where(alpha != 0, torch.dot(g.reshape(-1), y.reshape(-1)) / alpha, 0.0)
+        grad_z = g.mul_(alpha) if ctx.needs_input_grad[0] else None
+        return grad_z, grad_alpha
 
 
 def _arcsin_cosine_normed(dot_over_w: torch.Tensor, x_norm_sq: torch.Tensor) -> torch.Tensor:
@@ -215,11 +241,17 @@ class _GConvNd(GLayer):
             )
         shifted = x + self.bias
         inv_w = _inverse_norms(self.weight).view(-1, *([1] * (self._dims + 1)))
-        if self.bn is None:
-            dot = self._conv(shifted, self.weight * inv_w)  # 1/||w|| folded into the small weight
+        # 1/||w|| folded into the small weight; with BatchNorm the statistics are those of the raw dot products.
+        weight = self.weight * inv_w if self.bn is None else self.weight
+        if x.requires_grad:
+            dot = self._conv(shifted, weight)
         else:
-            raw = self._conv(shifted, self.weight)  # BatchNorm statistics are those of the raw dot products
-            dot = raw * (self._unit_sign(raw) * inv_w.view(1, -1, *([1] * self._dims)))
+            # An input without gradient (a first layer): conv(x + b) = conv(x) + b conv(1) with zero padding, which
+            # spares the backward pass a full input-gradient convolution that would only serve the scalar b.
+            ones = torch.ones((1, *x.shape[1:]), dtype=x.dtype, device=x.device)
+            dot = self._conv(x, weight).add_(self.bias * self._conv(ones, weight))
+        if self.bn is not None:
+            dot = dot * (self._unit_sign(dot) * inv_w.view(1, -1, *([1] * self._dims)))
         x_sq = self._patch_sum((shifted**2).sum(dim=1, keepdim=True))
         return _arcsin_cosine_normed(dot, x_sq)
 
@@ -280,7 +312,7 @@ class RASU(_ScaledActivation):
         super().__init__(alpha_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.alpha * z)
+        return _ScaledReLU.apply(z, self.alpha)
 
 
 class TASU(_ScaledActivation):
@@ -290,7 +322,7 @@ class TASU(_ScaledActivation):
         super().__init__(alpha_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.alpha * z)
+        return torch.tanh_(self.alpha * z)  # in place: the product is not needed by its own backward
 
 
 class NormalizedClassifier(nn.Module):

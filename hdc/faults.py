@@ -94,15 +94,16 @@ def _check_stream(stream: Any) -> tuple[int, ...]:
 def fault_count(p: float, n: int, sampling: str = "without_replacement") -> int:
     """Number of hits for rate ``p`` over ``n`` bits.
 
-    ``floor(p * n + 1/2)`` (round half up, so the count never depends on banker's rounding) without replacement;
-    ``floor(p * n)`` draws with replacement, which is what the paper's ``int(p * numel)`` does.
+    ``floor(p * n + 1/2)`` (round half up, never banker's rounding) without replacement; ``int(p * n)`` draws with
+    replacement, which is what the paper's ``int(p * numel)`` does.
     """
     p = _check_p(p)
     n = check_dim(n, "n")
     _check_choice(sampling, SAMPLINGS, "sampling")
     if sampling == "with_replacement":
-        return int(math.floor(p * n))
-    return min(n, int(math.floor(p * n + 0.5)))
+        return int(p * n)  # exactly the paper's int(p * numel), float noise included
+    # Rounding p * n to 6 decimals first makes exact halves such as 0.35 * 10 = 3.4999999999999996 round up.
+    return min(n, int(math.floor(round(p * n, 6) + 0.5)))
 
 
 def fault_key(seed: int | np.random.Generator, stream: Sequence[int] = ()) -> int:

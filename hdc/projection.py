@@ -173,7 +173,20 @@ class RandomProjection:
         if precision == "bfloat16":
             return (x.to(torch.bfloat16) @ g.T).to(torch.float32)
         q, scale = quantize_rows_int8(x)
-        return int8_matmul(q, g.T.contiguous()).to(torch.float32) * scale
+        return int8_matmul(q, g.T).to(torch.float32) * scale
+
+    def signs_unchecked(
+        self, x: torch.Tensor, start: int = 0, stop: int | None = None, precision: str = "float32"
+    ) -> torch.Tensor:
+        """(G[start:stop] x) >= 0 as bool (B, stop - start), without input validation.
+
+        In int8 the row scale is positive, so the sign is read straight off the exact int32 product.
+        """
+        if precision != "int8":
+            return self.project_unchecked(x, start, stop, precision) >= 0
+        stop = self.n if stop is None else stop
+        q, _ = quantize_rows_int8(x)
+        return int8_matmul(q, self._rows_as(start, stop, precision, x.device).T) >= 0
 
     def encode(
         self,
@@ -186,7 +199,7 @@ class RandomProjection:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
         words = [
-            pack_bits((self.project_unchecked(x, start, stop, precision) >= 0).cpu().numpy())
+            pack_bits(self.signs_unchecked(x, start, stop, precision).cpu().numpy())
             for start, stop in self.chunks(chunk_rows)
         ]
         return np.concatenate(words, axis=-1)

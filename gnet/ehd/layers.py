@@ -168,7 +168,7 @@ class EHDGLayer:
         proj = self.projections[0]
         if backend == "packed":
             words = np.concatenate(
-                [pack_bits((proj.project_unchecked(rows, a, b, self.precision) >= 0).numpy())
+                [pack_bits(proj.signs_unchecked(rows, a, b, self.precision).numpy())
                  for a, b in proj.chunks(n_chunk)],
                 axis=-1,
             )
@@ -200,10 +200,11 @@ class EHDGLayer:
         return out
 
     def bipolar_dot(
-        self, x: torch.Tensor, backend: str = "packed", row_chunk: int = 4096, n_chunk: int = 4096
+        self, x: torch.Tensor, backend: str = "packed", row_chunk: int = 1024, n_chunk: int = 16384
     ) -> torch.Tensor:
         """<phi(x + b), phi(w~_o)> = N - 2 * Hamming, per unit and patch: integer-valued float32
-        (B, out_units, *spatial). Rows are processed in chunks of about ``row_chunk`` patches to bound memory."""
+        (B, out_units, *spatial). Rows are processed in chunks of about ``row_chunk`` patches and N in chunks of
+        ``n_chunk`` (one chunk for the usual N, so each row block is cast or quantised once) to bound memory."""
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
         if backend == "dense" and self.data_fault is not None:

@@ -1,0 +1,159 @@
+"""MNIST, RASU vs TASU EHD G-Nets under exact bit flips of their weight (model) codes (paper Sec. 4.5 A).
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_robustness_mnist.py --limit 1000 --seeds 3
+
+Both float checkpoints are converted at N = 15000 for every layer (the paper's setting) with one fixed projection
+seed; then, for every rate p and fault seed, exactly round(p * N) distinct bits of every weight code of every
+layer are flipped (hdc.faults, row scope) and the faulty copy is evaluated on the first --limit test images.
+
+The paper's code samples flip positions with replacement, so its nominal p corrupts only a fraction
+1 - exp(-p) of the bits (0.295 at p = 0.35, 0.393 at p = 0.5). Its curves are stored next to ours in the JSON
+(``paper``) with that conversion; ``--paper-p`` additionally evaluates the paper's own protocol
+(``sampling="with_replacement"``) at a few rates so the two can be compared directly.
+
+Writes results/robustness/<name>.json (rewritten after every rate, so a long run can be watched) and <name>.png,
+and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gnet.checkpoint import load_model  # noqa: E402
+from gnet.cli.ehd import _model_meta  # noqa: E402
+from gnet.cli.robustness import plot_robustness  # noqa: E402
+from gnet.data import load_dataset  # noqa: E402
+from gnet.ehd import convert  # noqa: E402
+from gnet.robustness import p_grid, robustness_sweep  # noqa: E402
+from gnet.train import evaluate  # noqa: E402
+
+# Paper Sec. 4.5 A, MNIST, N = 15000, nominal p = 0, 0.05, ..., 0.5 (sampling with replacement), accuracy in %.
+PAPER_P = [round(0.05 * i, 2) for i in range(11)]
+PAPER = {
+    "RASU": [98.93, 98.50, 97.64, 95.83, 93.05, 90.63, 86.10, 72.24, 53.17, 37.27, 23.11],
+    "TASU": [97.92, 97.93, 97.91, 97.65, 97.51, 97.03, 96.36, 95.39, 90.02, 79.56, 58.29],
+}
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rasu", default="runs/mnist_rasu/best.pt")
+    ap.add_argument("--tasu", default="runs/mnist_tasu/best.pt")
+    ap.add_argument("--data-dir", default="../shared/datasets/mnist")
+    ap.add_argument("--n", type=int, default=15000, help="N for every layer")
+    ap.add_argument("--conv-seed", type=int, default=0, help="seed of the random projections (conversion)")
+    ap.add_argument("--limit", type=int, default=1000, help="the first LIMIT test images")
+    ap.add_argument("--p", default="0:0.5:0.05")
+    ap.add_argument("--seeds", type=int, default=3, help="fault seeds per rate")
+    ap.add_argument("--seed", type=int, default=0, help="first fault seed")
+    ap.add_argument("--paper-p", default="", help="rates at which to also run the paper's with-replacement protocol")
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--out", default="results/robustness")
+    ap.add_argument("--name", default="mnist_model_flips")
+    args = ap.parse_args()
+
+    t_start = time.perf_counter()
+    ps = p_grid(args.p)
+    paper_ps = p_grid(args.paper_p) if args.paper_p else []
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    models, entries = {}, {}
+    x = y = None
+    for label, path in (("RASU", Path(args.rasu)), ("TASU", Path(args.tasu))):
+        float_model, config = load_model(path)
+        if x is None:
+            data = load_dataset("mnist", args.data_dir, val_fraction=config.get("val_fraction", 0.1),
+                                seed=config.get("data_seed", 0))
+            x, y = data.test.tensors
+            x, y = x[: args.limit], y[: args.limit]
+        _, float_acc = evaluate(float_model, x, y)
+        t0 = time.perf_counter()
+        models[label] = convert(float_model, n=args.n, embedding="gaussian", seed=args.conv_seed,
+                                meta=_model_meta(config))
+        entries[label] = {
+            "label": label, "path": str(path), "checkpoint_sha256": sha256(path), "float_accuracy": float_acc,
+            "convert_seconds": time.perf_counter() - t0, "target": "model", "layers": "all", "kind": "flip",
+            "scope": "row", "sampling": "without_replacement", "hits_unit": "per code", "seeds": seeds,
+            "n_test": len(x), "n_per_layer": models[label].n_per_layer, "rows": [], "paper_protocol_rows": [],
+        }
+        print(f"{label}: float accuracy {100 * float_acc:.2f}% on the first {len(x)} test images; "
+              f"converted at N = {models[label].n_per_layer}")
+
+    def write() -> None:
+        result = {
+            "dataset": "mnist", "n_classes": 10,
+            "test_subset": f"the first {len(x)} images of the MNIST test set",
+            "command": "OMP_NUM_THREADS=1 python benchmarks/bench_robustness_mnist.py " + " ".join(sys.argv[1:]),
+            "settings": {"n": args.n, "embedding": "gaussian", "conv_projection": "shared",
+                         "conv_seed": args.conv_seed, "p": ps, "seeds": seeds, "batch_size": args.batch_size},
+            "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                        "torch_threads": torch.get_num_threads()},
+            "seconds": time.perf_counter() - t_start,
+            "models": list(entries.values()),
+            "paper": {"p_nominal": PAPER_P, "p_distinct": [round(1 - math.exp(-p), 4) for p in PAPER_P],
+                      "accuracy": PAPER, "note": "Sec. 4.5 A of the reference notes; the paper's flips are drawn "
+                      "with replacement, so nominal p corrupts a fraction 1 - exp(-p) of the bits"},
+        }
+        (out / f"{args.name}.json").write_text(json.dumps(result, indent=1))
+        plot_robustness(result, out / f"{args.name}.png")
+
+    for p in ps:
+        for label, model in models.items():
+            row = robustness_sweep(model, x, y, [p], seeds, target="model", batch_size=args.batch_size,
+                                   progress=False)["rows"][0]
+            entries[label]["rows"].append(row)
+            print(f"p={p:.2f} {label}: {100 * row['accuracy_mean']:6.2f} +- {100 * row['accuracy_std']:.2f} % "
+                  f"({row['seconds']:.0f} s)", flush=True)
+        write()
+    for p in paper_ps:
+        for label, model in models.items():
+            row = robustness_sweep(model, x, y, [p], seeds, target="model", sampling="with_replacement",
+                                   batch_size=args.batch_size, progress=False)["rows"][0]
+            entries[label]["paper_protocol_rows"].append(row)
+            print(f"paper protocol p={p:.2f} {label}: {100 * row['accuracy_mean']:6.2f} +- "
+                  f"{100 * row['accuracy_std']:.2f} %", flush=True)
+        write()
+    write()
+
+    print(f"\nMNIST, weight-code flips, N = {args.n}, first {len(x)} test images, {len(seeds)} seeds "
+          "(accuracy %, mean +- std)")
+    print("| p (exact) | RASU | TASU | paper RASU | paper TASU (paper nominal p, with replacement) |")
+    print("|---|---|---|---|---|")
+    for i, p in enumerate(ps):
+        r, t = entries["RASU"]["rows"][i], entries["TASU"]["rows"][i]
+        paper = ""
+        if p in PAPER_P:
+            j = PAPER_P.index(p)
+            paper = f"{PAPER['RASU'][j]:.2f} | {PAPER['TASU'][j]:.2f}"
+        else:
+            paper = " | "
+        print(f"| {p:.2f} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} | "
+              f"{100 * t['accuracy_mean']:.2f} +- {100 * t['accuracy_std']:.2f} | {paper} |")
+    for i, p in enumerate(paper_ps):
+        r, t = entries["RASU"]["paper_protocol_rows"][i], entries["TASU"]["paper_protocol_rows"][i]
+        print(f"paper protocol (with replacement) p={p:.2f}: RASU {100 * r['accuracy_mean']:.2f} +- "
+              f"{100 * r['accuracy_std']:.2f}, TASU {100 * t['accuracy_mean']:.2f} +- {100 * t['accuracy_std']:.2f}")
+    print(f"wrote {out / (args.name + '.json')} and {out / (args.name + '.png')} "
+          f"in {time.perf_counter() - t_start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""``gnet robustness MODEL.ehd``: accuracy under bit faults over a grid of rates and seeds, JSON + PNG curves.
+
+With ``--compare OTHER.ehd`` both models are swept with the same settings and drawn on one plot (e.g. RASU vs
+TASU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from gnet.cli.ehd import _test_split
+from gnet.ehd import EHDModel, load_ehd
+from gnet.robustness import TARGETS, p_grid, robustness_sweep
+from hdc.faults import FAULT_KINDS, SAMPLINGS, SCOPES
+
+
+def parse_layers(text: str) -> list[int] | None:
+    """'all' -> None; '0,1,-1' -> [0, 1, -1] (indices into the model's code-carrying layers)."""
+    text = text.strip()
+    if text == "all":
+        return None
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--layers must be 'all' or a comma list of layer indices like 0,1,-1, got {text!r}") from None
+    return values
+
+
+def model_label(model: EHDModel, path: str | Path) -> str:
+    """"RASU" or "TASU" when every hidden layer uses that activation, else the file name."""
+    acts = {layer.activation for layer in model.layers[:-1]}
+    if len(acts) == 1 and next(iter(acts)) in ("rasu", "tasu"):
+        return next(iter(acts)).upper()
+    return Path(path).stem
+
+
+def plot_robustness(result: dict[str, Any], path: str | Path) -> None:
+    """Accuracy (mean +- std over seeds, shaded) against the fault rate p, one curve per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for entry in result["models"]:
+        rows = entry["rows"]
+        ps = [r["p"] for r in rows]
+        mean = [100 * r["accuracy_mean"] for r in rows]
+        std = [100 * r["accuracy_std"] for r in rows]
+        line, = ax.plot(ps, mean, marker="o", ms=4, label=f"{entry['label']} (N={_n_text(entry['n_per_layer'])})")
+        ax.fill_between(ps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                        color=line.get_color(), alpha=0.25)
+    if result.get("n_classes"):
+        ax.axhline(100 / result["n_classes"], ls=":", color="gray", label="chance")
+    first = result["models"][0]
+    what = {"model": "weight codes", "data": "data codes", "both": "weight + data codes"}[first["target"]]
+    hits = "hit per code" if first["hits_unit"] == "per code" else "hit per layer"
+    kind = {"flip": "flipped", "stuck0": "stuck at 0", "stuck1": "stuck at 1"}[first["kind"]]
+    ax.set_xlabel(f"p: fraction of bits {kind} ({hits}, {first['sampling'].replace('_', ' ')})")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"{result['dataset']}: faults on {what} ({len(first['seeds'])} seeds, {first['n_test']} test items)",
+                 fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _n_text(ns: list[int]) -> str:
+    return str(ns[0]) if len(set(ns)) == 1 else "/".join(map(str, ns))
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    ps = p_grid(args.p)
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    layers = parse_layers(args.layers)
+    paths = [args.model] + ([args.compare] if args.compare else [])
+    models = [load_ehd(p) for p in paths]
+    name, x, y = _test_split(args.dataset, models[0].meta, args.data_dir, args.limit)
+    for path, model in zip(paths[1:], models[1:]):
+        other = model.meta.get("dataset")
+        if args.dataset is None and other is not None and other != name:
+            raise ValueError(f"{path} was converted for dataset {other!r}, not {name!r}; pass --dataset to override")
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    labels = [model_label(m, p) for m, p in zip(models, paths)]
+    if len(set(labels)) < len(labels):
+        labels = [f"{label} ({Path(p).stem})" for label, p in zip(labels, paths)]
+    entries = []
+    for path, model, label in zip(paths, models, labels):
+        sweep = robustness_sweep(model, x, y, ps, seeds, target=args.target, layers=layers, kind=args.kind,
+                                 scope=args.scope, sampling=args.sampling, batch_size=args.batch_size,
+                                 progress=not args.quiet)
+        entries.append({"label": label, "path": str(path), **sweep})
+        if not args.quiet:
+            for row in sweep["rows"]:
+                print(f"{label:>6} p={row['p']:.3f}: {100 * row['accuracy_mean']:6.2f} +- "
+                      f"{100 * row['accuracy_std']:.2f} %")
+    result = {"dataset": name, "n_classes": int(models[0].layers[-1].geometry.out_units),
+              "args": {k: v for k, v in vars(args).items() if k != "func"},
+              "models": entries}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "robustness.json").write_text(json.dumps(result, indent=1))
+    plot_robustness(result, out / "robustness.png")
+    print(f"wrote {out / 'robustness.json'} and {out / 'robustness.png'}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("robustness", help="accuracy of EHD models under bit faults; writes robustness.json/.png")
+    r.add_argument("model", help="an .ehd model")
+    r.add_argument("--compare", default=None, metavar="OTHER.ehd", help="a second model drawn on the same plot")
+    r.add_argument("--dataset", default=None, help="dataset name (default: the one stored in the model)")
+    r.add_argument("--data-dir", default=None)
+    r.add_argument("--p", default="0:0.5:0.05", help="rates: 'start:stop:step' (stop included) or '0,0.1,0.35'")
+    r.add_argument("--target", default="model", choices=TARGETS,
+                   help="model = weight codes, data = activation codes at inference, both")
+    r.add_argument("--layers", default="all", help="'all' or layer indices like 0,1,-1 (-1 = classifier)")
+    r.add_argument("--kind", default="flip", choices=FAULT_KINDS)
+    r.add_argument("--scope", default="row", choices=SCOPES,
+                   help="row: exactly round(p*N) bits of every code; array: round(p*bits) over a layer's codes")
+    r.add_argument("--sampling", default="without_replacement", choices=SAMPLINGS,
+                   help="with_replacement reproduces the paper's protocol (fewer distinct bits than p)")
+    r.add_argument("--seeds", type=int, default=5, help="number of fault seeds per rate")
+    r.add_argument("--seed", type=int, default=0, help="first seed")
+    r.add_argument("--limit", type=int, default=None, help="use only the first LIMIT test items")
+    r.add_argument("--batch-size", type=int, default=256)
+    r.add_argument("--out", required=True, help="output directory")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_robustness)

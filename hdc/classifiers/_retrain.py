@@ -1,0 +1,94 @@
+"""Iterative retraining shared by AdaptHD and OnlineHD: float prototypes, binary-aware updates."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hdc.classifiers._base import HammingClassifier
+from hdc.classifiers.centroid import class_bit_counts
+from hdc.classifiers.encoders import _check_int, _check_positive
+from hdc.hamming import hamming_distance
+from hdc.packed import pack_sign, to_bipolar
+
+__all__ = ["RetrainedHD"]
+
+# Distinguishes the shuffling stream from the encoder's SeedSequence(seed, spawn_key=...) streams.
+_SHUFFLE_STREAM = 0x5EED
+
+
+class RetrainedHD(HammingClassifier):
+    """Base of the retrained classifiers.
+
+    ``fit`` starts from the class means of the bipolar codes (the centroid model, scaled to
+    ``[-1, 1]``) and makes ``epochs`` shuffled passes in batches of ``batch_size``.  In each batch
+    the current prototypes are binarised (``sign``, ties to +1) and the samples they misclassify
+    in Hamming distance update the float prototypes by the subclass rule.  Predicting with the
+    binarised prototypes during training is what the model is used with at inference, so the
+    updates correct the binary model's mistakes, not the float one's.  Training stops early after
+    an epoch without mistakes.  Only one batch is ever unpacked to floats, so memory is
+    ``O(n * D / 8 + batch_size * D * 4 + n_classes * D * 4)`` bytes.
+
+    ``partial_fit`` runs one pass of the same rule over the given batch, in the given order,
+    starting from zero prototypes on the first call (online learning without the bundling pass).
+    """
+
+    def _check_params(self) -> None:
+        _check_int(self.epochs, "epochs", 0)
+        _check_positive(self.lr, "lr")
+        _check_int(self.batch_size, "batch_size", 1)
+
+    def _update(self, weights: torch.Tensor, x: torch.Tensor, target: torch.Tensor, pred: torch.Tensor) -> None:
+        """Apply the update rule for misclassified bipolar samples ``x`` float32 ``(k, D)``."""
+        raise NotImplementedError  # pragma: no cover
+
+    def _pass(self, weights: torch.Tensor, codes: np.ndarray, y: np.ndarray, order: np.ndarray) -> int:
+        """One pass over ``codes[order]`` in batches; returns the number of mistakes."""
+        dim = self.dim_
+        bs = int(self.batch_size)
+        protos = pack_sign(weights)
+        mistakes = 0
+        for start in range(0, len(order), bs):
+            idx = order[start : start + bs]
+            batch = codes[idx]
+            pred = np.argmin(hamming_distance(batch, protos), axis=1)
+            wrong = np.flatnonzero(pred != y[idx])
+            if wrong.size == 0:
+                continue
+            mistakes += int(wrong.size)
+            x = torch.from_numpy(to_bipolar(batch[wrong], dim, np.float32))
+            self._update(weights, x, torch.from_numpy(y[idx][wrong]), torch.from_numpy(pred[wrong]))
+            protos = pack_sign(weights)
+        return mistakes
+
+    def _finish(self, weights: torch.Tensor) -> None:
+        self.weights_ = weights.numpy()
+        self.prototypes_ = pack_sign(self.weights_)
+
+    def _fit_codes(self, codes: np.ndarray, y: np.ndarray, seed: int) -> None:
+        counts, totals = class_bit_counts(codes, y, len(self.classes_), self.dim_)
+        denom = np.maximum(totals, 1)[:, None].astype(np.float64)
+        weights = torch.from_numpy(((2 * counts - totals[:, None]) / denom).astype(np.float32))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, _SHUFFLE_STREAM]))
+        self.train_errors_ = []
+        epochs = tqdm(range(int(self.epochs)), disable=not self.verbose, desc=type(self).__name__, unit="epoch")
+        for _ in epochs:
+            mistakes = self._pass(weights, codes, y, rng.permutation(len(y)))
+            self.train_errors_.append(mistakes)
+            if self.verbose:
+                epochs.set_postfix(train_error=f"{mistakes / len(y):.4f}")
+            if mistakes == 0:
+                break
+        self.n_iter_ = len(self.train_errors_)
+        self._finish(weights)
+
+    def _partial_fit_codes(self, codes: np.ndarray, y: np.ndarray, first: bool) -> None:
+        if first:
+            weights = torch.zeros((len(self.classes_), self.dim_), dtype=torch.float32)
+            self.train_errors_ = []
+        else:
+            weights = torch.from_numpy(self.weights_.copy())
+        self.train_errors_ = list(self.train_errors_) + [self._pass(weights, codes, y, np.arange(len(y)))]
+        self.n_iter_ = len(self.train_errors_)
+        self._finish(weights)

@@ -1,0 +1,313 @@
+"""Feature encoders for the Hamming classifiers: real features ``(n, F)`` -> packed codes ``(n, W)``.
+
+Each encoder is a scikit-learn transformer (``fit`` learns the feature scaling, ``transform``
+returns uint64 words ``(n, n_words(dim))``, see :mod:`hdc.packed`):
+
+* :class:`KernelEncoder` (``"kernel"``): kernel-corrected codes as in RFF-HDC and Laplace-HDC.
+  Each feature is quantised to one of ``levels`` values; feature ``f`` owns a codebook whose
+  rows are ``sign(G_f U)`` with ``U^T U = sin(pi/2 * K)``, ``K`` the 1-D kernel between the level
+  values.  By Grothendieck's identity the bipolar similarity of two rows is then
+  ``(2/pi) arcsin(sin(pi/2 K)) = K`` in expectation (the ``sin`` pre-corrects the ``arcsin``
+  that the sign introduces).  The sample's code XOR-binds its features' rows, so with
+  independent codebooks the expected similarity of two codes is the product kernel
+  ``prod_f K(x_f, y_f)``: ``exp(-||x - y||_1 / bandwidth)`` for ``kernel="laplace"``,
+  ``exp(-||x - y||_2^2 / (2 bandwidth^2))`` for ``kernel="rbf"``.
+* :class:`ProjectionEncoder` (``"projection"``): ``sign(G [z; offset])`` with the seeded
+  :class:`hdc.projection.RandomProjection` ``G``; the code similarity estimates
+  ``1 - 2 angle(x, y) / pi`` (SimHash).
+* :class:`LevelEncoder` (``"level"``): level-id record encoding, the majority bundle of
+  ``key_f XOR level(z_f)`` (:class:`hdc.encoders.RecordEncoder`).
+
+Every encoder first scales the features (``scaling``): ``"feature"`` z-scores each feature
+(constant features get scale 1), ``"global"`` uses one mean and standard deviation for all
+entries (keeps the relative scale of pixels), ``"none"`` leaves them as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.spatial.distance import pdist
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from hdc.encoders import RecordEncoder
+from hdc.packed import check_dim, pack_sign
+from hdc.projection import KINDS as PROJECTION_KINDS
+from hdc.projection import RandomProjection, as_seed
+
+__all__ = [
+    "ENCODERS",
+    "KERNELS",
+    "SCALINGS",
+    "KernelEncoder",
+    "LevelEncoder",
+    "ProjectionEncoder",
+    "make_encoder",
+]
+
+SCALINGS = ("feature", "global", "none")
+KERNELS = ("laplace", "rbf")
+ENCODERS = ("kernel", "projection", "level", "precomputed")
+
+# Rows encoded per chunk: float temporaries stay near CHUNK_ROWS * 4096 * 4 bytes (64 MiB).
+CHUNK_ROWS = 4096
+# Rows used by the median-distance bandwidth heuristic (evenly spaced, no randomness needed).
+BANDWIDTH_ROWS = 512
+
+
+def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def _check_positive(value: Any, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _check_int(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class _ScaledEncoder(TransformerMixin, BaseEstimator):
+    """Shared scaling and validation; subclasses implement ``_build`` and ``_encode_scaled``."""
+
+    def _fit_scaling(self, x: np.ndarray) -> None:
+        if self.scaling == "feature":
+            mean = x.mean(axis=0, dtype=np.float64)
+            std = x.std(axis=0, dtype=np.float64)
+        elif self.scaling == "global":
+            mean = np.full(x.shape[1], x.mean(dtype=np.float64))
+            std = np.full(x.shape[1], x.std(dtype=np.float64))
+        else:
+            mean, std = np.zeros(x.shape[1]), np.ones(x.shape[1])
+        # A constant feature (or a single sample) has no spread to normalise by.
+        std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        self.mean_ = mean.astype(np.float32)
+        self.scale_ = std.astype(np.float32)
+
+    def _scaled(self, x: np.ndarray) -> np.ndarray:
+        z = (np.asarray(x, dtype=np.float32) - self.mean_) / self.scale_
+        if not np.isfinite(z).all():
+            raise ValueError("X overflows float32 after scaling; rescale the input")
+        return z
+
+    def fit(self, X: Any, y: Any = None) -> "_ScaledEncoder":
+        """Learn the scaling (and what the encoder derives from data); returns self."""
+        check_dim(self.dim)
+        _check_choice(self.scaling, SCALINGS, "scaling")
+        self._check_params()
+        x = validate_data(self, X, dtype=[np.float64, np.float32])
+        self._fit_scaling(x)
+        self._build(self._scaled(x))
+        self.dim_ = int(self.dim)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """uint64 ``(n, n_words(dim))`` packed codes of the rows of ``X`` (float ``(n, F)``)."""
+        check_is_fitted(self, "dim_")
+        x = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        parts = [self._encode_scaled(self._scaled(x[i : i + CHUNK_ROWS])) for i in range(0, len(x), CHUNK_ROWS)]
+        return np.concatenate(parts, axis=0)
+
+    def _check_params(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def _build(self, z: np.ndarray) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _encode_scaled(self, z: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class ProjectionEncoder(_ScaledEncoder):
+    """Sign random projection ``sign(G [z; offset])``.
+
+    Args:
+        dim: code dimension ``D``.
+        kind: ``"gaussian"`` or ``"rademacher"`` entries of ``G``.
+        offset: value of a constant feature appended to the scaled input, so each bit gets a
+            random threshold (0 disables it and makes the code depend on the direction only).
+        scaling: ``"feature"``, ``"global"`` or ``"none"``.
+        seed: int seed of ``G``.
+    """
+
+    def __init__(self, dim: int = 10000, kind: str = "gaussian", offset: float = 1.0,
+                 scaling: str = "feature", seed: int = 0) -> None:
+        self.dim = dim
+        self.kind = kind
+        self.offset = offset
+        self.scaling = scaling
+        self.seed = seed
+
+    def _check_params(self) -> None:
+        _check_choice(self.kind, PROJECTION_KINDS, "kind")
+        if isinstance(self.offset, (bool, np.bool_)) or not np.isfinite(self.offset):
+            raise ValueError(f"offset must be a finite number, got {self.offset!r}")
+
+    def _build(self, z: np.ndarray) -> None:
+        n_in = z.shape[1] + (1 if self.offset != 0 else 0)
+        self.projection_ = RandomProjection(n_in, int(self.dim), kind=self.kind, seed=as_seed(self.seed))
+
+    def _encode_scaled(self, z: np.ndarray) -> np.ndarray:
+        if self.offset != 0:
+            z = np.concatenate([z, np.full((len(z), 1), self.offset, dtype=np.float32)], axis=1)
+        return self.projection_.encode(z)
+
+
+def kernel_matrix(values: np.ndarray, kernel: str, bandwidth: float) -> np.ndarray:
+    """1-D kernel ``K[a, b]`` between scalar ``values`` (float64 ``(L, L)``, ones on the diagonal)."""
+    d = np.abs(values[:, None] - values[None, :])
+    if kernel == "laplace":
+        return np.exp(-d / bandwidth)
+    return np.exp(-(d**2) / (2.0 * bandwidth**2))
+
+
+def corrected_factor(k: np.ndarray) -> np.ndarray:
+    """``U`` with ``U^T U ~= sin(pi/2 K)`` (negative eigenvalues clipped to 0), float64 ``(L, L)``.
+
+    ``sign(g^T U[:, a])`` for ``g ~ N(0, I)`` then has ``E[sign_a sign_b] = K[a, b]`` up to the
+    clipping (and the column norms, which are 1 when nothing was clipped).
+    """
+    target = np.sin(np.pi / 2.0 * k)
+    eigval, eigvec = np.linalg.eigh(target)
+    return np.sqrt(np.maximum(eigval, 0.0))[:, None] * eigvec.T
+
+
+class KernelEncoder(_ScaledEncoder):
+    """Kernel-corrected level codes bound across features (RFF-HDC / Laplace-HDC style).
+
+    Args:
+        dim: code dimension ``D``.
+        kernel: ``"laplace"`` (``exp(-|a - b| / bandwidth)`` per feature, so the L1 Laplace
+            kernel over features) or ``"rbf"`` (``exp(-(a - b)^2 / (2 bandwidth^2))``, the
+            Gaussian kernel).
+        bandwidth: kernel bandwidth in scaled units; ``None`` takes half the median pairwise
+            distance (L1 for laplace, L2 for rbf) of up to 512 evenly spaced training rows, so
+            a typical pair has similarity ``exp(-2)``.
+        levels: quantisation levels per feature.
+        clip: scaled values are clipped to ``[-clip, clip]`` before quantisation.
+        scaling: ``"feature"``, ``"global"`` or ``"none"``.
+        seed: int seed; feature ``f``'s codebook comes from ``SeedSequence(seed, spawn_key=(f,))``.
+
+    Fitted attributes: ``bandwidth_``, ``levels_values_`` (the ``L`` level values) and
+    ``table_`` (uint64 ``(F, L, W)``, the codebooks).
+    """
+
+    def __init__(self, dim: int = 10000, kernel: str = "laplace", bandwidth: float | None = None,
+                 levels: int = 32, clip: float = 3.0, scaling: str = "feature", seed: int = 0) -> None:
+        self.dim = dim
+        self.kernel = kernel
+        self.bandwidth = bandwidth
+        self.levels = levels
+        self.clip = clip
+        self.scaling = scaling
+        self.seed = seed
+
+    def _check_params(self) -> None:
+        _check_choice(self.kernel, KERNELS, "kernel")
+        _check_int(self.levels, "levels", 2)
+        _check_positive(self.clip, "clip")
+        if self.bandwidth is not None:
+            _check_positive(self.bandwidth, "bandwidth")
+
+    def _median_bandwidth(self, z: np.ndarray) -> float:
+        rows = z[np.unique(np.linspace(0, len(z) - 1, min(len(z), BANDWIDTH_ROWS)).astype(np.int64))]
+        if len(rows) < 2:
+            return 1.0
+        dist = pdist(rows.astype(np.float64), metric="cityblock" if self.kernel == "laplace" else "euclidean")
+        med = float(np.median(dist))
+        return med / 2.0 if med > 0 else 1.0
+
+    def _build(self, z: np.ndarray) -> None:
+        clip = float(self.clip)
+        z = np.clip(z, -clip, clip)
+        self.bandwidth_ = float(self.bandwidth) if self.bandwidth is not None else self._median_bandwidth(z)
+        self.levels_values_ = np.linspace(-clip, clip, int(self.levels))
+        factor = corrected_factor(kernel_matrix(self.levels_values_, self.kernel, self.bandwidth_))
+        factor = factor.astype(np.float32)
+        seed = as_seed(self.seed)
+        dim = int(self.dim)
+        n_features = z.shape[1]
+        table = None
+        for f in range(n_features):
+            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(f,))))
+            gauss = rng.standard_normal((int(self.levels), dim), dtype=np.float32)
+            words = pack_sign(factor.T @ gauss)  # row a = sign(U[:, a]^T G), (L, W)
+            if table is None:
+                table = np.empty((n_features,) + words.shape, dtype=np.uint64)
+            table[f] = words
+        self.table_ = table
+
+    def level_index(self, z: np.ndarray) -> np.ndarray:
+        """int64 ``(n, F)`` level of each scaled value."""
+        clip = float(self.clip)
+        t = (np.clip(z, -clip, clip) + clip) / (2.0 * clip) * (int(self.levels) - 1)
+        return np.rint(t).astype(np.int64)
+
+    def _encode_scaled(self, z: np.ndarray) -> np.ndarray:
+        from hdc.classifiers._xor import xor_gather
+
+        return xor_gather(self.table_, self.level_index(z))
+
+
+class LevelEncoder(_ScaledEncoder):
+    """Level-id record encoding: majority of ``key_f XOR level(z_f)`` over features.
+
+    Args:
+        dim: code dimension ``D``.
+        levels: levels of the value codebook (:func:`hdc.encoders.level_codebook`).
+        clip: the codebook spans ``[-clip, clip]`` of the scaled values (outside is clipped).
+        scaling: ``"feature"``, ``"global"`` or ``"none"``.
+        seed: int seed of keys, levels and the tie-break vector.
+    """
+
+    def __init__(self, dim: int = 10000, levels: int = 64, clip: float = 3.0,
+                 scaling: str = "feature", seed: int = 0) -> None:
+        self.dim = dim
+        self.levels = levels
+        self.clip = clip
+        self.scaling = scaling
+        self.seed = seed
+
+    def _check_params(self) -> None:
+        _check_int(self.levels, "levels", 2)
+        _check_positive(self.clip, "clip")
+
+    def _build(self, z: np.ndarray) -> None:
+        clip = float(self.clip)
+        self.record_ = RecordEncoder(z.shape[1], int(self.dim), int(self.levels), -clip, clip,
+                                     kind="level", ties="random", seed=as_seed(self.seed))
+
+    def _encode_scaled(self, z: np.ndarray) -> np.ndarray:
+        return self.record_.encode(z)
+
+
+_CLASSES = {"kernel": KernelEncoder, "projection": ProjectionEncoder, "level": LevelEncoder}
+
+
+def make_encoder(name: str, dim: int, seed: int, params: dict | None = None) -> _ScaledEncoder:
+    """An unfitted encoder ``name`` (``"kernel"``, ``"projection"``, ``"level"``) with ``dim``, ``seed``
+    and the extra keyword ``params`` (which must not repeat ``dim`` or ``seed``)."""
+    _check_choice(name, tuple(_CLASSES), "encoder")
+    params = {} if params is None else params
+    if not isinstance(params, dict):
+        raise ValueError(f"encoder_params must be a dict or None, got {type(params).__name__}")
+    for key in ("dim", "seed"):
+        if key in params:
+            raise ValueError(f"encoder_params must not contain {key!r}; it is set by the classifier")
+    cls = _CLASSES[name]
+    valid = set(cls._get_param_names()) - {"dim", "seed"}
+    unknown = sorted(set(params) - valid)
+    if unknown:
+        raise ValueError(f"encoder_params has unknown keys {unknown} for encoder={name!r}; "
+                         f"valid keys: {sorted(valid)}")
+    return cls(dim=dim, seed=seed, **params)
