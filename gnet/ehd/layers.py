@@ -164,14 +164,27 @@ class EHDGLayer:
             self._dense_weights = torch.from_numpy(signs).to(device)
         return self._dense_weights
 
+    def _encode_rows(self, rows: torch.Tensor, n_chunk: int = 16384) -> np.ndarray:
+        """Packed phi(rows) with the shared G: float (R, fan_in), already shifted -> uint64 (R, ceil(N/64))."""
+        proj = self.projections[0]
+        return np.concatenate(
+            [pack_bits(proj.signs_unchecked(rows, a, b, self.precision).cpu().numpy()) for a, b in proj.chunks(n_chunk)],
+            axis=-1,
+        )
+
+    def encode(self, x: torch.Tensor) -> np.ndarray:
+        """Data codes phi(x + b) of every patch: (B, *in) -> uint64 (B * P, ceil(N/64)), patches of an item
+        contiguous. Shared projection only (per-channel layers have one code per channel)."""
+        if self.projection != "shared":
+            raise ValueError("encode() needs a shared projection; per-channel layers embed each channel apart")
+        self.geometry.check_input(x)
+        rows, _ = self.geometry.patches(x.to(torch.float32) + self.bias)
+        return self._encode_rows(rows)
+
     def _dot_shared(self, rows: torch.Tensor, backend: str, n_chunk: int) -> torch.Tensor:
         proj = self.projections[0]
         if backend == "packed":
-            words = np.concatenate(
-                [pack_bits(proj.signs_unchecked(rows, a, b, self.precision).numpy())
-                 for a, b in proj.chunks(n_chunk)],
-                axis=-1,
-            )
+            words = self._encode_rows(rows, n_chunk)
             if self.data_fault is not None:
                 words = self.data_fault(words, self.n)
             ham = hamming_distance(words, self.codes)

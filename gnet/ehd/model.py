@@ -112,6 +112,20 @@ class EHDModel:
     logits = forward
     __call__ = forward
 
+    def penultimate_codes(self, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+        """The binary codes the classifier compares with its class codes: phi(h + b) for the classifier's input h,
+        uint64 (B, ceil(N/64)) with N the classifier's dimension. Fitting a Hamming classifier on these codes is
+        the paper's fine-tuning of the binary classifier."""
+        x = self._check(x)
+        clf = self.stages[-1]
+        out = []
+        for i in range(0, len(x), batch_size):
+            h = x[i : i + batch_size]
+            for stage in self.stages[:-1]:
+                h = stage(h) if not isinstance(stage, EHDGLayer) else stage(h, "packed")
+            out.append(clf.encode(h))
+        return np.concatenate(out)
+
     def predict(self, x: torch.Tensor, batch_size: int = 256, progress: bool = False,
                 backend: str | None = None) -> torch.Tensor:
         """Labels (N,) int64, computed in batches of ``batch_size`` (results do not depend on it)."""
