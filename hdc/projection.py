@@ -72,7 +72,7 @@ class RandomProjection:
         self.seed = as_seed(seed)
         self.stream = tuple(int(s) for s in stream)
         self._cacheable = self.n * self.in_features * 4 <= cache_bytes
-        self._cache: dict[str, torch.Tensor] = {}
+        self._cache: dict[str, torch.Tensor] = {}  # '<precision>@<device>' -> G
 
     def __repr__(self) -> str:
         return (
@@ -106,14 +106,16 @@ class RandomProjection:
             return self._full("float32")[start:stop]
         return self._generate(start, stop)
 
-    def _full(self, precision: str) -> torch.Tensor:
-        # Only the precision in use is kept, so a bf16 or int8 user holds 2 or 1 bytes per entry, not 4 more.
-        if precision not in self._cache:
-            full = self._cache.get("float32")
+    def _full(self, precision: str, device: torch.device | str = "cpu") -> torch.Tensor:
+        # Only the (precision, device) pairs in use are kept, so a bf16 or int8 user holds 2 or 1 bytes per
+        # entry, and a GPU user keeps G resident on the GPU instead of copying it every call.
+        key = f"{precision}@{torch.device(device)}"
+        if key not in self._cache:
+            full = self._cache.get("float32@cpu")
             if full is None:
                 full = self._generate(0, self.n)
-            self._cache[precision] = full.to(_TORCH_DTYPES[precision])
-        return self._cache[precision]
+            self._cache[key] = full.to(device=device, dtype=_TORCH_DTYPES[precision])
+        return self._cache[key]
 
     def chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, int]]:
         """Row ranges covering [0, N), each a multiple of 64 rows long (except the last)."""
@@ -138,10 +140,8 @@ class RandomProjection:
 
     def _rows_as(self, start: int, stop: int, precision: str, device: torch.device) -> torch.Tensor:
         if self._cacheable:
-            g = self._full(precision)[start:stop]
-        else:
-            g = self._generate(start, stop).to(_TORCH_DTYPES[precision])
-        return g.to(device)
+            return self._full(precision, device)[start:stop]
+        return self._generate(start, stop).to(device=device, dtype=_TORCH_DTYPES[precision])
 
     def project(
         self,
