@@ -97,6 +97,27 @@ def _signs(words: np.ndarray, n: int) -> np.ndarray:
     return to_bipolar(words, n, dtype=np.float32)
 
 
+def merge(paths: list[str], out: str) -> int:
+    """Combine runs over disjoint seed ranges: accuracies are pooled; throughput/reference come from the run that
+    measured them."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    merged: dict = {}
+    for r in runs:
+        for k, v in r.items():
+            if k not in ("accuracy_per_seed", "seeds", "accuracy_mean", "accuracy_std") and v not in ({}, None):
+                merged.setdefault(k, v)
+    pairs = sorted((s, a) for r in runs for s, a in zip(r.get("seeds", []), r.get("accuracy_per_seed", [])))
+    merged["seeds"] = [s for s, _ in pairs]
+    merged["accuracy_per_seed"] = [a for _, a in pairs]
+    merged["accuracy_mean"] = statistics.mean(merged["accuracy_per_seed"])
+    merged["accuracy_std"] = statistics.pstdev(merged["accuracy_per_seed"])
+    merged["merged_from"] = paths
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(merged, indent=1))
+    print(json.dumps(merged, indent=1))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="runs/mnist_rasu/best.pt")
@@ -104,8 +125,13 @@ def main(argv=None) -> int:
     ap.add_argument("--embedding", default="rademacher", choices=("gaussian", "rademacher"))
     ap.add_argument("--precision", default="int8", choices=("float32", "bfloat16", "int8"))
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seed-start", type=int, default=0, help="first seed (to split seeds across processes)")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--merge", nargs="+", default=None,
+                    help="combine result files of seed ranges (accuracy_per_seed) into --out, then exit")
     ap.add_argument("--limit", type=int, default=None, help="accuracy on the first LIMIT test images only")
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--chunk", type=int, default=1000, help="images per saved progress step")
     ap.add_argument("--throughput-images", type=int, default=1024)
     ap.add_argument("--compare-precisions", default="float32,bfloat16,int8",
                     help="precisions whose throughput is measured side by side (seed 0)")
@@ -113,6 +139,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="results/ehd_mnist/results.json")
     args = ap.parse_args(argv)
 
+    if args.merge:
+        return merge(args.merge, args.out)
     n = [int(v) for v in args.n.split(",")]
     model, config = load_model(args.checkpoint)
     data = load_dataset("mnist", val_fraction=config.get("val_fraction", 0.1), seed=config.get("data_seed", 0))
@@ -132,7 +160,7 @@ def main(argv=None) -> int:
     # Throughput, side by side per precision, on the same images.
     xt = data.test.tensors[0][: args.throughput_images]
     throughput = {}
-    for precision in args.compare_precisions.split(","):
+    for precision in ([] if args.skip_throughput else args.compare_precisions.split(",")):
         if precision == "int8" and args.embedding != "rademacher":
             continue
         ehd = convert(model, n=n, embedding=args.embedding, seed=0, precision=precision, meta=meta)
@@ -146,21 +174,35 @@ def main(argv=None) -> int:
 
     # Accuracy over seeds with the chosen precision.
     accs = []
-    for seed in range(args.seeds):
+    seeds = list(range(args.seed_start, args.seed_start + args.seeds))
+    result["seeds"] = seeds
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result["partial"] = {}
+    for seed in seeds:
         ehd = convert(model, n=n, embedding=args.embedding, seed=seed, precision=args.precision, meta=meta)
-        r = ehd.evaluate(x, y, batch_size=args.batch_size, progress=True)
-        accs.append(r.accuracy)
-        print(f"seed {seed}: EHD accuracy {r.accuracy:.4f} ({r.images_per_second:.1f} img/s)")
-    result["accuracy_per_seed"] = accs
-    result["accuracy_mean"] = statistics.mean(accs)
-    result["accuracy_std"] = statistics.pstdev(accs)
+        # Evaluated in chunks, saving the running count after each, so a run stopped early still reports
+        # exactly which images it covered.
+        correct, seen, t0 = 0, 0, time.perf_counter()
+        for i in range(0, len(x), args.chunk):
+            pred = ehd.predict(x[i : i + args.chunk], batch_size=args.batch_size)
+            correct += int((pred == y[i : i + args.chunk]).sum())
+            seen += len(pred)
+            result["partial"][str(seed)] = {"correct": correct, "seen": seen}
+            out.write_text(json.dumps(result, indent=1))
+            print(f"seed {seed}: {seen}/{len(x)} images, running accuracy {correct / seen:.4f}", flush=True)
+        accs.append(correct / seen)
+        print(f"seed {seed}: EHD accuracy {correct / seen:.4f} ({seen / (time.perf_counter() - t0):.1f} img/s)")
+    if accs:
+        result["accuracy_mean"] = statistics.mean(accs)
+        result["accuracy_std"] = statistics.pstdev(accs)
     with tempfile.TemporaryDirectory() as tmp:
         path = save_ehd(ehd, Path(tmp) / "mnist.ehd")
         result["model_file_mb"] = path.stat().st_size / 1e6
     result["peak_rss_mb"] = peak_rss_mb()
 
     # The reference algorithm on a small batch, and ours on the same batch.
-    if args.reference_images > 0:
+    if args.reference_images > 0 and throughput:
         ehd = convert(model, n=n, embedding=args.embedding, seed=0, conv_projection="per_channel", meta=meta)
         ref = ReferenceEHD(ehd)
         xs = xt[: args.reference_images]
@@ -176,8 +218,6 @@ def main(argv=None) -> int:
         print(f"reference (per-channel G, dense float): {ref_ips:.2f} img/s; ours {ours_ips:.1f} img/s; "
               f"ratio {ours_ips / ref_ips:.0f}x")
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "accuracy_per_seed"}, indent=1))
     return 0

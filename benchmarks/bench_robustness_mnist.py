@@ -102,25 +102,8 @@ class FirstLayerCodes:
                    for m in (model, faulty))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rasu", default="runs/mnist_rasu/best.pt")
-    ap.add_argument("--tasu", default="runs/mnist_tasu/best.pt")
-    ap.add_argument("--data-dir", default="../shared/datasets/mnist")
-    ap.add_argument("--n", type=int, default=15000, help="N for every layer")
-    ap.add_argument("--conv-seed", type=int, default=0, help="seed of the random projections (conversion)")
-    ap.add_argument("--limit", type=int, default=1000, help="the first LIMIT test images")
-    ap.add_argument("--p", default="0:0.5:0.05")
-    ap.add_argument("--seeds", type=int, default=3, help="fault seeds per rate")
-    ap.add_argument("--seed", type=int, default=0, help="first fault seed")
-    ap.add_argument("--paper-p", default="", help="rates at which to also run the paper's with-replacement protocol")
-    ap.add_argument("--batch-size", type=int, default=100)
-    ap.add_argument("--no-cache-first-layer", dest="cache_first_layer", action="store_false",
-                    help="recompute the first layer's data codes in every evaluation (same results, slower)")
-    ap.add_argument("--out", default="results/robustness")
-    ap.add_argument("--name", default="mnist_model_flips")
-    args = ap.parse_args()
-
+def run_gnet(args: argparse.Namespace) -> None:
+    """RASU vs TASU EHD G-Nets, flips of every layer's weight codes."""
     t_start = time.perf_counter()
     ps = p_grid(args.p)
     paper_ps = p_grid(args.paper_p) if args.paper_p else []
@@ -231,6 +214,82 @@ def main() -> int:
               f"{100 * r['accuracy_std']:.2f}, TASU {100 * t['accuracy_mean']:.2f} +- {100 * t['accuracy_std']:.2f}")
     print(f"wrote {out / (args.name + '.json')} and {out / (args.name + '.png')} "
           f"in {time.perf_counter() - t_start:.0f} s")
+
+
+def run_hdc(args: argparse.Namespace) -> None:
+    """CentroidHD and OnlineHD (kernel encoder, D = --hdc-dim): flips of the prototypes and of the encoded test
+    images, on the same test images as the G-Nets."""
+    from hdc import datasets as hdc_datasets
+    from hdc.classifiers import CentroidHD, OnlineHD
+    from hdc.faults import classifier_robustness
+
+    t_start = time.perf_counter()
+    ps = p_grid(args.p)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = hdc_datasets.load("mnist", args.data_dir)
+    x_train = data.x_train.reshape(len(data.x_train), -1)[: args.hdc_train]
+    y_train = data.y_train[: args.hdc_train]
+    x_test = data.x_test.reshape(len(data.x_test), -1)[: args.limit]
+    y_test = data.y_test[: args.limit]
+    results = {}
+    for name, clf in (("CentroidHD", CentroidHD(dim=args.hdc_dim, seed=0)),
+                      ("OnlineHD", OnlineHD(dim=args.hdc_dim, seed=0))):
+        t0 = time.perf_counter()
+        clf.fit(x_train, y_train)
+        fit_seconds = time.perf_counter() - t0
+        for target in ("prototypes", "data"):
+            res = classifier_robustness(clf, x_test, y_test, ps, seeds, target=target)
+            results[f"{name} / {target}"] = {"label": f"{name}, {target} flipped", "model": name,
+                                              "fit_seconds": fit_seconds, **res}
+            means = " ".join(f"{100 * r['accuracy_mean']:.1f}" for r in res["rows"])
+            print(f"{name:>10} {target:>10}: {means}", flush=True)
+    result = {
+        "dataset": "mnist", "n_classes": 10,
+        "test_subset": f"the first {len(y_test)} images of the MNIST test set",
+        "train_subset": f"the first {len(y_train)} images of the MNIST training set",
+        "command": "OMP_NUM_THREADS=1 python benchmarks/bench_robustness_mnist.py " + " ".join(sys.argv[1:]),
+        "settings": {"dim": args.hdc_dim, "encoder": "kernel", "p": ps, "seeds": seeds},
+        "seconds": time.perf_counter() - t_start,
+        "models": list(results.values()),
+    }
+    (out / f"{args.hdc_name}.json").write_text(json.dumps(result, indent=1))
+    plot = {**result, "models": [{**m, "linestyle": "-" if m["target"] == "data" else "--"}
+                                 for m in result["models"]]}
+    plot_robustness(plot, out / f"{args.hdc_name}.png",
+                    title=f"MNIST HDC classifiers ({len(seeds)} seeds, {len(y_test)} test images)")
+    print(f"wrote {out / (args.hdc_name + '.json')} and {out / (args.hdc_name + '.png')} "
+          f"in {time.perf_counter() - t_start:.0f} s")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rasu", default="runs/mnist_rasu/best.pt")
+    ap.add_argument("--tasu", default="runs/mnist_tasu/best.pt")
+    ap.add_argument("--data-dir", default="../shared/datasets/mnist")
+    ap.add_argument("--n", type=int, default=15000, help="N for every layer")
+    ap.add_argument("--conv-seed", type=int, default=0, help="seed of the random projections (conversion)")
+    ap.add_argument("--limit", type=int, default=1000, help="the first LIMIT test images")
+    ap.add_argument("--p", default="0:0.5:0.05")
+    ap.add_argument("--seeds", type=int, default=3, help="fault seeds per rate")
+    ap.add_argument("--seed", type=int, default=0, help="first fault seed")
+    ap.add_argument("--paper-p", default="", help="rates at which to also run the paper's with-replacement protocol")
+    ap.add_argument("--batch-size", type=int, default=100)
+    ap.add_argument("--no-cache-first-layer", dest="cache_first_layer", action="store_false",
+                    help="recompute the first layer's data codes in every evaluation (same results, slower)")
+    ap.add_argument("--out", default="results/robustness")
+    ap.add_argument("--name", default="mnist_model_flips")
+    ap.add_argument("--part", default="all", choices=("gnet", "hdc", "all"),
+                    help="gnet: RASU vs TASU weight-code flips; hdc: HDC classifiers (prototype and data flips)")
+    ap.add_argument("--hdc-dim", type=int, default=15000, help="D of the HDC classifiers")
+    ap.add_argument("--hdc-train", type=int, default=20000, help="the first HDC_TRAIN training images fit them")
+    ap.add_argument("--hdc-name", default="mnist_hdc_classifiers")
+    args = ap.parse_args()
+    if args.part in ("gnet", "all"):
+        run_gnet(args)
+    if args.part in ("hdc", "all"):
+        run_hdc(args)
     return 0
 
 

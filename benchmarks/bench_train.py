@@ -7,7 +7,8 @@ ordinary linear classifier (same pooling, same dropout). One training step = for
 an Adam step on one batch of real MNIST images (scaled to [-1, 1]; random images of the same shape if the MNIST
 files are absent). Both models are warmed up, then timed interleaved, ``--rounds`` rounds of ``--steps`` steps
 each, so background load hits both alike; the median step time is extrapolated to one epoch of the paper's
-58,000 training images. Writes results/bench_train.json.
+58,000 training images. Wall time and the process's CPU time are both reported: on a shared machine the CPU
+time is the less disturbed of the two. ``--profile`` adds torch.profiler tables. Writes results/bench_train.json.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def mnist_batches(batch_size: int, n_batches: int, seed: int) -> tuple[list[torc
 
 
 class Stepper:
-    """One model with its Adam optimizer; ``step(i)`` trains on batch ``i`` and returns the seconds it took."""
+    """One model with its Adam optimizer; ``step(i)`` trains on batch ``i`` and returns how long it took."""
 
     def __init__(self, model: nn.Module, xs: list[torch.Tensor], ys: list[torch.Tensor], lr: float) -> None:
         self.model, self.xs, self.ys = model.train(), xs, ys
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch-size", type=int, default=128, help="the reproduction recipe's batch size")
     ap.add_argument("--steps", type=int, default=5, help="steps per model per round")
-    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps per model first")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile", action="store_true", help="also print torch.profiler tables of both models' steps")

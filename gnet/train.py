@@ -143,7 +143,12 @@ def train(
         result, start_epoch, since_best = TrainResult(), 0, 0
         if resume is not None:
             payload = load_checkpoint(resume)
-            model.load_state_dict(payload["state_dict"])
+            if "optimizer" not in payload:
+                raise ValueError(f"{resume}: not a resumable checkpoint (use last.pt, not best.pt)")
+            try:
+                model.load_state_dict(payload["state_dict"])
+            except RuntimeError as err:  # torch reports missing / unexpected keys and shape mismatches this way
+                raise ValueError(f"{resume}: the checkpoint does not fit this model ({err})") from err
             optimizer.load_state_dict(payload["optimizer"])
             scheduler.load_state_dict(payload["scheduler"])
             shuffle_gen.set_state(payload["shuffle_rng"])

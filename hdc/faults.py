@@ -29,17 +29,23 @@ below ``m / 2**64`` (< 1e-12 for any realistic D).
 ``sampling="with_replacement"`` reproduces the protocol of the G-Net paper's code for comparison:
 ``floor(p * n)`` positions are drawn *with* replacement and a position drawn more than once is hit once, so only
 a fraction ``1 - exp(-p)`` of the bits is corrupted (0.393 at p = 0.5).
+
+For the Hamming classifiers of :mod:`hdc.classifiers`, :func:`faulty_prototypes`, :func:`predict_with_faults` and
+:func:`classifier_robustness` apply the same fault model to the class prototypes, to the encoded samples, or both.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from hdc.hamming import hamming_distance
 from hdc.packed import WORD_BITS, check_dim, n_words, pack_bits, validate_words
 
 __all__ = [
@@ -48,16 +54,25 @@ __all__ = [
     "SCOPES",
     "BitFaults",
     "apply_fault_mask",
+    "CLASSIFIER_TARGETS",
     "array_fault_mask",
+    "classifier_robustness",
     "fault_count",
     "fault_key",
+    "faulty_prototypes",
     "inject_faults",
+    "predict_with_faults",
     "row_fault_mask",
 ]
 
 FAULT_KINDS = ("flip", "stuck0", "stuck1")
 SCOPES = ("row", "array")
 SAMPLINGS = ("without_replacement", "with_replacement")
+
+CLASSIFIER_TARGETS = ("prototypes", "data", "both")
+# Stream prefixes: prototypes (the classifier's "model" codes) and encoded samples (its data codes).
+_PROTOTYPE_STREAM = (0, 0)
+_DATA_STREAM = (1, 0)
 
 _U64 = np.uint64
 _GOLDEN = _U64(0x9E3779B97F4A7C15)
@@ -355,3 +370,93 @@ def inject_faults(
 ) -> np.ndarray:
     """Functional form of :meth:`BitFaults.apply`: a faulty copy of ``words`` (uint64 ``(..., ceil(dim/64))``)."""
     return BitFaults(p, kind, scope, sampling).apply(words, dim, seed, stream)
+
+
+# --------------------------------------------------------------------------------------------- HDC classifiers
+# Duck-typed on the public attributes of the hdc.classifiers estimators (and anything shaped like them):
+# ``prototypes_`` uint64 (n_classes, W), ``dim_``, ``classes_`` and ``encode(X) -> uint64 (n, W)``; prediction is
+# the nearest prototype in Hamming distance with ties to the first class, as in ``HammingClassifier.predict``.
+
+
+def _check_classifier(clf: Any) -> None:
+    for name in ("prototypes_", "dim_", "classes_"):
+        if not hasattr(clf, name):
+            raise ValueError(f"clf must be a fitted Hamming classifier with a {name!r} attribute "
+                             f"(got {type(clf).__name__}; fit it first)")
+
+
+def faulty_prototypes(clf: Any, faults: BitFaults | float, seed: int | np.random.Generator) -> Any:
+    """A shallow copy of a fitted Hamming classifier whose ``prototypes_`` carry ``faults``.
+
+    The copy shares the (read-only) encoder with ``clf``, which is left unchanged; use it for inference (a later
+    ``fit``/``partial_fit`` of the copy recomputes clean prototypes).
+    """
+    _check_classifier(clf)
+    faults = faults if isinstance(faults, BitFaults) else BitFaults(faults)
+    clone = copy.copy(clf)
+    clone.prototypes_ = faults.apply(clf.prototypes_, clf.dim_, seed, _PROTOTYPE_STREAM)
+    return clone
+
+
+def predict_with_faults(
+    clf: Any, X: Any, target: str, faults: BitFaults | float, seed: int
+) -> np.ndarray:
+    """Labels ``(n,)`` of a fitted Hamming classifier when its prototypes, the encoded samples, or both are faulty.
+
+    Data faults hit every encoded sample (row scope only): sample ``i`` of ``X`` is row ``i``, so its faults depend
+    on the seed and its position in ``X``, never on chunking. Prototype and data faults use independent streams
+    of ``seed``.
+    """
+    _check_classifier(clf)
+    if target not in CLASSIFIER_TARGETS:
+        raise ValueError(f"unknown target {target!r}; valid: {', '.join(CLASSIFIER_TARGETS)}")
+    faults = faults if isinstance(faults, BitFaults) else BitFaults(faults)
+    if target != "prototypes" and faults.scope != "row":
+        raise ValueError("data-code faults are per code: use scope='row' (scope='array' is for prototypes)")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    protos = clf.prototypes_
+    if target in ("prototypes", "both"):
+        protos = faults.apply(protos, clf.dim_, int(seed), _PROTOTYPE_STREAM)
+    codes = clf.encode(X)
+    if target in ("data", "both"):
+        codes = faults.apply(codes, clf.dim_, int(seed), _DATA_STREAM)
+    return clf.classes_[np.argmin(hamming_distance(codes, protos), axis=1)]
+
+
+def classifier_robustness(
+    clf: Any,
+    X: Any,
+    y: Any,
+    ps: Sequence[float],
+    seeds: Sequence[int],
+    *,
+    target: str = "data",
+    kind: str = "flip",
+    scope: str = "row",
+    sampling: str = "without_replacement",
+) -> dict[str, Any]:
+    """Accuracy of a fitted Hamming classifier under faults for every rate in ``ps`` and seed in ``seeds``.
+
+    Returns a JSON-serialisable dict shaped like :func:`gnet.robustness.robustness_sweep`'s: settings,
+    ``clean_accuracy`` and ``rows`` with ``p``, ``hits`` (per code), ``accuracies``, ``accuracy_mean``,
+    ``accuracy_std`` (population std over seeds).
+    """
+    _check_classifier(clf)
+    y = np.asarray(y)
+    if not len(ps) or not len(seeds):
+        raise ValueError("ps and seeds must not be empty")
+    clean = float(np.mean(clf.predict(X) == y))
+    rows = []
+    for p in ps:
+        faults = BitFaults(p, kind, scope, sampling)
+        hits = faults.count(clf.dim_ if scope == "row" else clf.prototypes_.shape[0] * clf.dim_)
+        if hits == 0:
+            accs = [clean] * len(seeds)
+        else:
+            accs = [float(np.mean(predict_with_faults(clf, X, target, faults, int(s)) == y)) for s in seeds]
+        rows.append({"p": faults.p, "hits": hits, "accuracies": accs, "accuracy_mean": statistics.mean(accs),
+                     "accuracy_std": statistics.pstdev(accs)})
+    return {"target": target, "kind": kind, "scope": scope, "sampling": sampling, "dim": int(clf.dim_),
+            "hits_unit": "per code" if scope == "row" else "per prototype array",
+            "seeds": [int(s) for s in seeds], "n_test": int(len(y)), "clean_accuracy": clean, "rows": rows}

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
 
 from hdc import theory as T
 
@@ -151,6 +152,15 @@ def _figure(ncols: int = 2, width: float = 5.2, height: float = 4.0) -> tuple[Fi
 
 
 def _save(fig: Figure, path: Path) -> Path:
+    # Log axes spanning less than a decade otherwise label every minor tick, and the labels collide.
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                lo, hi = sorted(axis.get_view_interval())
+                if lo > 0 and hi / lo < 100:
+                    axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+                    axis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+                axis.set_minor_formatter(NullFormatter())
     fig.savefig(path)
     return path
 

@@ -11,9 +11,12 @@ from hdc.faults import (
     BitFaults,
     apply_fault_mask,
     array_fault_mask,
+    classifier_robustness,
     fault_count,
     fault_key,
+    faulty_prototypes,
     inject_faults,
+    predict_with_faults,
     row_fault_mask,
 )
 from hdc.packed import pack_bits, popcount, tail_mask, unpack_bits, validate_words
@@ -196,3 +199,67 @@ def test_bad_words_raise_value_error():
         row_fault_mask(np.arange(2), 100, 101, 0)
     with pytest.raises(ValueError, match="shape"):
         apply_fault_mask(np.zeros((2, 2), np.uint64), np.zeros((3, 2), np.uint64))
+
+
+# ------------------------------------------------------------------------------------------- HDC classifiers
+@pytest.fixture(scope="module")
+def centroid_digits():
+    from sklearn.datasets import load_digits
+
+    from hdc.classifiers import CentroidHD
+
+    x, y = load_digits(return_X_y=True)
+    clf = CentroidHD(dim=2048, seed=0).fit(x[:1200], y[:1200])
+    return clf, x[1200:], y[1200:]
+
+
+def test_faulty_prototypes_flip_exact_bits_of_a_copy(centroid_digits):
+    clf, _, _ = centroid_digits
+    before = clf.prototypes_.copy()
+    faulty = faulty_prototypes(clf, 0.2, seed=0)
+    assert (popcount(faulty.prototypes_ ^ before) == fault_count(0.2, 2048)).all()
+    assert np.array_equal(clf.prototypes_, before) and faulty.encoder_ is clf.encoder_
+
+
+@pytest.mark.parametrize("target", ["prototypes", "data", "both"])
+def test_classifier_p_zero_identical_and_seeded(centroid_digits, target):
+    clf, x, _ = centroid_digits
+    assert np.array_equal(predict_with_faults(clf, x, target, 0.0, seed=1), clf.predict(x))
+    a = predict_with_faults(clf, x, target, 0.45, seed=1)
+    assert np.array_equal(a, predict_with_faults(clf, x, target, 0.45, seed=1))
+    assert not np.array_equal(a, predict_with_faults(clf, x, target, 0.45, seed=2))
+
+
+def test_classifier_data_faults_depend_on_position_not_chunking(centroid_digits):
+    clf, x, _ = centroid_digits
+    whole = predict_with_faults(clf, x, "data", 0.3, seed=4)
+    assert np.array_equal(predict_with_faults(clf, x[:50], "data", 0.3, seed=4), whole[:50])
+
+
+@pytest.mark.parametrize("target", ["prototypes", "data"])
+def test_classifier_half_flipped_codes_give_chance_accuracy(centroid_digits, target):
+    clf, x, y = centroid_digits
+    res = classifier_robustness(clf, x, y, [0.0, 0.5], range(8), target=target)
+    clean, half = res["rows"]
+    n_classes = 10
+    freq = np.bincount(y, minlength=n_classes) / len(y)
+    # Same bound as tests/test_robustness.py: no class information left, so each seed's accuracy has mean within
+    # max_c |P(y=c) - 1/C| of 1/C, and a spread at most that of mapping each class cluster to a random label,
+    # std sqrt((1/C)(1 - 1/C)/C) = 0.095, i.e. <= 0.034 for the mean of 8 seeds. Allow 3 std.
+    cluster_sd = math.sqrt((1 / n_classes) * (1 - 1 / n_classes) / n_classes)
+    tol = np.abs(freq - 1 / n_classes).max() + 3 * cluster_sd / math.sqrt(8)
+    assert abs(half["accuracy_mean"] - 1 / n_classes) <= tol
+    assert clean["accuracies"] == [res["clean_accuracy"]] * 8 and res["clean_accuracy"] > 1 / n_classes + 3 * tol
+    assert half["hits"] == 1024
+
+
+def test_classifier_bad_arguments(centroid_digits):
+    from hdc.classifiers import CentroidHD
+
+    clf, x, _ = centroid_digits
+    with pytest.raises(ValueError, match="target"):
+        predict_with_faults(clf, x, "weights", 0.1, 0)
+    with pytest.raises(ValueError, match="scope='row'"):
+        predict_with_faults(clf, x, "data", BitFaults(0.1, scope="array"), 0)
+    with pytest.raises(ValueError, match="fit"):
+        faulty_prototypes(CentroidHD(dim=64), 0.1, 0)

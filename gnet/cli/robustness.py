@@ -37,8 +37,10 @@ def model_label(model: EHDModel, path: str | Path) -> str:
     return Path(path).stem
 
 
-def plot_robustness(result: dict[str, Any], path: str | Path) -> None:
-    """Accuracy (mean +- std over seeds, shaded) against the fault rate p, one curve per model."""
+def plot_robustness(result: dict[str, Any], path: str | Path, title: str | None = None) -> None:
+    """Accuracy (mean +- std over seeds, shaded) against the fault rate p, one curve per entry of
+    ``result["models"]`` (each with ``label``, ``rows``, ``n_per_layer``, ``target``, ``kind``, ``sampling``,
+    ``hits_unit``, ``seeds``, ``n_test``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,19 +52,22 @@ def plot_robustness(result: dict[str, Any], path: str | Path) -> None:
         ps = [r["p"] for r in rows]
         mean = [100 * r["accuracy_mean"] for r in rows]
         std = [100 * r["accuracy_std"] for r in rows]
-        line, = ax.plot(ps, mean, marker="o", ms=4, label=f"{entry['label']} (N={_n_text(entry['n_per_layer'])})")
+        line, = ax.plot(ps, mean, marker="o", ms=4, ls=entry.get("linestyle", "-"),
+                        label=f"{entry['label']} ({_size_text(entry)})")
         ax.fill_between(ps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                         color=line.get_color(), alpha=0.25)
     if result.get("n_classes"):
         ax.axhline(100 / result["n_classes"], ls=":", color="gray", label="chance")
     first = result["models"][0]
-    what = {"model": "weight codes", "data": "data codes", "both": "weight + data codes"}[first["target"]]
+    names = {"model": "weight codes", "data": "data codes", "both": "weight + data codes", "prototypes": "prototypes"}
+    targets = {m["target"] for m in result["models"]}
+    what = names.get(first["target"], first["target"]) if len(targets) == 1 else "codes"
     hits = "hit per code" if first["hits_unit"] == "per code" else "hit per layer"
     kind = {"flip": "flipped", "stuck0": "stuck at 0", "stuck1": "stuck at 1"}[first["kind"]]
     ax.set_xlabel(f"p: fraction of bits {kind} ({hits}, {first['sampling'].replace('_', ' ')})")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"{result['dataset']}: faults on {what} ({len(first['seeds'])} seeds, {first['n_test']} test items)",
-                 fontsize=10)
+    ax.set_title(title or f"{result['dataset']}: faults on {what} ({len(first['seeds'])} seeds, "
+                 f"{first['n_test']} test items)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -70,8 +75,11 @@ def plot_robustness(result: dict[str, Any], path: str | Path) -> None:
     plt.close(fig)
 
 
-def _n_text(ns: list[int]) -> str:
-    return str(ns[0]) if len(set(ns)) == 1 else "/".join(map(str, ns))
+def _size_text(entry: dict[str, Any]) -> str:
+    if "n_per_layer" not in entry:
+        return f"D={entry['dim']}"
+    ns = entry["n_per_layer"]
+    return "N=" + (str(ns[0]) if len(set(ns)) == 1 else "/".join(map(str, ns)))
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:

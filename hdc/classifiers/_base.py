@@ -60,7 +60,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"X is a PackedHV of dim {X.dim} but the classifier has dim={dim}")
             X = X.words
         if hasattr(X, "toarray") or hasattr(X, "tocsr"):
-            raise TypeError("X is sparse; encoder='precomputed' needs a dense uint64 array of packed codes")
+            raise ValueError("X is sparse; encoder='precomputed' needs a dense uint64 array of packed codes")
         arr = np.asarray(X)
         if arr.dtype != np.uint64:
             raise ValueError(f"X must be uint64 packed codes when encoder='precomputed', got dtype {arr.dtype}")
@@ -172,7 +172,8 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
 
     def similarity(self, X: Any) -> np.ndarray:
         """Bipolar cosine ``1 - 2 H / D`` of each code with each prototype: float64 ``(n, n_classes)``."""
-        return 1.0 - 2.0 * self.hamming(X).astype(np.float64) / self.dim_
+        h = self.hamming(X).astype(np.float64)
+        return 1.0 - 2.0 * h / self.dim_
 
     def decision_function(self, X: Any) -> np.ndarray:
         """``similarity(X)`` ``(n, n_classes)``; for two classes ``(n,)``, positive for ``classes_[1]``."""
@@ -183,7 +184,13 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Class of the nearest prototype in Hamming distance (ties go to the first class)."""
-        return self.classes_[np.argmin(self.hamming(X), axis=1)]
+        nearest = np.argmin(self.hamming(X), axis=1)
+        return self.classes_[nearest]
+
+    def _logits(self, X: Any) -> np.ndarray:
+        s = self.similarity(X)
+        logits = np.sqrt(self.dim_) * s
+        return logits - logits.max(axis=1, keepdims=True)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Softmax of ``sqrt(D) * similarity`` over classes: float64 ``(n, n_classes)``.
@@ -193,14 +200,12 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         The scale ``sqrt(D)`` makes a similarity gap of one standard deviation of random-code
         noise (``1 / sqrt(D)``) worth one unit of logit.
         """
-        logits = np.sqrt(self.dim_) * self.similarity(X)
-        logits -= logits.max(axis=1, keepdims=True)
+        logits = self._logits(X)
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
         return p
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Log of :meth:`predict_proba`."""
-        logits = np.sqrt(self.dim_) * self.similarity(X)
-        logits -= logits.max(axis=1, keepdims=True)
+        logits = self._logits(X)
         return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import torch
+import numpy as np
 
 from hdc.classifiers._retrain import RetrainedHD
 
@@ -13,8 +13,8 @@ class AdaptHD(RetrainedHD):
     """Retrained centroid classifier with the AdaptHD / perceptron rule.
 
     For a misclassified sample ``x`` (bipolar) of class ``t`` predicted as ``p``:
-    ``W[t] += lr * x`` and ``W[p] -= lr * x`` (Imani et al., "AdaptHD", 2019, with a constant
-    rate as in torchhd).  The float prototypes ``W`` start as the class means of the bipolar
+    ``W[t] += lr * x`` and ``W[p] -= lr * x`` (Imani et al., "AdaptHD", 2019; the rate decays over
+    passes, see :class:`RetrainedHD`).  The float prototypes ``W`` start as the class means of the bipolar
     codes and are binarised with ``sign`` for inference (see :class:`RetrainedHD` for the loop).
 
     Args:
@@ -22,7 +22,7 @@ class AdaptHD(RetrainedHD):
         encoder: ``"kernel"`` (default), ``"projection"``, ``"level"`` or ``"precomputed"``.
         encoder_params: extra keyword arguments of the encoder.
         epochs: maximum retraining passes.
-        lr: learning rate, relative to class means in ``[-1, 1]``.
+        lr: learning rate of the first pass, relative to class means in ``[-1, 1]``.
         batch_size: samples per update step (the prototypes are re-binarised after each).
         seed: int seed (or Generator) of the encoder and the shuffling.
         verbose: show a tqdm progress bar over epochs.
@@ -43,7 +43,7 @@ class AdaptHD(RetrainedHD):
         self.seed = seed
         self.verbose = verbose
 
-    def _update(self, weights: torch.Tensor, x: torch.Tensor, target: torch.Tensor, pred: torch.Tensor) -> None:
-        lr = float(self.lr)
-        weights.index_add_(0, target, x, alpha=lr)
-        weights.index_add_(0, pred, x, alpha=-lr)
+    def _coefficients(self, weights: np.ndarray, x: np.ndarray, target: np.ndarray, pred: np.ndarray,
+                      lr: float) -> tuple[np.ndarray, np.ndarray]:
+        step = np.full(len(x), lr, dtype=np.float32)
+        return step, step

@@ -33,7 +33,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hdc.encoders import RecordEncoder
-from hdc.packed import check_dim, pack_sign
+from hdc.packed import check_dim, n_words, pack_bits
 from hdc.projection import KINDS as PROJECTION_KINDS
 from hdc.projection import RandomProjection, as_seed
 
@@ -79,6 +79,12 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
 
 class _ScaledEncoder(TransformerMixin, BaseEstimator):
     """Shared scaling and validation; subclasses implement ``_build`` and ``_encode_scaled``."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # The output is always packed uint64 words, whatever the input's float dtype.
+        tags.transformer_tags.preserves_dtype = []
+        return tags
 
     def _fit_scaling(self, x: np.ndarray) -> None:
         if self.scaling == "feature":
@@ -182,6 +188,37 @@ def corrected_factor(k: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(eigval, 0.0))[:, None] * eigvec.T
 
 
+def shifted_codebooks(factor: np.ndarray, n_features: int, dim: int, seed: int) -> np.ndarray:
+    """Per-feature codebooks: cyclic shifts of base codebooks ``sign(U^T G)``.
+
+    A base codebook has row ``a = sign(U[:, a]^T G)`` with ``G`` float32 ``(L, dim)`` standard
+    normal; base ``k`` comes from ``SeedSequence(seed, spawn_key=(k,))``.  Feature ``f`` uses base
+    ``f // dim`` shifted cyclically by ``f % dim`` positions (as RFF-HDC and Laplace-HDC bind
+    pixels by shifts).  Within one base, distinct shifts put independent Gaussian columns under
+    each position, so the XOR of the features' rows has the product kernel as its expected
+    similarity, while drawing only ``L * dim`` normals per ``dim`` features.
+
+    Returns:
+        uint64 ``(n_features, L, n_words(dim))``.
+    """
+    levels = factor.shape[0]
+    table = np.empty((n_features, levels, n_words(dim)), dtype=np.uint64)
+    factor32 = factor.astype(np.float32)
+    for base_index in range(-(-n_features // dim)):
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(base_index,))))
+        gauss = rng.standard_normal((levels, dim), dtype=np.float32)
+        # (L, dim) sign, ties to +1; einsum because threaded BLAS stalls on this small product
+        # when the CPU is shared.
+        bits = np.einsum("ka,kd->ad", factor32, gauss) >= 0
+        doubled = np.concatenate([bits, bits], axis=1)
+        first = base_index * dim
+        for f in range(first, min(n_features, first + dim)):
+            shift = f - first
+            # np.roll(bits, shift, axis=1) without the copy: out[:, j] = bits[:, j - shift].
+            table[f] = pack_bits(doubled[:, dim - shift : 2 * dim - shift])
+    return table
+
+
 class KernelEncoder(_ScaledEncoder):
     """Kernel-corrected level codes bound across features (RFF-HDC / Laplace-HDC style).
 
@@ -196,10 +233,12 @@ class KernelEncoder(_ScaledEncoder):
         levels: quantisation levels per feature.
         clip: scaled values are clipped to ``[-clip, clip]`` before quantisation.
         scaling: ``"feature"``, ``"global"`` or ``"none"``.
-        seed: int seed; feature ``f``'s codebook comes from ``SeedSequence(seed, spawn_key=(f,))``.
+        seed: int seed of the codebooks (see :func:`shifted_codebooks`).
 
-    Fitted attributes: ``bandwidth_``, ``levels_values_`` (the ``L`` level values) and
-    ``table_`` (uint64 ``(F, L, W)``, the codebooks).
+    Fitted attributes: ``bandwidth_``, ``levels_values_`` (the ``L`` level values), and the
+    codebooks (see :meth:`codebooks`) stored relative to each feature's most common training
+    level: ``ref_levels_`` (int64 ``(F,)``), ``ref_rows_`` (uint64 ``(F, W)``), ``delta_table_``
+    (uint64 ``(F, L, W)``, row XOR the reference row) and ``base_`` (XOR of ``ref_rows_``).
     """
 
     def __init__(self, dim: int = 10000, kernel: str = "laplace", bandwidth: float | None = None,
@@ -233,19 +272,23 @@ class KernelEncoder(_ScaledEncoder):
         self.bandwidth_ = float(self.bandwidth) if self.bandwidth is not None else self._median_bandwidth(z)
         self.levels_values_ = np.linspace(-clip, clip, int(self.levels))
         factor = corrected_factor(kernel_matrix(self.levels_values_, self.kernel, self.bandwidth_))
-        factor = factor.astype(np.float32)
-        seed = as_seed(self.seed)
-        dim = int(self.dim)
-        n_features = z.shape[1]
-        table = None
-        for f in range(n_features):
-            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(f,))))
-            gauss = rng.standard_normal((int(self.levels), dim), dtype=np.float32)
-            words = pack_sign(factor.T @ gauss)  # row a = sign(U[:, a]^T G), (L, W)
-            if table is None:
-                table = np.empty((n_features,) + words.shape, dtype=np.uint64)
-            table[f] = words
-        self.table_ = table
+        table = shifted_codebooks(factor, z.shape[1], int(self.dim), as_seed(self.seed))
+        # Encoding skips features at their reference level; the most common level makes that
+        # the usual case (the result does not depend on this choice, only the speed does).
+        sample = self.level_index(z[:: max(1, len(z) // BANDWIDTH_ROWS)])
+        levels = int(self.levels)
+        flat = sample + levels * np.arange(z.shape[1])[None, :]
+        counts = np.bincount(flat.ravel(), minlength=z.shape[1] * levels).reshape(z.shape[1], levels)
+        self.ref_levels_ = counts.argmax(axis=1).astype(np.int64)
+        self.ref_rows_ = table[np.arange(z.shape[1]), self.ref_levels_]
+        self.delta_table_ = table ^ self.ref_rows_[:, None, :]
+        self.base_ = np.bitwise_xor.reduce(self.ref_rows_, axis=0)
+
+    def codebooks(self) -> np.ndarray:
+        """The per-feature codebooks: uint64 ``(F, L, n_words(dim))``, row ``[f, l]`` is feature
+        ``f`` at level ``l``."""
+        check_is_fitted(self, "delta_table_")
+        return self.delta_table_ ^ self.ref_rows_[:, None, :]
 
     def level_index(self, z: np.ndarray) -> np.ndarray:
         """int64 ``(n, F)`` level of each scaled value."""
@@ -256,7 +299,7 @@ class KernelEncoder(_ScaledEncoder):
     def _encode_scaled(self, z: np.ndarray) -> np.ndarray:
         from hdc.classifiers._xor import xor_gather
 
-        return xor_gather(self.table_, self.level_index(z))
+        return xor_gather(self.delta_table_, self.ref_levels_, self.base_, self.level_index(z))
 
 
 class LevelEncoder(_ScaledEncoder):

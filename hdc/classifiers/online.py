@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-import torch
+import numpy as np
 
 from hdc.classifiers._retrain import RetrainedHD
 
@@ -26,7 +26,7 @@ class OnlineHD(RetrainedHD):
         encoder: ``"kernel"`` (default), ``"projection"``, ``"level"`` or ``"precomputed"``.
         encoder_params: extra keyword arguments of the encoder.
         epochs: maximum retraining passes.
-        lr: learning rate, relative to class means in ``[-1, 1]``.
+        lr: learning rate of the first pass, relative to class means in ``[-1, 1]``.
         batch_size: samples per update step (the prototypes are re-binarised after each).
         seed: int seed (or Generator) of the encoder and the shuffling.
         verbose: show a tqdm progress bar over epochs.
@@ -46,11 +46,11 @@ class OnlineHD(RetrainedHD):
         self.seed = seed
         self.verbose = verbose
 
-    def _update(self, weights: torch.Tensor, x: torch.Tensor, target: torch.Tensor, pred: torch.Tensor) -> None:
-        norms = weights.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    def _coefficients(self, weights: np.ndarray, x: np.ndarray, target: np.ndarray, pred: np.ndarray,
+                      lr: float) -> tuple[np.ndarray, np.ndarray]:
+        norms = np.maximum(np.linalg.norm(weights, axis=1, keepdims=True), 1e-12)
         # |x| = sqrt(D) for a bipolar x, so the cosine needs no per-sample norm.
-        cos = (x @ (weights / norms).T) / math.sqrt(x.shape[1])
-        rows = torch.arange(len(x))
-        lr = float(self.lr)
-        weights.index_add_(0, target, x * (lr * (1.0 - cos[rows, target]))[:, None])
-        weights.index_add_(0, pred, x * (-lr * (1.0 - cos[rows, pred]))[:, None])
+        cos = np.einsum("kd,cd->kc", x, weights / norms) / np.float32(math.sqrt(x.shape[1]))
+        rows = np.arange(len(x))
+        lr = np.float32(lr)
+        return lr * (1 - cos[rows, target]), lr * (1 - cos[rows, pred])

@@ -1,0 +1,105 @@
+"""Smoke tests: every script in examples/ runs end to end in its --smoke mode and produces sane results.
+
+Each example's ``main(argv)`` returns its measurements, so the checks below look at real outputs, not just at the
+absence of an exception. The examples are imported from their files (their names start with digits).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+from hdc import datasets
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run_example(name: str, *argv: str) -> dict:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(["--smoke", *argv])
+
+
+def test_every_example_has_a_smoke_test():
+    tested = {"01_quickstart_digits", "02_convert_mnist", "03_hdc_classification", "04_verify_bounds",
+              "05_bit_flips"}
+    assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
+
+
+def test_quickstart_digits():
+    r = run_example("01_quickstart_digits")
+    # 10 balanced classes: chance is 0.1. Two epochs of the digits net reach ~0.97 and N = 1024 keeps ~0.85
+    # (seed 0); the bounds leave room for other BLAS builds while still failing for a broken pipeline.
+    assert r["n_test"] == 540
+    assert r["float_accuracy"] > 0.85
+    assert r["ehd_accuracy"] > 0.6
+    assert r["reload_identical"]
+    # 4 code-carrying layers with 1024-bit codes: 16 + 32 + 128 + 10 codes of 16 words (8 bytes each).
+    assert r["file_bytes"] >= (16 + 32 + 128 + 10) * 16 * 8
+
+
+def test_convert_mnist():
+    try:
+        datasets.load("mnist", download=False)
+    except datasets.DatasetNotFoundError as err:
+        pytest.skip(f"MNIST IDX files not available offline: {str(err).splitlines()[0]}")
+    r = run_example("02_convert_mnist")
+    assert r["n_per_layer"] == [1024] * 4
+    assert r["n_test"] == 64
+    assert r["reload_identical"]
+    # One epoch on 2048 images gives ~0.9 float accuracy on the first 64 test images (seed 0) and the EHD
+    # model at N = 1024 ~0.8; 0.5 is far above chance (0.1) and below both.
+    assert r["float_accuracy"] > 0.6
+    assert r["ehd_accuracy"] > 0.5
+
+
+def test_hdc_classification():
+    r = run_example("03_hdc_classification")
+    assert r["dim"] == 512
+    digits = r["results"]["digits"]
+    # Kernel-encoded digits at D = 512 score 0.89-0.93 (seed 0); chance is 0.1.
+    for name in ("CentroidHD", "AdaptHD", "OnlineHD"):
+        assert digits[name] > 0.8, name
+    # Retraining corrects centroid mistakes, so it should not be clearly worse than plain bundling.
+    assert max(digits["AdaptHD"], digits["OnlineHD"]) >= digits["CentroidHD"] - 0.02
+    # Packed prototypes: 10 classes x ceil(512 / 64) uint64 words.
+    assert digits["prototype_bytes"] == 10 * 8 * 8
+
+
+def test_verify_bounds():
+    r = run_example("04_verify_bounds")
+    g = r["grothendieck"]
+    assert g.packed_agrees
+    assert all(r["grothendieck_within_4se"])
+    u = r["unit"]
+    # The Hoeffding bound holds for the true probability; the measured frequency over n_draws draws has standard
+    # error sqrt(b (1 - b) / n_draws) at most, so allow 4 of those above the bound.
+    for i in range(len(u.ns)):
+        for j in range(len(u.ts)):
+            b = u.hoeffding[i][j]
+            assert u.failure[i][j] <= b + 4 * math.sqrt(max(b * (1 - b), 1e-12) / u.n_draws) + 1e-12
+    layer = r["layer"]
+    assert layer.n_required in layer.ns
+    for i, n in enumerate(layer.ns):
+        b = layer.union[i]
+        assert layer.failure_any[i] <= b + 4 * math.sqrt(max(b * (1 - b), 1 / layer.n_draws) / layer.n_draws)
+        # The rms error over units, inputs and draws matches the exact (pi/2) sqrt((1 - mu^2) / N): 160 cells x
+        # 10 draws give a relative standard error of a few percent (cells share G, so not 1/sqrt(3200)); 15 %.
+        assert abs(layer.error_rms[i] / layer.theory_rms[i] - 1) < 0.15, n
+
+
+def test_bit_flips():
+    r = run_example("05_bit_flips")
+    rows = {row["p"]: row for row in r["sweep"]["rows"]}
+    assert set(rows) == {0.0, 0.2, 0.5}
+    clean = r["sweep"]["clean_accuracy"]
+    assert rows[0.0]["accuracies"] == [clean, clean]
+    assert rows[0.5]["hits"][0] == 512  # exactly half of the 1024 bits of every code
+    # At p = 0.5 the flipped codes are uncorrelated with the originals, so accuracy falls to about chance (0.1,
+    # binomial std 0.013 on 540 items; an argmax collapsed onto one class also gives ~0.1).
+    assert rows[0.5]["accuracy_mean"] < 0.2
+    assert rows[0.5]["accuracy_mean"] < rows[0.2]["accuracy_mean"] < clean
