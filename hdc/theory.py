@@ -882,7 +882,9 @@ class DotProductCheck:
     ``r_binary_both`` correlates a . w with sign(a) . sign(w); ``r_permuted`` repeats ``r`` with the coordinates
     of each activation vector randomly permuted (the control: alignment between activations and weights is
     destroyed); ``isotropic`` = mean over units of cos angle(w, sign w), the value ``r_unit_mean`` takes for
-    isotropic activations. ``angle_deg`` = mean angle(w, sign w) in degrees.
+    isotropic activations. ``angle_deg`` = mean angle(w, sign w) in degrees. With ``rotate=True``,
+    ``r_rotated`` and ``angle_rotated_deg`` repeat ``r`` and ``angle_deg`` for the rotated binarisation
+    w_R = R' sign(R w) with one Haar rotation R (Anderson & Berg's generalised binarisation); otherwise None.
     """
 
     name: str
@@ -896,6 +898,8 @@ class DotProductCheck:
     isotropic: float
     angle_deg: float
     angle_sd_deg: float
+    r_rotated: float | None = None
+    angle_rotated_deg: float | None = None
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -906,9 +910,12 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def dot_product_correlation(
-    weights: Any, activations: Any, seed: int | np.random.Generator = 0, name: str = "layer"
+    weights: Any, activations: Any, seed: int | np.random.Generator = 0, name: str = "layer", rotate: bool = False
 ) -> DotProductCheck:
-    """Correlation between continuous and binarised-weight dot products: weights (m, d), activations (S, d)."""
+    """Correlation between continuous and binarised-weight dot products: weights (m, d), activations (S, d).
+
+    ``rotate`` adds the same measurement for w_R = R' sign(R w) (a d x d QR: about a second at d = 3000).
+    """
     w = _check_finite(weights, "weights", ndim=2)
     a = _check_finite(activations, "activations", ndim=2)
     if w.shape[1] != a.shape[1]:
@@ -922,6 +929,13 @@ def dot_product_correlation(
     perm = np.argsort(rng.random(a.shape), axis=1)
     ap = np.take_along_axis(a, perm, axis=1)
     angles = binarization_angles(w)
+    r_rot = angle_rot = None
+    if rotate:
+        rot = random_rotation(w.shape[1], rng)
+        rw = w @ rot.T
+        w_rot = np.where(rw >= 0, 1.0, -1.0) @ rot  # rows R' sign(R w_o)
+        r_rot = _pearson(cont.ravel(), (a @ w_rot.T).ravel())
+        angle_rot = float(np.degrees(binarization_angles(rw).mean()))  # angle(w, R' sign(Rw)) = angle(Rw, sign Rw)
     return DotProductCheck(
         name=name,
         units=int(w.shape[0]),
@@ -934,4 +948,6 @@ def dot_product_correlation(
         isotropic=float(np.cos(angles).mean()),
         angle_deg=float(np.degrees(angles.mean())),
         angle_sd_deg=float(np.degrees(angles.std())),
+        r_rotated=r_rot,
+        angle_rotated_deg=angle_rot,
     )

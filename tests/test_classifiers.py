@@ -284,8 +284,10 @@ def test_bandwidth_heuristic_is_half_the_median_distance():
 
 
 def test_projection_encoder_is_sign_of_seeded_projection():
-    from hdc.projection import RandomProjection
+    from hdc.classifiers.encoders import PROJECTION_KINDS
+    from hdc.projection import KINDS, RandomProjection
 
+    assert PROJECTION_KINDS == KINDS
     x, _ = _blobs(n_per_class=5)
     enc = ProjectionEncoder(dim=130, offset=0.5, scaling="none", seed=9).fit(x)
     aug = np.concatenate([x, np.full((len(x), 1), 0.5)], axis=1)

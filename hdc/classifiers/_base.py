@@ -9,10 +9,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from hdc.classifiers.encoders import CHUNK_ROWS, ENCODERS, make_encoder
+from hdc.classifiers.encoders import CHUNK_ROWS, ENCODERS, as_seed, make_encoder
 from hdc.hamming import hamming_distance
 from hdc.packed import PackedHV, check_dim, validate_words
-from hdc.projection import as_seed
 
 __all__ = ["HammingClassifier"]
 

@@ -34,8 +34,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hdc.encoders import RecordEncoder
 from hdc.packed import check_dim, n_words, pack_bits
-from hdc.projection import KINDS as PROJECTION_KINDS
-from hdc.projection import RandomProjection, as_seed
 
 __all__ = [
     "ENCODERS",
@@ -48,6 +46,7 @@ __all__ = [
 ]
 
 SCALINGS = ("feature", "global", "none")
+PROJECTION_KINDS = ("gaussian", "rademacher")  # hdc.projection.KINDS, without importing torch here
 KERNELS = ("laplace", "rbf")
 ENCODERS = ("kernel", "projection", "level", "precomputed")
 
@@ -55,6 +54,15 @@ ENCODERS = ("kernel", "projection", "level", "precomputed")
 CHUNK_ROWS = 4096
 # Rows used by the median-distance bandwidth heuristic (evenly spaced, no randomness needed).
 BANDWIDTH_ROWS = 512
+
+
+def as_seed(seed: Any, name: str = "seed") -> int:
+    """A non-negative int seed; a ``numpy.random.Generator`` is consumed once to draw one."""
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**63 - 1))
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{name} must be a non-negative int or a numpy.random.Generator, got {seed!r}")
+    return int(seed)
 
 
 def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
@@ -160,6 +168,8 @@ class ProjectionEncoder(_ScaledEncoder):
             raise ValueError(f"offset must be a finite number, got {self.offset!r}")
 
     def _build(self, z: np.ndarray) -> None:
+        from hdc.projection import RandomProjection  # torch is only needed by this encoder
+
         n_in = z.shape[1] + (1 if self.offset != 0 else 0)
         self.projection_ = RandomProjection(n_in, int(self.dim), kind=self.kind, seed=as_seed(self.seed))
 

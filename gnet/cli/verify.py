@@ -1,0 +1,107 @@
+"""``gnet verify``: measure the theory on synthetic vectors or on a trained G-Net, and write a report.
+
+    gnet verify --synthetic --out results/verify/synthetic
+    gnet verify --model runs/digits/best.pt --out results/verify/digits
+    gnet verify --n-required --t 0.05 --delta 0.01 --units 512 --patches 196
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hdc import theory as T
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"expected a comma list of integers, got {text!r}") from None
+    if not values:
+        raise ValueError(f"expected a comma list of integers, got {text!r}")
+    return values
+
+
+def _summary(rep) -> int:
+    bad = [v for v in rep.verdicts if v.ok is False]
+    checked = [v for v in rep.verdicts if v.ok is not None]
+    print(f"wrote {rep.out_dir / 'report.md'}, report.json and {len(list(rep.out_dir.glob('*.png')))} plots: "
+          f"{len(checked) - len(bad)}/{len(checked)} checked claims agree, "
+          f"{len(rep.verdicts) - len(checked)} reported")
+    for v in bad:
+        print(f"  DISAGREES: {v.claim}: measured {v.measured}; theory {v.theory}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    if args.n_required:
+        if args.units < 1 or args.patches < 1:
+            raise ValueError("--units and --patches must be >= 1")
+        n = T.required_n(args.t, args.delta, args.units, args.patches)
+        print(f"N >= pi^2/(2 t^2) log(2 m P / delta) = {n} "
+              f"(t={args.t:g}, delta={args.delta:g}, m={args.units}, P={args.patches})")
+        return 0
+    if (args.model is None) == (not args.synthetic):
+        raise ValueError("give exactly one of --synthetic or --model CHECKPOINT (or --n-required)")
+    if args.out is None:
+        raise ValueError("--out DIR is required")
+    if args.synthetic:
+        from hdc.theory_report import run_synthetic
+
+        return _summary(run_synthetic(args.out, seed=args.seed, quick=args.quick, progress=not args.quiet))
+
+    from gnet.checkpoint import load_model
+    from gnet.data import load_dataset
+    from gnet.verify import run_model_report
+
+    model, config = load_model(args.model)
+    name = args.dataset or config.get("dataset")
+    if name is None:
+        raise ValueError("the checkpoint names no dataset; pass --dataset")
+    data = load_dataset(name, args.data_dir, val_fraction=config.get("val_fraction", 0.1),
+                        seed=config.get("data_seed", 0))
+    x, y = data.test.tensors
+    if args.items < 1:
+        raise ValueError(f"--items must be >= 1, got {args.items}")
+    x, y = x[: args.items], y[: args.items]
+    ns = _ints(args.n) if not args.quick else [256, 1024]
+    seeds = list(range(args.seed, args.seed + (args.seeds if not args.quick else 1)))
+    rep = run_model_report(
+        model, config, x, y, args.out, title=f"Theory verification: {name} G-Net ({Path(args.model).name})",
+        ns=ns, seeds=seeds, embedding=args.embedding, t=args.t, delta=args.delta,
+        n_draws=args.draws if not args.quick else 10, max_units=args.max_units, max_patches=args.max_patches,
+        layer_items=args.layer_items, seed=args.seed, progress=not args.quiet,
+    )
+    return _summary(rep)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "verify", help="measure Grothendieck / concentration / binarisation theory; write a report with plots",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    what = p.add_argument_group("what to verify")
+    what.add_argument("--synthetic", action="store_true", help="synthetic vectors only (about a minute)")
+    what.add_argument("--model", metavar="CHECKPOINT", help="a float G-Net checkpoint (.pt from gnet train)")
+    what.add_argument("--n-required", action="store_true",
+                      help="print the N that makes m*P estimates within t with probability 1 - delta, and exit")
+    p.add_argument("--out", metavar="DIR", help="output directory for report.md, report.json and PNGs")
+    p.add_argument("--dataset", help="dataset of the test inputs (default: the checkpoint's)")
+    p.add_argument("--data-dir", default=None, help="directory holding the dataset files (e.g. MNIST IDX)")
+    p.add_argument("--items", type=int, default=200, help="test items for the network-level check (default 200)")
+    p.add_argument("--layer-items", type=int, default=16, help="items whose patches feed the per-layer EHD check")
+    p.add_argument("--n", default="256,512,1024,2048,4096", help="comma list of N for the EHD sweep")
+    p.add_argument("--seeds", type=int, default=2, help="draws of G (conversion seeds) per N (default 2)")
+    p.add_argument("--embedding", default="gaussian", choices=T.KINDS)
+    p.add_argument("--t", type=float, default=0.15, help="error threshold t on z = arcsin(rho), radians")
+    p.add_argument("--delta", type=float, default=0.05, help="failure probability for the N-required calculator")
+    p.add_argument("--units", type=int, default=1, help="units m for --n-required")
+    p.add_argument("--patches", type=int, default=1, help="patches P per unit for --n-required")
+    p.add_argument("--draws", type=int, default=50, help="draws of G in the per-layer concentration check")
+    p.add_argument("--max-units", type=int, default=64, help="units sampled per layer for the concentration check")
+    p.add_argument("--max-patches", type=int, default=128, help="real patches sampled per layer for it")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in seconds")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_verify)
