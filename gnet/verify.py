@@ -34,7 +34,7 @@ from gnet.ehd import convert
 from gnet.ehd.convert import geometry_of
 from gnet.layers import GConv1d, GConv2d, GLinear, NormalizedClassifier
 from hdc import theory as T
-from hdc.theory_report import Report, Verdict, _figure, _fmt, _save, plot_layer_concentration, layer_verdict
+from hdc.theory_report import Report, Verdict, fmt, layer_verdict, new_figure, plot_layer_concentration, save_figure
 
 __all__ = [
     "EHDLayerErrors",
@@ -74,7 +74,8 @@ def layer_name(index: int, layer: nn.Module) -> str:
 @dataclass
 class LayerData:
     """One layer on real data. ``inputs``: the float layer's input (B, *in) as it arrives (before the bias trick);
-    ``weights``: folded w~ per unit, float64 (m, fan_in); ``z``: the float pre-activation arcsin(cos) (B, m, *spatial)."""
+    ``weights``: folded w~ per unit, float64 (m, fan_in); ``z``: the float pre-activation arcsin(cos),
+    (B, m, *spatial)."""
 
     index: int
     name: str
@@ -288,13 +289,16 @@ def check_ehd(
     ``layer_data`` is :func:`collect_layer_data` on ``x``; the first ``layer_items`` of its items feed the per-layer
     measurement, and all of ``x`` the network one.
     """
-    ns_a = [int(n) for n in T._check_ns(ns)]
+    ns_a = [int(n) for n in ns]
+    if not ns_a or any(n < 1 for n in ns_a) or sorted(set(ns_a)) != ns_a:
+        raise ValueError(f"ns must be strictly increasing positive integers, got {list(ns)}")
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must not be empty")
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"x and y must be non-empty and of equal length, got {len(x)} and {len(y)}")
-    t = float(T._check_ts(t)[0])
+    if not (math.isfinite(t) and t > 0):
+        raise ValueError(f"t must be a positive number, got {t}")
     with torch.no_grad():
         float_logits = model.eval()(x.to(torch.float32))
     clf = g_layers(model)[-1]
@@ -354,8 +358,9 @@ def check_ehd(
 
 # ============================================================================================ plots
 def plot_ehd_layers(layers: Sequence[EHDLayerErrors], path: Path) -> Path:
-    """Left: per-layer rms error of the real EHD layers vs N with the exact std. Right: failure fraction vs Hoeffding."""
-    fig, (a, b) = _figure()
+    """Left: per-layer rms error of the real EHD layers vs N with the exact std.
+    Right: failure fraction vs Hoeffding."""
+    fig, (a, b) = new_figure()
     for k, le in enumerate(layers):
         c = f"C{k % 10}"
         ns = np.array(le.ns)
@@ -371,12 +376,12 @@ def plot_ehd_layers(layers: Sequence[EHDLayerErrors], path: Path) -> Path:
     b.set_xscale("log")
     b.set(xlabel="N", ylabel=r"fraction of cells with $|\hat z - z| \geq t$", title="per-unit failure fraction")
     b.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_network(net: NetworkCheck, path: Path) -> Path:
     """Left: EHD accuracy vs N beside the float accuracy. Right: logit deviation vs N with the classifier floor."""
-    fig, (a, b) = _figure()
+    fig, (a, b) = new_figure()
     ns = np.array(net.ns)
     acc = np.array(net.accuracy)
     a.semilogx(ns, acc.mean(axis=1), "o-", color="C0", label=f"EHD ({net.embedding} G), mean of {len(net.seeds)} seeds")
@@ -393,13 +398,13 @@ def plot_network(net: NetworkCheck, path: Path) -> Path:
     b.loglog(ns, fit / np.sqrt(ns), ":", color="k", label=f"fit {fit:.2f}/sqrt(N)")
     b.set(xlabel="N (every layer)", ylabel="rms deviation (rad)", title="logit deviation from the float network")
     b.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_angles(angles: Sequence[LayerAngles], path: Path) -> Path:
     """Left: per-layer angle(w~, sign w~) with its moment-based prediction and the reference limits.
     Right: correlation of continuous and binarised dot products on real activations."""
-    fig, (a, b) = _figure()
+    fig, (a, b) = new_figure()
     idx = np.arange(len(angles))
     a.errorbar(idx, [g.mean_deg for g in angles], yerr=[g.sd_deg for g in angles], fmt="o", color="C3",
                capsize=3, label="measured mean ± sd over units")
@@ -421,12 +426,13 @@ def plot_angles(angles: Sequence[LayerAngles], path: Path) -> Path:
     b.set_ylim(min(0.5, min(g.dot.r_permuted for g in angles) - 0.05), 1.0)
     b.set(ylabel="Pearson r", title="dot-product proportionality")
     b.legend(fontsize=6, loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_dot_scatter(layer_data: Sequence[LayerData], path: Path, max_points: int = 4000, seed: int = 0) -> Path:
     """Anderson & Berg's 2-D histogram per layer: a . w~ against a . sign(w~) on real activations."""
-    fig, axes = _figure(ncols=len(layer_data), width=3.2, height=3.2)
+    fig, axes = new_figure(ncols=len(layer_data), width=3.2, height=3.2)
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.17, top=0.9, wspace=0.4)
     rng = np.random.default_rng([seed, 9])
     for ax, data in zip(axes, layer_data):
         rows = _nonzero_rows(data.patches())
@@ -437,7 +443,7 @@ def plot_dot_scatter(layer_data: Sequence[LayerData], path: Path, max_points: in
         ax.hexbin(cont[pick], binw[pick], gridsize=30, bins="log", cmap="viridis")
         r = np.corrcoef(cont, binw)[0, 1]
         ax.set(title=f"{data.name.split(' ', 1)[0]}: r = {r:.3f}", xlabel="a . w", ylabel="a . sign(w)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ============================================================================================ report
@@ -480,7 +486,7 @@ def run_model_report(
     out_dir: str | Path,
     *,
     title: str = "Theory verification: trained model",
-    ns: Sequence[int] = (256, 512, 1024, 2048, 4096),
+    ns: Sequence[int] = (256, 1024, 4096),
     seeds: Sequence[int] = (0, 1),
     embedding: str = "gaussian",
     t: float = 0.15,
@@ -543,7 +549,9 @@ def run_model_report(
     ratio = np.array(net.logit_rms).mean(axis=1) * np.sqrt(net.ns)
     rep.add("network", "Network level: logits and accuracy as N grows", (
         f"Float accuracy on these {net.items} items: {net.float_accuracy:.4f}. The logit deviation includes the "
-        "errors of every earlier layer, so it sits above the classifier-alone floor; both fall like 1/sqrt(N).\n\n"
+        "errors of every earlier layer, so it sits above the classifier-alone floor, which falls exactly like "
+        "1/sqrt(N); the dotted line fits c/sqrt(N) to the measurements for comparison (at small N the propagated "
+        "errors are not yet in that regime).\n\n"
         "| N | EHD accuracy | agreement with float | logit rms | classifier-alone rms | seconds per conversion+run |\n"
         "|---|---|---|---|---|---|\n" + rows),
         [fig_n], net, [
@@ -562,7 +570,7 @@ def run_model_report(
     rows = "\n".join(
         f"| {g.name} | {g.fan_in} | {g.mean_deg:.2f} ± {g.sd_deg:.2f} | {g.pred_mean_deg:.2f} ± {g.pred_sd_deg:.2f} "
         f"| {g.excess_kurtosis:+.2f} | {g.dot.r:.3f} | {g.dot.r_permuted:.3f} | {g.dot.isotropic:.3f} | "
-        f"{_fmt(g.dot.r_rotated)} | {_fmt(g.dot.angle_rotated_deg, 4)} |" for g in angles)
+        f"{fmt(g.dot.r_rotated)} | {fmt(g.dot.angle_rotated_deg, 4)} |" for g in angles)
     rep.add("binarization", "Anderson & Berg: the angle to sign(w) and dot-product proportionality", (
         "Per layer: angle(w~, sign w~) over units (mean ± sd) against the delta-method prediction from the layer's "
         "own weight moments (each unit scaled to unit rms); the correlation of a.w~ with a.sign(w~) over real "

@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default=None, help="directory holding the dataset files (e.g. MNIST IDX)")
     p.add_argument("--items", type=int, default=200, help="test items for the network-level check (default 200)")
     p.add_argument("--layer-items", type=int, default=16, help="items whose patches feed the per-layer EHD check")
-    p.add_argument("--n", default="256,512,1024,2048,4096", help="comma list of N for the EHD sweep")
+    p.add_argument("--n", default="256,1024,4096", help="comma list of N for the EHD sweep (default 256,1024,4096)")
     p.add_argument("--seeds", type=int, default=2, help="draws of G (conversion seeds) per N (default 2)")
     p.add_argument("--embedding", default="gaussian", choices=T.KINDS)
     p.add_argument("--t", type=float, default=0.15, help="error threshold t on z = arcsin(rho), radians")
