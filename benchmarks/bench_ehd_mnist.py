@@ -104,9 +104,14 @@ def merge(paths: list[str], out: str) -> int:
     merged: dict = {}
     for r in runs:
         for k, v in r.items():
-            if k not in ("accuracy_per_seed", "seeds", "accuracy_mean", "accuracy_std") and v not in ({}, None):
+            if k not in ("accuracy_per_seed", "seeds", "accuracy_mean", "accuracy_std", "partial") and v not in ({}, None):
                 merged.setdefault(k, v)
-    pairs = sorted((s, a) for r in runs for s, a in zip(r.get("seeds", []), r.get("accuracy_per_seed", [])))
+    # Per-seed counts as saved after every chunk: a seed counts as complete when it covered the whole test set.
+    counts = {int(s): c for r in runs for s, c in r.get("partial", {}).items()}
+    n_test = max(r.get("n_test", 0) for r in runs)
+    pairs = sorted((s, c["correct"] / c["seen"]) for s, c in counts.items() if c["seen"] == n_test)
+    merged["incomplete_seeds"] = {str(s): c for s, c in counts.items() if c["seen"] != n_test}
+    merged.pop("partial", None)
     merged["seeds"] = [s for s, _ in pairs]
     merged["accuracy_per_seed"] = [a for _, a in pairs]
     merged["accuracy_mean"] = statistics.mean(merged["accuracy_per_seed"])
