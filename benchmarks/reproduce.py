@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import platform
 import shlex
@@ -506,7 +505,14 @@ def stage_plot(ctx: Context) -> dict[str, Any]:
     fig.tight_layout()
     fig.savefig(ctx.out / "accuracy_vs_n.png", dpi=110)
     plt.close(fig)
-    (ctx.out / "table.md").write_text(f"`{ctx.command}`\n\n" + "\n".join(lines) + "\n")
+    commands = []
+    for f in sorted(ctx.out.glob("*.json")):
+        rec = read_json(f)
+        if rec and rec.get("command") and rec["command"] not in commands and f.name != "summary.json":
+            commands.append(rec["command"])
+    summary["stage_commands"] = commands
+    header = "Produced by (stage files in this directory):\n\n" + "".join(f"    {c}\n" for c in commands)
+    (ctx.out / "table.md").write_text(header + "\n" + "\n".join(lines) + "\n")
     write_json(ctx.out / "summary.json", summary)
     ctx.say("\n".join(lines))
     ctx.say(f"[plot] wrote {ctx.out / 'accuracy_vs_n.png'}, summary.json, table.md")

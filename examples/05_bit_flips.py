@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> dict:
                     help="flip bits of the weight codes, of the data codes computed at inference, or both")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    epochs, n, seeds = (2, 1024, 2) if args.smoke else (15, 4096, 3)
+    epochs, n, seeds = (2, 1024, 2) if args.smoke else (15, 4096, 2)
     ps = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5] if not args.smoke else [0.0, 0.2, 0.5]
 
     data = load_dataset("digits", val_fraction=0.1, seed=args.seed)

@@ -103,3 +103,37 @@ def test_bit_flips():
     # binomial std 0.013 on 540 items; an argmax collapsed onto one class also gives ~0.1).
     assert rows[0.5]["accuracy_mean"] < 0.2
     assert rows[0.5]["accuracy_mean"] < rows[0.2]["accuracy_mean"] < clean
+
+
+def test_reproduce_script_is_bounded_and_resumable(tmp_path):
+    spec = importlib.util.spec_from_file_location("reproduce", EXAMPLES.parent / "benchmarks" / "reproduce.py")
+    reproduce = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reproduce)
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    argv = ["--dataset", "digits", "--out", str(out), "--runs-dir", str(runs), "--activations", "rasu",
+            "--embeddings", "gaussian", "--epochs", "2", "--n-grid", "256", "512", "--seeds", "2",
+            "--baselines", "centroid", "--baseline-seeds", "1", "--quiet"]
+    import json
+
+    # A zero budget: training still runs one epoch per call (the only way to make progress), sweeps add nothing.
+    reproduce.main(argv + ["--stage-budget-s", "0", "--stages", "train,sweep"])
+    first = json.loads((out / "train_rasu.json").read_text())
+    assert first["cut_short"] and first["epochs_run"] == 1
+    sweep = json.loads((out / "sweep_rasu_gaussian.json").read_text())
+    assert sweep["cut_short"] and sweep["points"] == []
+
+    # The same command with time to spare continues training at epoch 2 and measures every (N, seed) point.
+    reproduce.main(argv)
+    train = json.loads((out / "train_rasu.json").read_text())
+    assert train["complete"] and train["epochs_run"] == 2
+    sweep = json.loads((out / "sweep_rasu_gaussian.json").read_text())
+    assert sweep["complete"] and len(sweep["points"]) == 4
+    assert [r["n_per_layer"] for r in sweep["rows"]] == [[256] * 4, [512] * 4]
+    assert all(0.0 <= p["accuracy"] <= 1.0 for p in sweep["points"])
+    assert (out / "accuracy_vs_n.png").stat().st_size > 0
+    assert json.loads((out / "baselines.json").read_text())["dims"] == [256, 512]
+
+    # A third run finds every stage complete and rewrites none of their files.
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("*.json") if p.name != "summary.json"}
+    reproduce.main(argv)
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in out.glob("*.json") if p.name != "summary.json"}
