@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,22 @@ from hdc import datasets
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def run_example(name: str, *argv: str) -> dict:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+def load_script(path: Path, module_name: str):
+    """Import a script by path. It is registered in sys.modules first, as a normal import would do: dataclasses
+    with string annotations look their module up there while the class body is processed."""
+    spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(["--smoke", *argv])
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def run_example(name: str, *argv: str) -> dict:
+    return load_script(EXAMPLES / f"{name}.py", f"example_{name}").main(["--smoke", *argv])
 
 
 def test_every_example_has_a_smoke_test():
@@ -106,9 +118,7 @@ def test_bit_flips():
 
 
 def test_reproduce_script_is_bounded_and_resumable(tmp_path):
-    spec = importlib.util.spec_from_file_location("reproduce", EXAMPLES.parent / "benchmarks" / "reproduce.py")
-    reproduce = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(reproduce)
+    reproduce = load_script(EXAMPLES.parent / "benchmarks" / "reproduce.py", "reproduce_under_test")
     out, runs = tmp_path / "out", tmp_path / "runs"
     argv = ["--dataset", "digits", "--out", str(out), "--runs-dir", str(runs), "--activations", "rasu",
             "--embeddings", "gaussian", "--epochs", "2", "--n-grid", "256", "512", "--seeds", "2",
