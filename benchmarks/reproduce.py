@@ -56,7 +56,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Per-dataset recipes. MNIST / Fashion-MNIST: the paper's 58,000 / 2,000 / 10,000 split; the optimiser settings
 # are the CPU recipe of runs/mnist_* (Adam 1e-3, batch 128, ReduceLROnPlateau factor 0.3 patience 1, 12 epochs),
-# not the paper's 100-200 epochs at batch 1500-2000, which take hours on 2 cores. Digits: the quickstart recipe.
+# not the paper's 100-200 epochs at batch 1500-2000, which take hours on 2 cores. Fashion-MNIST adds seeded random
+# shifts (+-2 px) and left-right flips: without them the 12-20-epoch CPU recipe overfits (train 98%, test 91.7%, below
+# the paper's 92.63% from 100 epochs). Digits: the quickstart recipe.
 # UCR/UEA: the paper's conv1d net and, as in the paper's time-series runs, the final weights ("select": "last");
 # the training sets are tiny (36-50 items), so the 10 % held out only drives the learning-rate schedule. Weight
 # decay 1e-3 (not 1e-5) keeps the classifier margins wide enough for the EHD estimates on these small sets.
@@ -67,8 +69,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "mnist": {"epochs": 12, "batch_size": 128, "lr": 1e-3, "weight_decay": 1e-5, "plateau_factor": 0.3,
               "plateau_patience": 1, "val_fraction": 2000 / 60000,
               "n_grid": ["2000", "5000", "10000", "6000,15000,15000,14000"]},
-    "fashion-mnist": {"epochs": 12, "batch_size": 128, "lr": 1e-3, "weight_decay": 1e-5, "plateau_factor": 0.3,
-                      "plateau_patience": 1, "val_fraction": 2000 / 60000,
+    "fashion-mnist": {"epochs": 24, "batch_size": 128, "lr": 1e-3, "weight_decay": 1e-5, "plateau_factor": 0.3,
+                      "plateau_patience": 2, "val_fraction": 2000 / 60000, "augment": "flip+shift",
                       "n_grid": ["5000", "10000", "20000"]},
     "ucr": {"epochs": 100, "batch_size": 16, "lr": 1e-2, "weight_decay": 1e-3, "plateau_factor": 0.3,
             "plateau_patience": 10, "val_fraction": 0.1, "select": "last",
@@ -178,7 +180,8 @@ def train_config(ctx: Context, epochs: int) -> TrainConfig:
     r = ctx.recipe
     return TrainConfig(epochs=epochs, batch_size=r["batch_size"], lr=r["lr"], weight_decay=r["weight_decay"],
                        plateau_factor=r["plateau_factor"], plateau_patience=r["plateau_patience"],
-                       early_stopping=ctx.args.early_stopping, seed=ctx.args.train_seed)
+                       early_stopping=ctx.args.early_stopping, seed=ctx.args.train_seed,
+                       augment=r.get("augment"))
 
 
 def stage_train(ctx: Context, act: str) -> dict[str, Any]:
@@ -229,7 +232,8 @@ def _train(ctx: Context, act: str, t0: float) -> dict[str, Any]:
     if last.is_file():
         payload = load_checkpoint(last)
         wanted = {**train_config(ctx, 1).__dict__, "epochs": None}
-        stored = {**payload["config"].get("train", {}), "epochs": None}
+        # Settings added since a checkpoint was written take their defaults (e.g. no augmentation).
+        stored = {**TrainConfig().__dict__, **payload["config"].get("train", {}), "epochs": None}
         if stored != wanted or payload["config"]["architecture"] != specs:
             raise ValueError(f"{last} was trained with other settings ({stored}); delete {run_dir} to start over")
         done = int(payload["epoch"]) + 1
@@ -556,6 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size-train", type=int, default=None)
     ap.add_argument("--val-fraction", type=float, default=None)
     ap.add_argument("--weight-decay", type=float, default=None)
+    ap.add_argument("--augment", default=None, choices=("none", "shift", "flip+shift"),
+                    help="training augmentation (default: the recipe's)")
     ap.add_argument("--select", default=None, choices=("best", "last"),
                     help="keep the best-validation or the last epoch's weights (default: the recipe's)")
     ap.add_argument("--early-stopping", type=int, default=None)
@@ -581,9 +587,9 @@ def main(argv: list[str] | None = None) -> int:
     recipe = recipe_for(args.dataset)
     for key, opt in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size_train),
                      ("val_fraction", args.val_fraction), ("weight_decay", args.weight_decay),
-                     ("select", args.select)):
+                     ("select", args.select), ("augment", args.augment)):
         if opt is not None:
-            recipe[key] = opt
+            recipe[key] = None if opt == "none" else opt
     args.n_grid = args.n_grid or recipe["n_grid"]
     for v in args.n_grid:
         parse_n(v)  # fail on a malformed grid before any work

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from gnet.augment import AUGMENTATIONS, augment_batch
 from gnet.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "evaluate", "predict"]
@@ -42,6 +43,7 @@ class TrainConfig:
     early_stopping: int | None = None  # epochs without val-accuracy gain before stopping; None = never
     seed: int = 0
     eval_batch_size: int = 1000
+    augment: str | None = None  # None, "shift" or "flip+shift" (image data only; see gnet.augment)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -49,6 +51,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"unknown augment {self.augment!r}; valid: {', '.join(str(a) for a in AUGMENTATIONS)}")
 
 
 @dataclass
@@ -98,13 +102,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return loss / len(x), correct / len(x)
 
 
-def _state(model, optimizer, scheduler, epoch, result, shuffle_gen) -> dict[str, Any]:
+def _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen) -> dict[str, Any]:
     return {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "epoch": epoch,
         "result": json.dumps(dataclasses.asdict(result)),
         "shuffle_rng": shuffle_gen.get_state(),
+        "augment_rng": augment_gen.get_state(),
         "torch_rng": torch.get_rng_state(),
     }
 
@@ -140,6 +145,7 @@ def train(
             optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
         )
         shuffle_gen = torch.Generator().manual_seed(config.seed)
+        augment_gen = torch.Generator().manual_seed(config.seed + 1)  # its own stream: shuffling is unchanged
         result, start_epoch, since_best = TrainResult(), 0, 0
         if resume is not None:
             payload = load_checkpoint(resume)
@@ -152,6 +158,8 @@ def train(
             optimizer.load_state_dict(payload["optimizer"])
             scheduler.load_state_dict(payload["scheduler"])
             shuffle_gen.set_state(payload["shuffle_rng"])
+            if "augment_rng" in payload:  # checkpoints from before augmentation existed have none
+                augment_gen.set_state(payload["augment_rng"])
             torch.set_rng_state(payload["torch_rng"])
             result = TrainResult(**json.loads(payload["result"]))
             start_epoch = int(payload["epoch"]) + 1
@@ -166,7 +174,7 @@ def train(
             bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
             for step in bar:
                 idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-                logits = model(x_tr[idx])
+                logits = model(augment_batch(x_tr[idx], config.augment, augment_gen))
                 loss = F.cross_entropy(logits, y_tr[idx])
                 if not torch.isfinite(loss):
                     raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch + 1}, batch {step + 1}")
@@ -206,7 +214,7 @@ def train(
             if out is not None:
                 if improved:
                     save_checkpoint(out / "best.pt", model, full_config, epoch=epoch)
-                state = _state(model, optimizer, scheduler, epoch, result, shuffle_gen)
+                state = _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen)
                 save_checkpoint(out / "last.pt", model, full_config, **state)
                 (out / "history.json").write_text(json.dumps(dataclasses.asdict(result), indent=1))
             if stop:

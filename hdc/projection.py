@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from hdc.packed import pack_bits
+from hdc._signpack import pack_nonnegative_into
 
 __all__ = ["BLOCK_ROWS", "KINDS", "PRECISIONS", "RandomProjection", "as_seed"]
 
@@ -82,20 +82,31 @@ class RandomProjection:
 
     # ----------------------------------------------------------------------------------------- generation
     def _block(self, block: int) -> np.ndarray:
-        """Rows [block*BLOCK_ROWS, (block+1)*BLOCK_ROWS) of G, float32 (BLOCK_ROWS, in_features)."""
+        """Rows [block*BLOCK_ROWS, (block+1)*BLOCK_ROWS) of G, (BLOCK_ROWS, in_features): float32 for a Gaussian G,
+        int8 +-1 for a Rademacher G (exact, and a quarter of the memory)."""
         seq = np.random.SeedSequence(self.seed, spawn_key=(*self.stream, block))
         rng = np.random.Generator(np.random.PCG64(seq))
         shape = (BLOCK_ROWS, self.in_features)
         if self.kind == "gaussian":
             return rng.standard_normal(shape, dtype=np.float32)
         bits = rng.integers(0, 2, size=shape, dtype=np.int8)
-        return (2 * bits - 1).astype(np.float32)
+        bits *= 2
+        bits -= 1
+        return bits
 
-    def _generate(self, start: int, stop: int) -> torch.Tensor:
-        first, last = start // BLOCK_ROWS, (stop - 1) // BLOCK_ROWS
-        blocks = np.concatenate([self._block(b) for b in range(first, last + 1)], axis=0)
-        offset = first * BLOCK_ROWS
-        return torch.from_numpy(np.ascontiguousarray(blocks[start - offset : stop - offset]))
+    def _generate(self, start: int, stop: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Rows start:stop as a fresh (stop - start, in_features) tensor of ``dtype``, written block by block so the
+        only transient is one block (no float32 copy of a whole int8 or bf16 G)."""
+        out = torch.empty(stop - start, self.in_features, dtype=dtype)
+        view = out.numpy() if dtype in (torch.float32, torch.int8) else None
+        for b in range(start // BLOCK_ROWS, (stop - 1) // BLOCK_ROWS + 1):
+            lo, hi = max(start, b * BLOCK_ROWS), min(stop, (b + 1) * BLOCK_ROWS)
+            block = self._block(b)[lo - b * BLOCK_ROWS : hi - b * BLOCK_ROWS]
+            if view is not None:
+                view[lo - start : hi - start] = block  # numpy casts +-1 int8 <-> float32 exactly
+            else:
+                out[lo - start : hi - start] = torch.from_numpy(block).to(dtype)
+        return out
 
     def rows(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Rows ``start:stop`` of G as float32, shape (stop - start, in_features)."""
@@ -111,10 +122,10 @@ class RandomProjection:
         # entry, and a GPU user keeps G resident on the GPU instead of copying it every call.
         key = f"{precision}@{torch.device(device)}"
         if key not in self._cache:
-            full = self._cache.get("float32@cpu")
-            if full is None:
-                full = self._generate(0, self.n)
-            self._cache[key] = full.to(device=device, dtype=_TORCH_DTYPES[precision])
+            host = self._cache.get(f"{precision}@cpu")
+            if host is None:
+                host = self._generate(0, self.n, _TORCH_DTYPES[precision])
+            self._cache[key] = host.to(device=device)
         return self._cache[key]
 
     def chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, int]]:
@@ -141,7 +152,7 @@ class RandomProjection:
     def _rows_as(self, start: int, stop: int, precision: str, device: torch.device) -> torch.Tensor:
         if self._cacheable:
             return self._full(precision, device)[start:stop]
-        return self._generate(start, stop).to(device=device, dtype=_TORCH_DTYPES[precision])
+        return self._generate(start, stop, _TORCH_DTYPES[precision]).to(device=device)
 
     def project(
         self,
@@ -184,9 +195,25 @@ class RandomProjection:
         """
         if precision != "int8":
             return self.project_unchecked(x, start, stop, precision) >= 0
-        stop = self.n if stop is None else stop
+        return self._raw_product(x, start, stop if stop is not None else self.n, precision) >= 0
+
+    def _raw_product(self, x: torch.Tensor, start: int, stop: int, precision: str) -> torch.Tensor:
+        """G[start:stop] x up to a positive per-row factor: float32, or the exact int32 product in int8."""
+        if precision != "int8":
+            return self.project_unchecked(x, start, stop, precision)
         q, _ = quantize_rows_int8(x)
-        return int8_matmul(q, self._rows_as(start, stop, precision, x.device).T) >= 0
+        return int8_matmul(q, self._rows_as(start, stop, precision, x.device).T)
+
+    def encode_unchecked(self, x: torch.Tensor, chunk_rows: int = 4096, precision: str = "float32") -> np.ndarray:
+        """:meth:`encode` without validation: (B, in_features) -> uint64 (B, ceil(N / 64)).
+
+        The sign bits are packed straight from each chunk's product into one preallocated array, so the only
+        temporary is one (B, chunk_rows) product."""
+        out = np.empty((x.shape[0], (self.n + 63) // 64), dtype=np.uint64)
+        for start, stop in self.chunks(chunk_rows):
+            product = self._raw_product(x, start, stop, precision).cpu().contiguous()
+            pack_nonnegative_into(product.numpy(), out, start // 64)
+        return out
 
     def encode(
         self,
@@ -198,11 +225,9 @@ class RandomProjection:
         x = self._check_input(x)
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-        words = [
-            pack_bits(self.signs_unchecked(x, start, stop, precision).cpu().numpy())
-            for start, stop in self.chunks(chunk_rows)
-        ]
-        return np.concatenate(words, axis=-1)
+        if precision == "int8" and self.kind != "rademacher":
+            raise ValueError("precision='int8' needs kind='rademacher' (a Gaussian G is not integer)")
+        return self.encode_unchecked(x, chunk_rows, precision)
 
 
 def quantize_rows_int8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -103,7 +103,8 @@ def test_one_update_step_matches_the_rule(cls):
     x, y = _blobs(n_per_class=40, spread=4.0)  # overlapping classes, so there are mistakes
     dim, lr = 320, 0.25
     codes = ProjectionEncoder(dim=dim).fit(x).transform(x)
-    model = cls(dim=dim, encoder="precomputed", epochs=1, lr=lr, batch_size=len(y)).fit(codes, y)
+    extra = {"margin": 0.0} if cls is AdaptHD else {}  # the plain rule: mistakes only
+    model = cls(dim=dim, encoder="precomputed", epochs=1, lr=lr, batch_size=len(y), **extra).fit(codes, y)
     bip = to_bipolar(codes, dim, np.float64)
     w0 = np.stack([bip[y == c].mean(axis=0) for c in range(3)])
     pred = np.argmax(bip @ np.where(w0 >= 0, 1.0, -1.0).T, axis=1)
@@ -120,6 +121,54 @@ def test_one_update_step_matches_the_rule(cls):
     np.testing.assert_allclose(model.weights_, expected, rtol=1e-5, atol=1e-5)
     assert model.train_errors_ == [len(wrong)]
     np.testing.assert_array_equal(model.prototypes_, pack_bits(model.weights_ >= 0))
+
+
+def test_adapthd_margin_also_updates_narrowly_correct_samples():
+    """One full-batch step: the samples updated are the mistakes plus those correct by < margin sqrt(D) bits,
+    each against its nearest other class."""
+    x, y = _blobs(n_per_class=40, spread=4.0)
+    dim, lr, margin = 320, 0.25, 1.5
+    codes = ProjectionEncoder(dim=dim).fit(x).transform(x)
+    model = AdaptHD(dim=dim, encoder="precomputed", epochs=1, lr=lr, margin=margin, batch_size=len(y)).fit(codes, y)
+    bip = to_bipolar(codes, dim, np.float64)
+    w0 = np.stack([bip[y == c].mean(axis=0) for c in range(3)])
+    ham = (dim - bip @ np.where(w0 >= 0, 1.0, -1.0).T) / 2
+    own = ham[np.arange(len(y)), y]
+    others = ham.copy()
+    others[np.arange(len(y)), y] = np.inf
+    rival = np.argmin(others, axis=1)
+    gap = others[np.arange(len(y)), rival] - own
+    moved = np.flatnonzero(gap < margin * math.sqrt(dim))
+    wrong = np.argmin(ham, axis=1) != y
+    assert np.count_nonzero(wrong) < len(moved) < len(y)  # the margin adds samples, but not all
+    expected = w0.copy()
+    for i in moved:
+        expected[y[i]] += lr * bip[i]
+        expected[rival[i]] -= lr * bip[i]
+    np.testing.assert_allclose(model.weights_, expected, rtol=1e-5, atol=1e-5)
+    assert model.train_errors_ == [int(np.count_nonzero(wrong))]  # mistakes, not updates
+
+
+def test_adapthd_kernel_bandwidth_defaults_to_the_median_distance():
+    x, y = _blobs()
+    from scipy.spatial.distance import pdist
+
+    z = AdaptHD(dim=256).fit(x, y).encoder_
+    med = np.median(pdist(np.clip(z._scaled(x), -3, 3).astype(np.float64), "cityblock"))
+    assert z.bandwidth_ == pytest.approx(med, rel=1e-6)
+    assert CentroidHD(dim=256).fit(x, y).encoder_.bandwidth_ == pytest.approx(med / 2, rel=1e-6)
+    # an explicit choice wins
+    assert AdaptHD(dim=256, encoder_params={"bandwidth_scale": 0.5}).fit(x, y).encoder_.bandwidth_ == \
+        pytest.approx(med / 2, rel=1e-6)
+    assert AdaptHD(dim=256, encoder_params={"bandwidth": 3.0}).fit(x, y).encoder_.bandwidth_ == 3.0
+    assert AdaptHD(dim=256, encoder="projection").fit(x, y).score(x, y) > 0.5  # no kernel keys leak
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), "1", True])
+def test_adapthd_rejects_bad_margin(bad):
+    x, y = _blobs()
+    with pytest.raises(ValueError, match="margin"):
+        AdaptHD(dim=64, margin=bad).fit(x, y)
 
 
 @pytest.mark.parametrize("cls", [AdaptHD, OnlineHD])
@@ -162,9 +211,11 @@ def test_same_seed_same_model_other_seed_other_model(cls):
 def test_precomputed_codes_give_the_same_model(cls):
     """The G-Net path: fit on packed codes computed elsewhere."""
     x, y = _blobs()
-    enc = make_encoder("kernel", 300, 0).fit(x)
-    codes = enc.transform(x)
     direct = cls(dim=300).fit(x, y)
+    # a fresh encoder with the model's encoder parameters (AdaptHD widens the default bandwidth)
+    enc = make_encoder("kernel", 300, 0, {k: v for k, v in direct.encoder_.get_params().items()
+                                          if k not in ("dim", "seed")}).fit(x)
+    codes = enc.transform(x)
     pre = cls(dim=300, encoder="precomputed").fit(codes, y)
     np.testing.assert_array_equal(pre.prototypes_, direct.prototypes_)
     np.testing.assert_array_equal(pre.predict(codes), direct.predict(x))
@@ -324,13 +375,13 @@ MODELS = {"centroid": CentroidHD, "adapthd": AdaptHD, "onlinehd": OnlineHD}
 
 @pytest.mark.parametrize("name", list(TORCHHD_4096))
 def test_accuracy_floor_against_torchhd(name):
-    """Ours (defaults, D = 4096), averaged over seeds 0-4, >= torchhd - 1 point on the same split.
+    """Ours (defaults, D = 4096), averaged over seeds 0-4, >= torchhd - 1 point on the same split (issue 5's rule).
 
-    Where one test sample is worth more than a point (wine: 54 test samples, 1.85 points each; iris: 45, 2.2)
-    the margin is one sample: a smaller one cannot be resolved.
+    The mean over 5 seeds moves in steps of 100 / (5 n_test) points (0.44 on iris), so one point is resolvable
+    on every set here.  Deterministic (fixed seeds), so no statistical tolerance is needed beyond the issue's.
     """
     x_tr, y_tr, x_te, y_te = _flat(load(name))
-    margin = max(1.0, 100.0 / len(y_te))
+    margin = 1.0
     for model, ref in TORCHHD_4096[name].items():
         acc = np.mean([100 * MODELS[model](dim=4096, seed=s).fit(x_tr, y_tr).score(x_te, y_te) for s in range(5)])
         assert acc >= ref - margin, f"{name} {model}: {acc:.2f}% < torchhd {ref}% - {margin:.2f}"

@@ -225,3 +225,29 @@ def test_hamming_classifier_on_penultimate_codes(digits_rasu):
     # The refitted binary classifier must stay a working classifier on these codes (the paper gains ~0.3 points
     # on MNIST); on 540 digits allow 2 points (about 11 images) of noise either way.
     assert refit >= plain - 0.02, (refit, plain)
+
+
+def test_hadamard_and_mixed_embeddings_convert_save_and_reload(tmp_path):
+    """Per-layer embeddings: a structured (Hadamard) G on some layers, a dense one on others, survive a save/load
+    with identical predictions; invalid per-layer settings are refused with a message naming them."""
+    from gnet.ehd import convert, load_ehd, save_ehd
+    from gnet.models import build_model, mlp
+
+    model = build_model(mlp(in_features=20, hidden=(64,), n_classes=3), seed=0).eval()
+    x = torch.randn(40, 20, generator=torch.Generator().manual_seed(0))
+    ehd = convert(model, n=512, embedding=["gaussian"] + ["hadamard"] * (len(model_layers(model)) - 1), seed=3)
+    assert [layer.embedding for layer in ehd.layers][1:] == ["hadamard"] * (len(ehd.layers) - 1)
+    again = load_ehd(save_ehd(ehd, tmp_path / "m.ehd"))
+    assert torch.equal(ehd.predict(x), again.predict(x))
+    assert torch.equal(ehd.predict(x, batch_size=7), ehd.predict(x, batch_size=40))
+    with pytest.raises(ValueError, match="precision='int8' needs embedding='rademacher'"):
+        convert(model, n=512, embedding="hadamard", precision="int8")
+    with pytest.raises(ValueError, match="embedding lists 1 values"):
+        convert(model, n=512, embedding=["hadamard"])
+
+
+def model_layers(model):
+    from gnet.ehd.convert import _flatten_modules
+    from gnet.layers import GConv1d, GConv2d, GLinear, NormalizedClassifier
+
+    return [m for m in _flatten_modules(model) if isinstance(m, (GLinear, GConv1d, GConv2d, NormalizedClassifier))]

@@ -200,3 +200,47 @@ def test_bad_training_input_is_named(digits_small):
     for field, value in (("epochs", 0), ("batch_size", 0), ("lr", 0.0)):
         with pytest.raises(ValueError, match=field):
             TrainConfig(**{field: value})
+
+
+def test_augmented_training_resumes_identically(digits_small, tmp_path):
+    """The augmentation draws come from their own generator, saved in last.pt: a resumed run sees the same shifted
+    batches as a straight one, and they differ from the unaugmented run."""
+    train_pair, val_pair, _ = digits_small
+    assert train_pair[0].ndim == 4  # (N, 1, 8, 8) images
+    straight = build_model(SMALL_SPECS, seed=0)
+    train(straight, train_pair, val_pair, _config(epochs=2, augment="shift"), _model_config(), progress=False)
+    first = build_model(SMALL_SPECS, seed=0)
+    train(first, train_pair, val_pair, _config(epochs=1, augment="shift"), _model_config(), out_dir=tmp_path,
+          progress=False)
+    resumed = build_model(SMALL_SPECS, seed=0)
+    train(resumed, train_pair, val_pair, _config(epochs=2, augment="shift"), _model_config(), out_dir=tmp_path,
+          resume=tmp_path / "last.pt", progress=False)
+    _assert_same_weights(straight, resumed)
+    plain = build_model(SMALL_SPECS, seed=0)
+    train(plain, train_pair, val_pair, _config(epochs=2), _model_config(), progress=False)
+    assert not torch.equal(plain.state_dict()["1.weight"], straight.state_dict()["1.weight"])
+
+
+def test_augment_batch_moves_items_by_at_most_two_pixels():
+    from gnet.augment import augment_batch
+
+    x = torch.zeros(64, 1, 12, 12)
+    x[:, 0, 6, 5] = 1.0  # one lit pixel per item, away from the border
+    gen = torch.Generator().manual_seed(0)
+    out = augment_batch(x, "shift", gen)
+    lit = out[:, 0].flatten(1).argmax(1)
+    rows, cols = lit // 12, lit % 12
+    assert out.sum().item() == 64 and (rows - 6).abs().max() <= 2 and (cols - 5).abs().max() <= 2
+    assert len(set(zip(rows.tolist(), cols.tolist()))) > 10  # shifts vary over the 25 offsets
+    flipped = augment_batch(x, "flip+shift", torch.Generator().manual_seed(0))
+    # Column 8 is reachable only by mirroring (5 -> 6) and then shifting by +2.
+    assert ((flipped[:, 0].flatten(1).argmax(1) % 12) == 8).any()
+    again = augment_batch(x, "flip+shift", torch.Generator().manual_seed(0))
+    assert torch.equal(flipped, again)
+    assert augment_batch(x, None, gen) is x
+    with pytest.raises(ValueError, match="unknown augmentation 'rotate'"):
+        augment_batch(x, "rotate", gen)
+    with pytest.raises(ValueError, match="needs image batches"):
+        augment_batch(torch.zeros(4, 10), "shift", gen)
+    with pytest.raises(ValueError, match="unknown augment"):
+        TrainConfig(augment="rotate")

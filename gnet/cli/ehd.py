@@ -28,14 +28,21 @@ def parse_n(text: str) -> int | float | list[int]:
         raise ValueError(f"--n must be an int, a comma list of ints or a ratio like '2.5x', got {text!r}") from None
 
 
+def parse_per_layer(text: str) -> str | list[str]:
+    """'hadamard' -> 'hadamard' (every layer); 'gaussian,hadamard,hadamard' -> one per layer."""
+    parts = [t.strip() for t in text.split(",")]
+    return parts[0] if len(parts) == 1 else parts
+
+
 def _model_meta(config: dict) -> dict:
     return {k: config[k] for k in ("input_shape", "n_classes", "dataset", "val_fraction", "data_seed") if k in config}
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
     model, config = load_model(args.checkpoint)
-    ehd = convert(model, n=parse_n(args.n), embedding=args.embedding, conv_projection=args.conv_projection,
-                  seed=args.seed, precision=args.precision, meta=_model_meta(config))
+    ehd = convert(model, n=parse_n(args.n), embedding=parse_per_layer(args.embedding),
+                  conv_projection=args.conv_projection, seed=args.seed, precision=parse_per_layer(args.precision),
+                  meta=_model_meta(config))
     path = save_ehd(ehd, args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB; N per layer {ehd.n_per_layer}, {args.embedding})")
     return 0
@@ -72,8 +79,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for n in ns:
         accs = []
         for seed in seeds:
-            ehd = convert(model, n=n, embedding=args.embedding, conv_projection=args.conv_projection, seed=seed,
-                          precision=args.precision, meta=_model_meta(config))
+            ehd = convert(model, n=n, embedding=parse_per_layer(args.embedding),
+                          conv_projection=args.conv_projection, seed=seed,
+                          precision=parse_per_layer(args.precision), meta=_model_meta(config))
             accs.append(ehd.evaluate(x, y, batch_size=args.batch_size).accuracy)
             bar.update()
         rows.append({"n": n, "n_per_layer": ehd.n_per_layer, "mean_n": statistics.mean(ehd.n_per_layer),
@@ -120,9 +128,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = sub.add_parser("convert", help="convert a float checkpoint to an EHD model (.ehd)")
     c.add_argument("checkpoint")
     c.add_argument("--n", default="10000", help="N: one int, a comma list per layer, or a fan-in ratio like 2x")
-    c.add_argument("--embedding", default="gaussian", choices=("gaussian", "rademacher"))
+    c.add_argument("--embedding", default="gaussian", help="gaussian | rademacher | hadamard (structured, fast), or a comma list with one per G-layer")
     c.add_argument("--conv-projection", default="shared", choices=("shared", "per_channel"))
-    c.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "int8"))
+    c.add_argument("--precision", default="float32", help="float32 | bfloat16 | int8 (rademacher only), or a comma list with one per G-layer")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", required=True)
     c.set_defaults(func=cmd_convert)
@@ -132,9 +140,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--n", nargs="+", default=["1000", "2000", "4000", "8000"])
     s.add_argument("--seeds", type=int, default=3)
     s.add_argument("--seed", type=int, default=0, help="first seed")
-    s.add_argument("--embedding", default="gaussian", choices=("gaussian", "rademacher"))
+    s.add_argument("--embedding", default="gaussian", help="gaussian | rademacher | hadamard (structured, fast), or a comma list with one per G-layer")
     s.add_argument("--conv-projection", default="shared", choices=("shared", "per_channel"))
-    s.add_argument("--precision", default="float32", choices=("float32", "bfloat16", "int8"))
+    s.add_argument("--precision", default="float32", help="float32 | bfloat16 | int8 (rademacher only), or a comma list with one per G-layer")
     s.add_argument("--dataset", default=None)
     s.add_argument("--data-dir", default=None)
     s.add_argument("--limit", type=int, default=None, help="use only the first LIMIT test items")

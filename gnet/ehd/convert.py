@@ -10,12 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from gnet.ehd.layers import PROJECTIONS, EHDClassifier, EHDGLayer, Geometry
+from gnet.ehd.layers import PROJECTIONS, EHDClassifier, EHDGLayer, Geometry, check_embedding
 from gnet.ehd.model import EHDModel, Flatten, Pool
 from gnet.layers import RASU, TASU, GConv1d, GConv2d, GLinear, NormalizedClassifier
-from hdc.projection import KINDS, PRECISIONS, as_seed
+from hdc.projection import as_seed
 
-__all__ = ["convert", "convert_layer", "resolve_n", "geometry_of"]
+__all__ = ["convert", "convert_layer", "resolve_n", "resolve_per_layer", "geometry_of"]
 
 _IGNORED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)  # identities at inference
 
@@ -59,6 +59,16 @@ def resolve_n(n: int | float | Sequence[int], fan_ins: Sequence[int]) -> list[in
     return ns
 
 
+def resolve_per_layer(value: str | Sequence[str], layers: int, name: str) -> list[str]:
+    """One string for every code-carrying layer, or a list with one per layer."""
+    if isinstance(value, str):
+        return [value] * layers
+    values = [str(v) for v in value]
+    if len(values) != layers:
+        raise ValueError(f"{name} lists {len(values)} values but the model has {layers} G-layers (classifier included)")
+    return values
+
+
 def convert_layer(
     layer: nn.Module,
     n: int,
@@ -91,10 +101,10 @@ def convert_layer(
 def convert(
     model: nn.Module,
     n: int | float | Sequence[int] = 10_000,
-    embedding: str = "gaussian",
+    embedding: str | Sequence[str] = "gaussian",
     conv_projection: str = "shared",
     seed: int | np.random.Generator = 0,
-    precision: str = "float32",
+    precision: str | Sequence[str] = "float32",
     meta: dict[str, Any] | None = None,
 ) -> EHDModel:
     """Convert a float G-Net (G-layers, RASU/TASU, max-pooling, flatten, dropout, normalised classifier).
@@ -102,26 +112,27 @@ def convert(
     Args:
         n: N for every G-layer and the classifier: an int, a list (one per code-carrying layer), or a float
             ratio of each layer's fan-in.
-        embedding: "gaussian" or "rademacher" G.
+        embedding: "gaussian" or "rademacher" (dense G, the paper's), or "hadamard" (structured orthogonal G,
+            :class:`hdc.structured_projection.HadamardProjection`: O(N log fan_in) per patch instead of
+            O(N fan_in)); one name for all layers or a list with one per code-carrying layer.
         conv_projection: "shared" (one G per layer) or "per_channel" (one G per output channel, the paper's code).
         seed: all G are regenerated from this seed and the layer index, so it is stored with the model.
-        precision: arithmetic of the data projection: "float32", "bfloat16", or "int8" (Rademacher only).
+        precision: arithmetic of the data projection: "float32", "bfloat16", or "int8" (Rademacher only); one
+            for all layers or a list with one per layer. A Hadamard layer runs in float32.
         meta: extra entries for :attr:`EHDModel.meta` (e.g. input_shape, n_classes, dataset).
     """
-    if embedding not in KINDS:
-        raise ValueError(f"unknown embedding {embedding!r}; valid: {', '.join(KINDS)}")
     if conv_projection not in PROJECTIONS:
         raise ValueError(f"unknown conv_projection {conv_projection!r}; valid: {', '.join(PROJECTIONS)}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    if precision == "int8" and embedding != "rademacher":
-        raise ValueError("precision='int8' needs embedding='rademacher'")
     seed = as_seed(seed)
     modules = _flatten_modules(model)
     g_layers = [m for m in modules if isinstance(m, (GLinear, GConv1d, GConv2d, NormalizedClassifier))]
     if not g_layers or not isinstance(modules[-1], NormalizedClassifier):
         raise ValueError("the model must end with a NormalizedClassifier")
     ns = resolve_n(n, [geometry_of(m).fan_in for m in g_layers])
+    embeddings = resolve_per_layer(embedding, len(g_layers), "embedding")
+    precisions = resolve_per_layer(precision, len(g_layers), "precision")
+    for e, p in zip(embeddings, precisions):
+        check_embedding(e, p)
 
     stages: list = []
     index = 0
@@ -133,8 +144,8 @@ def convert(
                 activation, alpha = ("rasu" if isinstance(nxt, RASU) else "tasu"), nxt.alpha.item()
             projection = conv_projection if isinstance(module, (GConv1d, GConv2d)) else "shared"
             stages.append(convert_layer(
-                module, ns[index], embedding=embedding, seed=seed, index=index, projection=projection,
-                activation=activation, alpha=alpha, precision=precision,
+                module, ns[index], embedding=embeddings[index], seed=seed, index=index, projection=projection,
+                activation=activation, alpha=alpha, precision=precisions[index],
             ))
             index += 1
         elif isinstance(module, (RASU, TASU)):
@@ -157,7 +168,9 @@ def convert(
                 "RASU, TASU, MaxPool1d/2d, Flatten, Dropout, NormalizedClassifier"
             )
     info = {
-        "embedding": embedding, "conv_projection": conv_projection, "seed": seed, "precision": precision,
+        "embedding": embedding if isinstance(embedding, str) else ",".join(embeddings),
+        "conv_projection": conv_projection, "seed": seed,
+        "precision": precision if isinstance(precision, str) else ",".join(precisions),
         "n_per_layer": ns, **(meta or {}),
     }
     return EHDModel(stages, info)

@@ -26,14 +26,27 @@ import torch
 import torch.nn.functional as F
 
 from hdc.hamming import hamming_distance
-from hdc.packed import pack_bits, pack_sign, to_bipolar
-from hdc.projection import RandomProjection
+from hdc.embeddings import EMBEDDINGS, make_projection
+from hdc.packed import pack_sign, to_bipolar
+from hdc.projection import PRECISIONS
 
-__all__ = ["Geometry", "EHDGLayer", "EHDClassifier", "ACTIVATIONS", "BACKENDS", "PROJECTIONS"]
+__all__ = ["Geometry", "EHDGLayer", "EHDClassifier", "ACTIVATIONS", "BACKENDS", "PROJECTIONS", "check_embedding"]
 
 ACTIVATIONS = ("rasu", "tasu", None)
 BACKENDS = ("packed", "dense")
 PROJECTIONS = ("shared", "per_channel")
+
+
+def check_embedding(embedding: str, precision: str) -> None:
+    """Validate one layer's (embedding, precision) pair; ValueError naming the problem."""
+    if embedding not in EMBEDDINGS:
+        raise ValueError(f"unknown embedding {embedding!r}; valid: {', '.join(EMBEDDINGS)}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    if precision == "int8" and embedding != "rademacher":
+        raise ValueError(f"precision='int8' needs embedding='rademacher', got {embedding!r}")
+    if embedding == "hadamard" and precision != "float32":
+        raise ValueError(f"embedding='hadamard' runs in float32 only, got precision={precision!r}")
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,7 @@ class EHDGLayer:
             raise ValueError(f"unknown projection {projection!r}; valid: {', '.join(PROJECTIONS)}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: rasu, tasu or None")
+        check_embedding(embedding, precision)
         words = (n + 63) // 64
         if codes.dtype != np.uint64 or codes.shape != (geometry.out_units, words):
             raise ValueError(
@@ -121,10 +135,10 @@ class EHDGLayer:
         self.projection, self.activation, self.precision = projection, activation, precision
         fan_in = geometry.fan_in
         if projection == "shared":
-            self.projections = [RandomProjection(fan_in, n, embedding, seed, stream=(index,))]
+            self.projections = [make_projection(embedding, fan_in, n, seed, stream=(index,))]
         else:
             self.projections = [
-                RandomProjection(fan_in, n, embedding, seed, stream=(index, o), cache_bytes=0)
+                make_projection(embedding, fan_in, n, seed, stream=(index, o), cache_bytes=0)
                 for o in range(geometry.out_units)
             ]
         self._dense_weights: torch.Tensor | None = None
@@ -142,20 +156,19 @@ class EHDGLayer:
         Computed in float64 so a weight code never depends on float32 rounding.
         """
         w = weights.detach().to(torch.float64).reshape(weights.shape[0], -1)
-        if projection == "shared":
-            proj = RandomProjection(w.shape[1], n, embedding, seed, stream=(index,), cache_bytes=0)
-            return np.concatenate(
-                [pack_sign((w @ proj.rows(a, b).to(torch.float64).T).numpy()) for a, b in proj.chunks(8192)],
-                axis=-1,
-            )
-        rows = []
-        for o in range(w.shape[0]):
-            proj = RandomProjection(w.shape[1], n, embedding, seed, stream=(index, o), cache_bytes=0)
-            rows.append(np.concatenate(
-                [pack_sign((w[o : o + 1] @ proj.rows(a, b).to(torch.float64).T).numpy()) for a, b in proj.chunks(8192)],
-                axis=-1,
-            ))
-        return np.concatenate(rows, axis=0)
+        streams = [(index,)] if projection == "shared" else [(index, o) for o in range(w.shape[0])]
+        codes = []
+        for k, stream in enumerate(streams):
+            proj = make_projection(embedding, w.shape[1], n, seed, stream=stream, cache_bytes=0)
+            units = w if projection == "shared" else w[k : k + 1]
+            if embedding == "hadamard":
+                codes.append(proj.encode_unchecked(units))  # the structured transform, run in float64
+            else:
+                codes.append(np.concatenate(
+                    [pack_sign((units @ proj.rows(a, b).to(torch.float64).T).numpy()) for a, b in proj.chunks(2048)],
+                    axis=-1,
+                ))
+        return np.concatenate(codes, axis=0)
 
     # ------------------------------------------------------------------------------------------ inference
     def _dense_signs(self, device: torch.device) -> torch.Tensor:
@@ -167,10 +180,9 @@ class EHDGLayer:
     def _encode_rows(self, rows: torch.Tensor, n_chunk: int = 16384) -> np.ndarray:
         """Packed phi(rows) with the shared G: float (R, fan_in), already shifted -> uint64 (R, ceil(N/64))."""
         proj = self.projections[0]
-        return np.concatenate(
-            [pack_bits(proj.signs_unchecked(rows, a, b, self.precision).cpu().numpy()) for a, b in proj.chunks(n_chunk)],
-            axis=-1,
-        )
+        if self.embedding == "hadamard":
+            return proj.encode_unchecked(rows.to(torch.float32))
+        return proj.encode_unchecked(rows, n_chunk, self.precision)
 
     def encode(self, x: torch.Tensor) -> np.ndarray:
         """Data codes phi(x + b) of every patch: (B, *in) -> uint64 (B * P, ceil(N/64)), patches of an item
@@ -201,7 +213,8 @@ class EHDGLayer:
         w = self._dense_signs(rows.device) if backend == "dense" else None
         for o, proj in enumerate(self.projections):
             if backend == "packed":
-                words = proj.encode(rows, n_chunk, self.precision)
+                words = (proj.encode_unchecked(rows) if self.embedding == "hadamard"
+                         else proj.encode_unchecked(rows, n_chunk, self.precision))
                 if self.data_fault is not None:
                     words = self.data_fault(words, self.n)
                 out[:, o] = torch.from_numpy(self.n - 2 * hamming_distance(words, self.codes[o : o + 1])[:, 0])
@@ -226,13 +239,16 @@ class EHDGLayer:
         per_item = math.prod(self.geometry.output_spatial(tuple(x.shape[2:])))  # patches per input item
         step = max(1, row_chunk // per_item)
         dot_fn = self._dot_shared if self.projection == "shared" else self._dot_per_channel
-        outs = []
+        spatial = self.geometry.output_spatial(tuple(x.shape[2:]))
+        # One output tensor filled chunk by chunk: no list of partial results interleaved with the chunks'
+        # temporaries, which kept glibc from returning freed memory (peak RSS grew with every batch).
+        out = torch.empty(x.shape[0], self.geometry.out_units, *spatial, dtype=torch.float32, device=x.device)
         for i in range(0, x.shape[0], step):
-            rows, spatial = self.geometry.patches(x[i : i + step].to(torch.float32) + self.bias)
+            rows, _ = self.geometry.patches(x[i : i + step].to(torch.float32) + self.bias)
             dot = dot_fn(rows, backend, n_chunk).to(x.device)
             items = dot.shape[0] // per_item
-            outs.append(dot.reshape(items, *spatial, -1).movedim(-1, 1).contiguous())
-        return torch.cat(outs)
+            out[i : i + items] = dot.reshape(items, *spatial, -1).movedim(-1, 1)
+        return out
 
     def z_hat(self, x: torch.Tensor, backend: str = "packed") -> torch.Tensor:
         """The estimator of arcsin(rho): (pi / 2N) * bipolar_dot; (B, out_units, *spatial) float32."""

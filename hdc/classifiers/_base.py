@@ -47,6 +47,11 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         """Subclass hook for its own parameters."""
 
+    def _encoder_defaults(self, online: bool) -> dict:
+        """Subclass hook: encoder keyword defaults that ``encoder_params`` may override
+        (``online``: the encoder is fitted by the first ``partial_fit`` call, not by ``fit``)."""
+        return {}
+
     def _seed_int(self) -> int:
         """The int seed for this fit (a Generator is consumed once)."""
         return as_seed(self.seed)
@@ -75,13 +80,14 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
                              f"{self.n_features_in_} (dim={dim})")
         return np.ascontiguousarray(arr)
 
-    def _fit_encoder_and_encode(self, X: Any, seed: int) -> np.ndarray:
+    def _fit_encoder_and_encode(self, X: Any, seed: int, online: bool = False) -> np.ndarray:
         """Validate ``X``, fit ``encoder_`` on it and return its codes uint64 ``(n, W)``."""
         if self.encoder == "precomputed":
             self.encoder_ = None
             return self._precomputed_codes(X, reset=True)
         x = validate_data(self, X, dtype=[np.float64, np.float32])
-        self.encoder_ = make_encoder(self.encoder, int(self.dim), seed, self.encoder_params)
+        params = {**self._encoder_defaults(online), **(self.encoder_params or {})}
+        self.encoder_ = make_encoder(self.encoder, int(self.dim), seed, params)
         return self.encoder_.fit(x).transform(x)
 
     def _validated_input(self, X: Any) -> np.ndarray:
@@ -135,7 +141,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
             check_classification_targets(classes_arr)
             y = self._targets(y)
             self._partial_seed = self._seed_int()
-            codes = self._fit_encoder_and_encode(X, self._partial_seed)
+            codes = self._fit_encoder_and_encode(X, self._partial_seed, online=True)
             self.classes_ = classes_arr
             self.dim_ = int(self.dim)
         else:

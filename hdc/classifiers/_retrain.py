@@ -25,10 +25,11 @@ class RetrainedHD(HammingClassifier):
     (from 0) at learning rate ``lr / (1 + e)`` (an iteration-dependent rate in the spirit of
     AdaptHD; it steadies the last passes).  In each batch
     the current prototypes are binarised (``sign``, ties to +1) and the samples they misclassify
-    in Hamming distance update the float prototypes by the subclass rule.  Predicting with the
+    in Hamming distance (and, where the subclass sets a margin, the samples correct by less than
+    it) update the float prototypes by the subclass rule.  Predicting with the
     binarised prototypes during training is what the model is used with at inference, so the
     updates correct the binary model's mistakes, not the float one's.  Training stops early after
-    an epoch without mistakes.  Only one batch is ever unpacked to floats, so memory is
+    an epoch without updates.  Only one batch is ever unpacked to floats, so memory is
     ``O(n * D / 8 + batch_size * D * 4 + n_classes * D * 4)`` bytes.
 
     ``partial_fit`` runs one pass of the same rule at rate ``lr`` over the given batch, in the
@@ -40,6 +41,10 @@ class RetrainedHD(HammingClassifier):
         _check_int(self.epochs, "epochs", 0)
         _check_positive(self.lr, "lr")
         _check_int(self.batch_size, "batch_size", 1)
+
+    def _margin_bits(self) -> float:
+        """Hamming margin below which a correctly classified sample still updates (0: mistakes only)."""
+        return 0.0
 
     def _coefficients(self, weights: np.ndarray, x: np.ndarray, target: np.ndarray, pred: np.ndarray,
                       lr: float) -> tuple[np.ndarray, np.ndarray]:
@@ -59,24 +64,42 @@ class RetrainedHD(HammingClassifier):
         np.add.at(coef, (pred, rows), -b)
         weights += np.einsum("ck,kd->cd", coef, x)
 
-    def _pass(self, weights: np.ndarray, codes: np.ndarray, y: np.ndarray, order: np.ndarray, lr: float) -> int:
-        """One pass over ``codes[order]`` in batches at learning rate ``lr``; returns the number of mistakes."""
+    def _pass(self, weights: np.ndarray, codes: np.ndarray, y: np.ndarray, order: np.ndarray, lr: float) -> tuple[int, int]:
+        """One pass over ``codes[order]`` in batches at learning rate ``lr``.
+
+        A sample updates the prototypes when its Hamming distance to the nearest other class
+        minus the distance to its own is below ``_margin_bits()`` (every mistake; with a positive
+        margin also narrowly correct samples), against that nearest other class.
+        Returns ``(mistakes, updates)``.
+        """
         dim = self.dim_
         bs = int(self.batch_size)
+        margin = self._margin_bits()
         protos = pack_sign(weights)
-        mistakes = 0
+        mistakes = updates = 0
         for start in range(0, len(order), bs):
             idx = order[start : start + bs]
             batch = codes[idx]
-            pred = np.argmin(hamming_distance(batch, protos), axis=1)
-            wrong = np.flatnonzero(pred != y[idx])
-            if wrong.size == 0:
+            target = y[idx]
+            dist = hamming_distance(batch, protos).astype(np.int64)
+            rows = np.arange(len(idx))
+            own = dist[rows, target]
+            dist[rows, target] = np.iinfo(np.int64).max
+            # The nearest other class; when the sample is misclassified this is the predicted class
+            # (a tie between the own class and another counts as a mistake, as argmin would break it
+            # towards the lower index).
+            rival = np.argmin(dist, axis=1)
+            gap = dist[rows, rival] - own
+            wrong = (gap < 0) | ((gap == 0) & (rival < target))
+            mistakes += int(np.count_nonzero(wrong))
+            move = np.flatnonzero(wrong | (gap < margin))
+            if move.size == 0:
                 continue
-            mistakes += int(wrong.size)
-            x = to_bipolar(batch[wrong], dim, np.float32)
-            self._update(weights, x, y[idx][wrong], pred[wrong], lr)
+            updates += int(move.size)
+            x = to_bipolar(batch[move], dim, np.float32)
+            self._update(weights, x, target[move], rival[move], lr)
             protos = pack_sign(weights)
-        return mistakes
+        return mistakes, updates
 
     def _finish(self, weights: np.ndarray) -> None:
         self.weights_ = weights
@@ -91,11 +114,11 @@ class RetrainedHD(HammingClassifier):
         epochs = tqdm(range(int(self.epochs)), disable=not self.verbose, desc=type(self).__name__, unit="epoch")
         for epoch in epochs:
             lr = float(self.lr) / (1 + epoch)
-            mistakes = self._pass(weights, codes, y, rng.permutation(len(y)), lr)
+            mistakes, updates = self._pass(weights, codes, y, rng.permutation(len(y)), lr)
             self.train_errors_.append(mistakes)
             if self.verbose:
                 epochs.set_postfix(train_error=f"{mistakes / len(y):.4f}")
-            if mistakes == 0:
+            if updates == 0:
                 break
         self.n_iter_ = len(self.train_errors_)
         self._finish(weights)
@@ -106,7 +129,7 @@ class RetrainedHD(HammingClassifier):
             self.train_errors_ = []
         else:
             weights = self.weights_.copy()
-        mistakes = self._pass(weights, codes, y, np.arange(len(y)), float(self.lr))
+        mistakes, _ = self._pass(weights, codes, y, np.arange(len(y)), float(self.lr))
         self.train_errors_ = list(self.train_errors_) + [mistakes]
         self.n_iter_ = len(self.train_errors_)
         self._finish(weights)

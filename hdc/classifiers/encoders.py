@@ -237,9 +237,11 @@ class KernelEncoder(_ScaledEncoder):
         kernel: ``"laplace"`` (``exp(-|a - b| / bandwidth)`` per feature, so the L1 Laplace
             kernel over features) or ``"rbf"`` (``exp(-(a - b)^2 / (2 bandwidth^2))``, the
             Gaussian kernel).
-        bandwidth: kernel bandwidth in scaled units; ``None`` takes half the median pairwise
-            distance (L1 for laplace, L2 for rbf) of up to 512 evenly spaced training rows, so
-            a typical pair has similarity ``exp(-2)``.
+        bandwidth: kernel bandwidth in scaled units; ``None`` takes ``bandwidth_scale`` times the
+            median pairwise distance (L1 for laplace, L2 for rbf) of up to 512 evenly spaced
+            training rows, so a typical pair has similarity ``exp(-1 / bandwidth_scale)``.
+        bandwidth_scale: fraction of the median distance used when ``bandwidth`` is ``None``
+            (default 0.5: typical pair similarity ``exp(-2)``; 1.0 is the textbook median heuristic).
         levels: quantisation levels per feature.
         clip: scaled values are clipped to ``[-clip, clip]`` before quantisation.
         scaling: ``"feature"``, ``"global"`` or ``"none"``.
@@ -252,10 +254,12 @@ class KernelEncoder(_ScaledEncoder):
     """
 
     def __init__(self, dim: int = 10000, kernel: str = "laplace", bandwidth: float | None = None,
-                 levels: int = 32, clip: float = 3.0, scaling: str = "feature", seed: int = 0) -> None:
+                 levels: int = 32, clip: float = 3.0, scaling: str = "feature", seed: int = 0,
+                 bandwidth_scale: float = 0.5) -> None:
         self.dim = dim
         self.kernel = kernel
         self.bandwidth = bandwidth
+        self.bandwidth_scale = bandwidth_scale
         self.levels = levels
         self.clip = clip
         self.scaling = scaling
@@ -265,6 +269,7 @@ class KernelEncoder(_ScaledEncoder):
         _check_choice(self.kernel, KERNELS, "kernel")
         _check_int(self.levels, "levels", 2)
         _check_positive(self.clip, "clip")
+        _check_positive(self.bandwidth_scale, "bandwidth_scale")
         if self.bandwidth is not None:
             _check_positive(self.bandwidth, "bandwidth")
 
@@ -274,7 +279,7 @@ class KernelEncoder(_ScaledEncoder):
             return 1.0
         dist = pdist(rows.astype(np.float64), metric="cityblock" if self.kernel == "laplace" else "euclidean")
         med = float(np.median(dist))
-        return med / 2.0 if med > 0 else 1.0
+        return med * float(self.bandwidth_scale) if med > 0 else 1.0
 
     def _build(self, z: np.ndarray) -> None:
         clip = float(self.clip)
