@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from numba import njit
 from torch import nn
 
 __all__ = [
@@ -37,38 +39,196 @@ def safe_arcsin_cosine(dot: torch.Tensor, w_norm_sq: torch.Tensor, x_norm_sq: to
     return torch.asin(rho.clamp(-_RHO_LIMIT, _RHO_LIMIT))
 
 
+# Batch slices of about this many elements (512 KiB in float32) keep an element-wise chain's temporaries in a core's
+# L2 cache: a chain of passes over one slice costs little more than one pass over main memory.
+_CHUNK_ELEMENTS = 1 << 17
+
+
+def _batch_slices(t: torch.Tensor) -> list[slice]:
+    """Slices along dim 0 of ``t`` with about ``_CHUNK_ELEMENTS`` elements each (at least one batch item)."""
+    if t.ndim == 0:
+        return [slice(None)]
+    per_item = max(1, math.prod(t.shape[1:]))
+    step = max(1, _CHUNK_ELEMENTS // per_item)
+    return [slice(i, i + step) for i in range(0, t.shape[0], step)]
+
+
+# Fused CPU kernels for the backward passes: one pass over memory where the torch version makes about eight
+# (each torch op is a pass of its own). No 'afn' (approximate functions) flag, so sqrt and division stay exact and
+# float64 gradcheck holds; 'reassoc' lets the reductions vectorise.
+_FASTMATH = {"reassoc", "contract", "nsz"}
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+def _asin32(x):  # pragma: no cover - compiled
+    """float32 arcsine, Cephes ``asinf`` (relative error below 2.5e-7), branch-free so that loops vectorise.
+
+    torch's float32 ``asin`` costs as much as five products per element; this one, inlined into the fused loop,
+    costs about one. float64 keeps torch's ``asin``.
+    """
+    ax = abs(x)
+    big = ax > np.float32(0.5)
+    z = np.float32(0.5) * (np.float32(1.0) - ax) if big else ax * ax
+    t = math.sqrt(z) if big else ax
+    poly = ((((np.float32(4.2163199048e-2) * z + np.float32(2.4181311049e-2)) * z + np.float32(4.5470025998e-2)) * z
+             + np.float32(7.4953002686e-2)) * z + np.float32(1.6666752422e-1)) * z * t + t
+    r = np.float32(math.pi / 2) - (poly + poly) if big else poly
+    return r if x >= 0 else -r
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+def _clamped_product_kernel(a, shift, s, limit, rho, with_asin):  # pragma: no cover - compiled
+    """rho = clamp((a + shift) * s, -limit, limit) for (B, O, P) a, (O, P) shift, (B, P) s; if ``with_asin``
+    (float32 only), also a = arcsin(rho) in place."""
+    n_b, n_o, n_p = a.shape
+    for b in range(n_b):
+        for o in range(n_o):
+            for p in range(n_p):
+                v = (a[b, o, p] + shift[o, p]) * s[b, p]
+                v = min(max(v, -limit), limit)
+                rho[b, o, p] = v
+                if with_asin:
+                    a[b, o, p] = _asin32(v)
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+def _arcsin_backward_kernel(grad, rho, s, limit, grad_a, grad_s, grad_shift):  # pragma: no cover - compiled
+    """(B, O, P) grad, rho; (B, P) s -> grad_a (B, O, P), grad_s (B, P), grad_shift += (O, P)."""
+    n_b, n_o, n_p = rho.shape
+    for b in range(n_b):
+        acc = np.zeros(n_p, dtype=rho.dtype)
+        for o in range(n_o):
+            for p in range(n_p):
+                r = rho[b, o, p]
+                g = grad[b, o, p] / math.sqrt(1.0 - r * r)
+                if abs(r) >= limit:  # clamped in the forward pass: no gradient, as with torch.clamp
+                    g = 0.0
+                g_a = g * s[b, p]
+                grad_a[b, o, p] = g_a
+                grad_shift[o, p] += g_a
+                acc[p] += g * r
+        for p in range(n_p):
+            grad_s[b, p] = acc[p] / s[b, p]
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
+def _scaled_relu_backward_kernel(grad, y, alpha, grad_z):  # pragma: no cover - compiled
+    """Flat grad, y -> grad_z = grad * alpha where y > 0 else 0; returns sum(grad * y) in float64."""
+    acc = 0.0
+    for i in range(y.shape[0]):
+        yi = y[i]
+        gi = grad[i]
+        if yi > 0:
+            grad_z[i] = gi * alpha
+            acc += np.float64(gi * yi)
+        else:
+            grad_z[i] = 0.0
+    return acc
+
+
+def _fused_ok(*tensors: torch.Tensor) -> bool:
+    """Whether the numba kernels apply: CPU tensors of float32 or float64, and the kernels not switched off."""
+    return _USE_FUSED_KERNELS and all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
+                                      for t in tensors)
+
+
+_USE_FUSED_KERNELS = True  # tests switch it off to check the kernels against the torch-only path
+
+
+def _as_array(t: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
+    """A C-contiguous numpy view (or copy, if ``t`` is strided) of ``t`` in ``shape``."""
+    return t.detach().contiguous().reshape(shape).numpy()
+
+
 class _ArcsinOfProduct(torch.autograd.Function):
-    """z = arcsin(clamp(a * s, -limit, limit)) for a (B, out, *) and s > 0 broadcastable to it (B, 1, *).
+    """z = arcsin(clamp((a + shift) * s, -limit, limit)), a (B, out, *), s > 0 (B, 1, *), written into ``a``.
 
     The same value and gradient as autograd through ``torch.asin((a * s).clamp(...))``, with fewer output-sized
-    temporaries, which is what G-Net training time goes into: autograd through the composed expression (norm
-    product, rsqrt, clamp, asin) made about 20 full-size passes per layer and a G-Net train 2x slower than a plain
-    CNN. The backward uses d arcsin(rho) / d rho = 1 / sqrt(1 - rho^2) (rsqrt is far cheaper than cos or asin)
-    and sum_c g_c a_c = (sum_c g_c rho_c) / s, so ``a`` is not kept alive.
+    tensors, which is what G-Net training time goes into (autograd through the composed expression made about 20
+    full-size passes per layer and a G-Net train step 2x slower than a plain CNN's):
+
+    * ``a`` must be a temporary of the caller's (a fresh dot product): the arcsine overwrites it, as ``relu_`` does,
+      so the forward pass allocates one output-sized tensor (rho, kept for the backward pass), not two;
+    * both passes walk the batch in slices small enough to stay in cache, so their chains of element-wise ops
+      (product, clamp check, arcsine; 1 - rho^2, rsqrt, products, channel sum) read main memory about once;
+    * an optional ``shift`` (1, out, *) is added to ``a`` first, inside the same slices (a first layer's b conv(1));
+    * the backward pass uses d arcsin(rho) / d rho = 1 / sqrt(1 - rho^2) (rsqrt is far cheaper than cos or asin)
+      and sum_c g_c a_c = (sum_c g_c rho_c) / s, so ``a`` itself is not needed.
     """
 
     @staticmethod
-    def forward(ctx, a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        rho = a * s
-        lo, hi = torch.aminmax(rho)
+    def forward(ctx, a: torch.Tensor, s: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
+        if s.ndim != a.ndim or s.shape[0] != a.shape[0] or s.shape[1] != 1:
+            raise ValueError(f"norm factors of shape {tuple(s.shape)} do not fit dot products {tuple(a.shape)}")
+        if shift is not None and (shift.ndim != a.ndim or shift.shape[0] != 1 or shift.shape[1:] != a.shape[1:]):
+            raise ValueError(f"shift of shape {tuple(shift.shape)} does not fit dot products {tuple(a.shape)}")
+        if _fused_ok(a, s):
+            n_b, n_o = a.shape[:2]
+            n_p = a[0, 0].numel() if a.numel() else 0
+            rho = torch.empty(a.shape, dtype=a.dtype)
+            shift_arr = np.zeros((n_o, n_p), dtype=rho.numpy().dtype) if shift is None else _as_array(shift, (n_o, n_p))
+            with_asin = a.dtype == torch.float32 and a.is_contiguous()  # then the kernel writes into a's memory
+            _clamped_product_kernel(
+                _as_array(a, (n_b, n_o, n_p)), shift_arr, _as_array(s, (n_b, n_p)),
+                np.array(_RHO_LIMIT, dtype=rho.numpy().dtype)[()], rho.numpy().reshape(n_b, n_o, n_p), with_asin,
+            )
+            if not with_asin:
+                torch.asin(rho, out=a)
+            ctx.mark_dirty(a)
+            ctx.save_for_backward(rho, s, None)
+            return a
+        rho = torch.empty_like(a)
         clipped = None
-        if hi > _RHO_LIMIT or lo < -_RHO_LIMIT:  # rare: only then pay for a mask (clamp passes no gradient there)
-            clipped = rho.abs() > _RHO_LIMIT
-            rho.clamp_(-_RHO_LIMIT, _RHO_LIMIT)
+        for sl in _batch_slices(a):
+            a_part = a[sl] if shift is None else a[sl].add_(shift)
+            r = torch.mul(a_part, s[sl], out=rho[sl])
+            lo, hi = torch.aminmax(r)
+            if hi > _RHO_LIMIT or lo < -_RHO_LIMIT:  # rare: only then pay for a mask (clamp passes no gradient there)
+                if clipped is None:
+                    clipped = torch.zeros(a.shape, dtype=torch.bool, device=a.device)
+                torch.gt(r.abs(), _RHO_LIMIT, out=clipped[sl])
+                r.clamp_(-_RHO_LIMIT, _RHO_LIMIT)
+            torch.asin(r, out=a[sl])
+        ctx.mark_dirty(a)
         ctx.save_for_backward(rho, s, clipped)
-        return torch.asin(rho)
+        return a
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
         rho, s, clipped = ctx.saved_tensors
-        g = torch.addcmul(torch.ones((), dtype=rho.dtype, device=rho.device), rho, rho, value=-1.0)  # 1 - rho^2
-        g.rsqrt_().mul_(grad)
-        if clipped is not None:
-            g.masked_fill_(clipped, 0.0)
-        grad_a = g * s if ctx.needs_input_grad[0] else None
-        grad_s = g.mul_(rho).sum_to_size(s.shape).div_(s) if ctx.needs_input_grad[1] else None
-        return grad_a, grad_s
+        need_a, need_s, need_shift = ctx.needs_input_grad
+        if _fused_ok(rho, grad):
+            n_b, n_o = rho.shape[:2]
+            n_p = rho[0, 0].numel()
+            grad_a = torch.empty_like(rho, memory_format=torch.contiguous_format)
+            grad_s = torch.empty_like(s, memory_format=torch.contiguous_format)
+            grad_shift = torch.zeros((1, *rho.shape[1:]), dtype=rho.dtype)
+            _arcsin_backward_kernel(
+                _as_array(grad.to(rho.dtype), (n_b, n_o, n_p)), _as_array(rho, (n_b, n_o, n_p)),
+                _as_array(s, (n_b, n_p)), np.array(_RHO_LIMIT, dtype=rho.numpy().dtype)[()],
+                grad_a.numpy().reshape(n_b, n_o, n_p),
+                grad_s.numpy().reshape(n_b, n_p), grad_shift.numpy().reshape(n_o, n_p),
+            )
+            return grad_a if need_a else None, grad_s if need_s else None, grad_shift if need_shift else None
+        grad_a = torch.empty_like(rho) if need_a else None
+        grad_s = torch.empty_like(s) if need_s else None
+        grad_shift = torch.zeros_like(rho[:1]) if need_shift else None
+        one = torch.ones((), dtype=rho.dtype, device=rho.device)
+        for sl in _batch_slices(rho):
+            r = rho[sl]
+            g = torch.addcmul(one, r, r, value=-1.0).rsqrt_().mul_(grad[sl])  # grad / sqrt(1 - rho^2)
+            if clipped is not None:
+                g.masked_fill_(clipped[sl], 0.0)
+            if need_a or need_shift:
+                g_a = torch.mul(g, s[sl], out=grad_a[sl]) if need_a else g * s[sl]
+                if need_shift:
+                    grad_shift.add_(g_a.sum(dim=0, keepdim=True))
+            if need_s:
+                torch.sum(g.mul_(r), dim=1, keepdim=True, out=grad_s[sl])
+        if need_s:
+            grad_s.div_(s)
+        return grad_a, grad_s, grad_shift
 
 
 class _ScaledReLU(torch.autograd.Function):
@@ -80,7 +240,9 @@ class _ScaledReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        y = (z * alpha).clamp_min_(0.0)
+        y = torch.empty_like(z)
+        for sl in _batch_slices(z):  # product and clamp in cache
+            torch.mul(z[sl], alpha, out=y[sl]).clamp_min_(0.0)
         ctx.save_for_backward(alpha, y)
         return y
 
@@ -88,27 +250,91 @@ class _ScaledReLU(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
         alpha, y = ctx.saved_tensors
-        g = torch.ops.aten.threshold_backward(grad, y, 0.0)  # grad where y > 0, else 0 (what ReLU's backward does)
+        need_z, need_alpha = ctx.needs_input_grad
+        if _fused_ok(y, grad):
+            grad_z = torch.empty_like(y, memory_format=torch.contiguous_format)
+            a = float(alpha)
+            g_dot_y = _scaled_relu_backward_kernel(
+                _as_array(grad.to(y.dtype), (-1,)), _as_array(y, (-1,)), a, grad_z.numpy().reshape(-1)
+            )
+            grad_alpha = None
+            if need_alpha:
+                grad_alpha = torch.tensor(g_dot_y / a if a != 0 else 0.0, dtype=alpha.dtype)
+            return grad_z if need_z else None, grad_alpha
+        grad_z = torch.empty_like(y)  # grad where y > 0, else 0 (what ReLU's backward does), times alpha
+        g_dot_y = torch.zeros((), dtype=torch.float64, device=y.device)
+        for sl in _batch_slices(y):
+            g = torch.ops.aten.threshold_backward.grad_input(grad[sl], y[sl], 0.0, grad_input=grad_z[sl])
+            if need_alpha:
+                g_dot_y += torch.dot(g.reshape(-1), y[sl].reshape(-1))
+            if need_z:
+                g.mul_(alpha)
         grad_alpha = None
-        if ctx.needs_input_grad[1]:
-            grad_alpha = torch.where(alpha != 0, torch.dot(g.reshape(-1), y.reshape(-1)) / alpha, 0.0)
-        grad_z = g.mul_(alpha) if ctx.needs_input_grad[0] else None
-        return grad_z, grad_alpha
+        if need_alpha:
+            grad_alpha = torch.where(alpha != 0, g_dot_y.to(alpha.dtype) / alpha, 0.0)
+        return grad_z if need_z else None, grad_alpha
 
 
-def _arcsin_cosine_normed(dot_over_w: torch.Tensor, x_norm_sq: torch.Tensor) -> torch.Tensor:
-    """arcsin(<w, x> / (||w|| ||x||)) from <w, x> / ||w|| (B, out, *) and ||x||^2 (B, 1, *)."""
-    return _ArcsinOfProduct.apply(dot_over_w, torch.rsqrt(x_norm_sq + _NORM_EPS))
+def _arcsin_cosine_normed(
+    dot_over_w: torch.Tensor, x_norm_sq: torch.Tensor, shift: torch.Tensor | None = None
+) -> torch.Tensor:
+    """arcsin(<w, x> / (||w|| ||x||)) from <w, x> / ||w|| (B, out, *) (plus ``shift`` (1, out, *) if given) and
+    ||x||^2 (B, 1, *).
+
+    ``dot_over_w`` must be a temporary the caller no longer needs (not a leaf, not a view): it is overwritten.
+    """
+    return _ArcsinOfProduct.apply(dot_over_w, torch.rsqrt(x_norm_sq + _NORM_EPS), shift)
+
+
+class _InverseNorms(torch.autograd.Function):
+    """1 / sqrt(||w_o||^2 + eps) per output unit: (out, *) -> (out,).
+
+    The backward pass, -w_o / (||w_o||^2 + eps)^(3/2) times the incoming gradient, is one weight-sized product;
+    autograd through ``(w * w).sum()`` made three (two products and their sum) on the largest weight.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor) -> torch.Tensor:
+        norm = torch.linalg.vector_norm(weight.reshape(weight.shape[0], -1), dim=1)
+        inv = torch.rsqrt(norm * norm + _NORM_EPS)
+        ctx.save_for_backward(weight, inv)
+        return inv
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        weight, inv = ctx.saved_tensors
+        factor = -grad * inv * inv * inv
+        return weight * factor.view(-1, *([1] * (weight.ndim - 1)))
 
 
 def _inverse_norms(weight: torch.Tensor) -> torch.Tensor:
     """1 / ||w_o|| per output unit (out,), eps-guarded like the input norms."""
-    return torch.rsqrt((weight * weight).flatten(1).sum(dim=1) + _NORM_EPS)
+    return _InverseNorms.apply(weight)
+
+
+class _ChannelSumOfSquares(torch.autograd.Function):
+    """sum_c x_c^2, kept: (B, C, *) -> (B, 1, *); the backward pass is the single product 2 x g.
+
+    (``vector_norm`` over dim 1 is 50x slower on CPU, and autograd through ``x * x`` makes three input-sized
+    tensors in the backward pass.)
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return (x * x).sum(dim=1, keepdim=True)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return x * (grad + grad)
 
 
 def _channel_sum_of_squares(x: torch.Tensor) -> torch.Tensor:
-    """sum_c x_c^2, kept: (B, C, *) -> (B, 1, *). (``vector_norm`` over dim 1 is 50x slower on CPU.)"""
-    return (x * x).sum(dim=1, keepdim=True)
+    """sum_c x_c^2, kept: (B, C, *) -> (B, 1, *)."""
+    return _ChannelSumOfSquares.apply(x)
 
 
 class GLayer(nn.Module):
@@ -245,17 +471,20 @@ class _GConvNd(GLayer):
         inv_w = _inverse_norms(self.weight).view(-1, *([1] * (self._dims + 1)))
         # 1/||w|| folded into the small weight; with BatchNorm the statistics are those of the raw dot products.
         weight = self.weight * inv_w if self.bn is None else self.weight
+        shift = None
         if x.requires_grad:
             dot = self._conv(shifted, weight)
         else:
             # An input without gradient (a first layer): conv(x + b) = conv(x) + b conv(1) with zero padding, which
             # spares the backward pass a full input-gradient convolution that would only serve the scalar b.
             ones = torch.ones((1, *x.shape[1:]), dtype=x.dtype, device=x.device)
-            dot = self._conv(x, weight).add_(self.bias * self._conv(ones, weight))
+            dot, shift = self._conv(x, weight), self.bias * self._conv(ones, weight)
         if self.bn is not None:
+            if shift is not None:
+                dot, shift = dot + shift, None
             dot = dot * (self._unit_sign(dot) * inv_w.view(1, -1, *([1] * self._dims)))
         x_sq = self._patch_sum(_channel_sum_of_squares(shifted))
-        return _arcsin_cosine_normed(dot, x_sq)
+        return _arcsin_cosine_normed(dot, x_sq, shift)
 
     def _patch_sum(self, sq: torch.Tensor) -> torch.Tensor:
         """Sum of ``sq`` (B, 1, *spatial) over every receptive field: (B, 1, *output spatial).

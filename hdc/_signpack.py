@@ -156,3 +156,42 @@ def sorf_project_into(x, diag, start, stop, scale, out):  # pragma: no cover - c
             for t in range(rows):
                 for j in range(lo, hi):
                     out[r0 + t, j - start] = buf[j - b * d, t] * scale
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pack64(values, lo):  # pragma: no cover - compiled
+    """Bit j set where values[lo + j] >= 0, j < 64 (a fixed trip count, so the loop vectorises)."""
+    word = np.uint64(0)
+    for j in range(64):
+        word |= np.uint64(values[lo + j] >= 0) << np.uint64(j)
+    return word
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def dense_signs_into(x, gt, out):  # pragma: no cover - compiled
+    """Packed sign bits of x @ gt for a small fan-in, without materialising the product.
+
+    x: (R, k) float32; gt: (k, N) float32 (G transposed); out: uint64 (R, ceil(N / 64)). For small k a GEMM is
+    bound by writing the (R, N) product to memory; here one row's N projections are accumulated in an
+    L1-resident buffer (k streaming passes) and packed at once.
+    """
+    rows, k = x.shape
+    n = gt.shape[1]
+    words = (n + 63) // 64
+    for r in prange(rows):
+        acc = np.empty(n, dtype=x.dtype)
+        xv = x[r, 0]
+        for j in range(n):
+            acc[j] = xv * gt[0, j]
+        for i in range(1, k):
+            xv = x[r, i]
+            for j in range(n):
+                acc[j] += xv * gt[i, j]
+        for w in range(n // 64):
+            out[r, w] = _pack64(acc, w * 64)
+        if n % 64:
+            lo = (n // 64) * 64
+            word = np.uint64(0)
+            for j in range(n - lo):
+                word |= np.uint64(acc[lo + j] >= 0) << np.uint64(j)
+            out[r, words - 1] = word

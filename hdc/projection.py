@@ -17,13 +17,14 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from hdc._signpack import pack_nonnegative_into
+from hdc._signpack import dense_signs_into, pack_nonnegative_into
 
 __all__ = ["BLOCK_ROWS", "KINDS", "PRECISIONS", "RandomProjection", "as_seed"]
 
 BLOCK_ROWS = 256  # a multiple of 64, so a block packs into whole words
 KINDS = ("gaussian", "rademacher")
 PRECISIONS = ("float32", "bfloat16", "int8")
+FUSED_MAX_FAN_IN = 64  # up to this fan-in, float32 signs are computed by the fused kernel instead of a GEMM
 _TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.int8}
 
 
@@ -128,6 +129,12 @@ class RandomProjection:
             self._cache[key] = host.to(device=device)
         return self._cache[key]
 
+    def _transposed_float32(self) -> np.ndarray:
+        """G^T as a contiguous float32 array (in_features, N), cached (for the fused small-fan-in kernel)."""
+        if "float32T@cpu" not in self._cache:
+            self._cache["float32T@cpu"] = self._full("float32").T.contiguous()
+        return self._cache["float32T@cpu"].numpy()
+
     def chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, int]]:
         """Row ranges covering [0, N), each a multiple of 64 rows long (except the last)."""
         step = max(64, (int(chunk_rows) // 64) * 64)
@@ -210,6 +217,12 @@ class RandomProjection:
         The sign bits are packed straight from each chunk's product into one preallocated array, so the only
         temporary is one (B, chunk_rows) product."""
         out = np.empty((x.shape[0], (self.n + 63) // 64), dtype=np.uint64)
+        if precision == "float32" and self.in_features <= FUSED_MAX_FAN_IN and x.device.type == "cpu" and self._cacheable:
+            # Few inputs per row: a GEMM would spend its time writing the (B, N) product; the fused kernel keeps
+            # one row's projections in L1 and packs them there (same rows, same signs up to float rounding).
+            xs = np.ascontiguousarray(x.detach().to(torch.float32).numpy())
+            dense_signs_into(xs, self._transposed_float32(), out)
+            return out
         for start, stop in self.chunks(chunk_rows):
             product = self._raw_product(x, start, stop, precision).cpu().contiguous()
             pack_nonnegative_into(product.numpy(), out, start // 64)

@@ -148,3 +148,55 @@ def test_wrong_input_shape_is_named():
         GConv2d(3, 4, 3)(torch.zeros(1, 2, 5, 5))
     with pytest.raises(ValueError, match="GLinear expects"):
         GLinear(3, 4)(torch.zeros(1, 5))
+
+
+def test_rasu_gradcheck_float64():
+    r = RASU(alpha_init=2.5).double()
+    gen = torch.Generator().manual_seed(5)
+    z = torch.randn(40, 3, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    alpha = r.alpha.detach().clone().requires_grad_(True)
+    from torch.func import functional_call
+
+    assert torch.autograd.gradcheck(lambda zz, a: functional_call(r, {"alpha": a}, (zz,)), (z, alpha))
+
+
+def test_float32_arcsine_kernel_is_within_float32_rounding():
+    import gnet.layers as L
+
+    grid = np.linspace(-1.0, 1.0, 20_001, dtype=np.float32)
+    got = np.array([L._asin32(v) for v in grid], dtype=np.float64)
+    # Cephes asinf's documented peak relative error is 2.5e-7; |asin| <= pi/2 bounds the absolute error by 4e-7.
+    assert np.abs(got - np.arcsin(grid.astype(np.float64))).max() < 4e-7
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("make,shape,input_grad", [
+    (lambda g: GConv2d(1, 4, 3, padding=1, bias_init=0.3, generator=g), (3, 1, 6, 6), False),  # shift path
+    (lambda g: GConv2d(2, 4, 3, padding=1, bias_init=0.3, generator=g), (3, 2, 6, 6), True),
+    (lambda g: GLinear(6, 5, bias_init=0.2, generator=g), (4, 6), True),
+])
+def test_fused_kernels_match_torch_path(monkeypatch, dtype, make, shape, input_grad):
+    """The numba kernels (arcsine forward/backward, RASU backward) against the torch-only fallback."""
+    import gnet.layers as L
+
+    gen = torch.Generator().manual_seed(6)
+    layer, act = make(gen).to(dtype), RASU(alpha_init=3.0).to(dtype)
+    x = torch.randn(*shape, generator=gen, dtype=dtype)
+    weights = torch.randn(layer(x).shape, generator=gen, dtype=dtype)
+
+    def run():
+        xi = x.clone().requires_grad_(input_grad)
+        for p in (*layer.parameters(), *act.parameters()):
+            p.grad = None
+        out = act(layer(xi))
+        (out * weights).sum().backward()
+        grads = [p.grad.clone() for p in (*layer.parameters(), *act.parameters())]
+        return out.detach(), grads + ([xi.grad] if input_grad else [])
+
+    fused = run()
+    monkeypatch.setattr(L, "_USE_FUSED_KERNELS", False)
+    plain = run()
+    tol = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=1e-12, rtol=1e-10)
+    torch.testing.assert_close(fused[0], plain[0], **tol)
+    for a, b in zip(fused[1], plain[1]):
+        torch.testing.assert_close(a, b, **tol)
