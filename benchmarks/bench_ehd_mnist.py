@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gnet.checkpoint import load_model  # noqa: E402
 from gnet.data import load_dataset  # noqa: E402
+from gnet.cli.ehd import parse_per_layer  # noqa: E402
 from gnet.ehd import EHDClassifier, EHDGLayer, convert, save_ehd  # noqa: E402
 from gnet.ehd.model import Flatten, Pool  # noqa: E402
 from gnet.train import evaluate  # noqa: E402
@@ -127,8 +128,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="runs/mnist_rasu/best.pt")
     ap.add_argument("--n", default=",".join(map(str, PAPER_N)))
-    ap.add_argument("--embedding", default="rademacher", choices=("gaussian", "rademacher"))
-    ap.add_argument("--precision", default="int8", choices=("float32", "bfloat16", "int8"))
+    ap.add_argument("--embedding", default="rademacher",
+                    help="gaussian | rademacher | hadamard, or a comma list with one per G-layer")
+    ap.add_argument("--precision", default="int8", help="float32 | bfloat16 | int8, or a comma list per G-layer")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--seed-start", type=int, default=0, help="first seed (to split seeds across processes)")
     ap.add_argument("--skip-throughput", action="store_true")
@@ -185,7 +187,8 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     result["partial"] = {}
     for seed in seeds:
-        ehd = convert(model, n=n, embedding=args.embedding, seed=seed, precision=args.precision, meta=meta)
+        ehd = convert(model, n=n, embedding=parse_per_layer(args.embedding), seed=seed,
+                      precision=parse_per_layer(args.precision), meta=meta)
         # Evaluated in chunks, saving the running count after each, so a run stopped early still reports
         # exactly which images it covered.
         correct, seen, t0 = 0, 0, time.perf_counter()

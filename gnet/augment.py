@@ -10,16 +10,17 @@ import torch.nn.functional as F
 
 __all__ = ["AUGMENTATIONS", "augment_batch"]
 
-AUGMENTATIONS = (None, "shift", "flip+shift")
+AUGMENTATIONS = (None, "flip", "shift", "flip+shift")
 MAX_SHIFT = 2  # pixels; a 28x28 item moved by up to 2 pixels keeps its whole object in view
 
 
 def augment_batch(x: torch.Tensor, policy: str | None, generator: torch.Generator) -> torch.Tensor:
     """A randomly augmented copy of an image batch x float (B, C, H, W); ``policy=None`` returns x itself.
 
-    "shift": each item is translated by (dy, dx), uniform in [-2, 2]^2, its border pixels extended into the gap.
-    "flip+shift": also mirrored left-right with probability 1/2 (for classes that are mirror-symmetric, such as
+    "flip": each item is mirrored left-right with probability 1/2 (for classes that are mirror-symmetric, such as
     clothing; not for digits or text).
+    "shift": each item is translated by (dy, dx), uniform in [-2, 2]^2, its border pixels extended into the gap.
+    "flip+shift": both.
     """
     if policy not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {policy!r}; valid: {', '.join(str(a) for a in AUGMENTATIONS)}")
@@ -28,9 +29,11 @@ def augment_batch(x: torch.Tensor, policy: str | None, generator: torch.Generato
     if x.ndim != 4:
         raise ValueError(f"augmentation {policy!r} needs image batches (B, C, H, W), got shape {tuple(x.shape)}")
     b, _, h, w = x.shape
-    if policy == "flip+shift":
+    if policy in ("flip", "flip+shift"):
         flip = torch.rand(b, generator=generator) < 0.5
         x = torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
+    if policy == "flip":
+        return x
     s = MAX_SHIFT
     shifts = torch.randint(0, 2 * s + 1, (2, b), generator=generator).to(x.device)
     padded = F.pad(x, (s, s, s, s), mode="replicate")

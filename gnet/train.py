@@ -43,7 +43,7 @@ class TrainConfig:
     early_stopping: int | None = None  # epochs without val-accuracy gain before stopping; None = never
     seed: int = 0
     eval_batch_size: int = 1000
-    augment: str | None = None  # None, "shift" or "flip+shift" (image data only; see gnet.augment)
+    augment: str | None = None  # None, "flip", "shift" or "flip+shift" (image data only; see gnet.augment)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
