@@ -164,7 +164,7 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     use_torchhd = torchhd is not None and not args.no_torchhd
     warm_up(d, args.dim, use_torchhd)
     rows = []
-    for model in OURS:
+    for model in args.models:
         row: dict[str, Any] = {"dataset": name, "model": model, "dim": args.dim, "epochs": args.epochs,
                                "batch_size": args.batch_size, "n_train": int(len(d["y_tr"])),
                                "n_test": int(len(d["y_te"])), "subset": "first" if image else "full split"}
@@ -194,7 +194,7 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
         print(format_row(row), flush=True)
     if image and not args.no_full:
         full = prepare(name, None, None)
-        for model in OURS:
+        for model in args.models:
             row = {"dataset": name, "model": model, "dim": args.dim, "epochs": args.epochs,
                    "batch_size": args.batch_size, "n_train": int(len(full["y_tr"])), "n_test": int(len(full["y_te"])),
                    "subset": "full split", "ours": run_ours(full, model, args.dim, args.epochs, args.batch_size)}
@@ -256,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--datasets", default="digits,mnist,fashion-mnist")
     p.add_argument("--dim", type=int, default=10000)
+    p.add_argument("--models", default=",".join(OURS), help="comma list of models to run (rows of others are kept)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--image-train", type=int, default=6000, help="MNIST-style training images for both libraries")
@@ -270,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--report", action="store_true", help="only print the markdown table of --out and exit")
     args = p.parse_args(argv)
+    args.models = [m.strip() for m in args.models.split(",")]
+    unknown = sorted(set(args.models) - set(OURS))
+    if unknown:
+        p.error(f"unknown model(s) {', '.join(unknown)}; valid: {', '.join(OURS)}")
     if args.report:
         print(markdown(json.loads(Path(args.out).read_text())))
         return 0

@@ -191,6 +191,14 @@ def pack_sign(x: Any) -> np.ndarray:
         if x.shape[-1] == 0:
             raise ValueError(f"x has an empty last axis (shape {tuple(x.shape)})")
         return _pack_bool((x >= 0).cpu().numpy())
+    arr = _real_numeric_vectors(x, "")
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise ValueError("x contains NaN or inf")
+    return _pack_bool(arr >= 0)
+
+
+def _real_numeric_vectors(x: Any, kind: str) -> np.ndarray:
+    """x as a numpy array (..., D) with D >= 1 and a real numeric (not bool) dtype; ``kind`` words the error."""
     arr = _to_numpy(x, "x")
     if arr.ndim == 0:
         raise ValueError("x must have at least one axis (..., D), got a scalar")
@@ -199,10 +207,8 @@ def pack_sign(x: Any) -> np.ndarray:
     if arr.dtype == np.bool_ or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
-        raise ValueError(f"x must be a real numeric array, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-        raise ValueError("x contains NaN or inf")
-    return _pack_bool(arr >= 0)
+        raise ValueError(f"x must be a real numeric {kind}array, got dtype {arr.dtype}")
+    return arr
 
 
 def from_bipolar(x: Any) -> np.ndarray:
@@ -214,15 +220,7 @@ def from_bipolar(x: Any) -> np.ndarray:
     Returns:
         uint64 array ``(..., ceil(D / 64))``.
     """
-    arr = _to_numpy(x, "x")
-    if arr.ndim == 0:
-        raise ValueError("x must have at least one axis (..., D), got a scalar")
-    if arr.shape[-1] == 0:
-        raise ValueError(f"x has an empty last axis (shape {arr.shape})")
-    if arr.dtype == np.bool_ or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
-        raise ValueError(f"x must be a real numeric bipolar array, got dtype {arr.dtype}")
+    arr = _real_numeric_vectors(x, "bipolar ")
     pos = arr == 1
     if not np.all(pos | (arr == -1)):
         raise ValueError("x must contain only -1 and +1 (bipolar values)")

@@ -1,13 +1,16 @@
 """Seeded random sign projections: phi(x) = sign(G x).
 
-G is an N x n matrix with i.i.d. Gaussian N(0, 1) or Rademacher (+-1) entries. It is never stored: rows are
-generated in fixed blocks of :data:`BLOCK_ROWS`, each from its own ``SeedSequence(seed, spawn_key=(*stream,
-block))``. Two consequences users rely on:
+G is an N x n matrix with i.i.d. Gaussian N(0, 1) or Rademacher (+-1) entries, or Gaussian rows orthogonalised in
+groups (kind "orthogonal", see :func:`_orthogonal_block`). It is never stored: rows are generated in fixed blocks of
+:data:`BLOCK_ROWS`, each from its own ``SeedSequence(seed, spawn_key=(*stream, block))``. Two consequences users
+rely on:
 
 - any chunking over N yields bit-identical rows, so memory can be bounded without changing results;
 - G for a smaller N is a prefix of G for a larger N, so sweeps over N are nested.
 
-By Grothendieck's identity, for Gaussian G, ``E[sign(g.u) sign(g.v)] = (2/pi) arcsin(rho(u, v))``.
+By Grothendieck's identity, for Gaussian G, ``E[sign(g.u) sign(g.v)] = (2/pi) arcsin(rho(u, v))``. An orthogonal
+G keeps that expectation exactly (each of its rows is marginally N(0, I)) and lowers the variance of the Hamming
+estimate, because rows of a group are orthogonal instead of independent.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from hdc._signpack import dense_signs_into, pack_nonnegative_into
 __all__ = ["BLOCK_ROWS", "KINDS", "PRECISIONS", "RandomProjection", "as_seed"]
 
 BLOCK_ROWS = 256  # a multiple of 64, so a block packs into whole words
-KINDS = ("gaussian", "rademacher")
+KINDS = ("gaussian", "rademacher", "orthogonal")
 PRECISIONS = ("float32", "bfloat16", "int8")
 FUSED_MAX_FAN_IN = 64  # up to this fan-in, float32 signs are computed by the fused kernel instead of a GEMM
 _TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.int8}
@@ -39,13 +42,57 @@ def as_seed(seed: int | np.random.Generator) -> int:
     return int(seed)
 
 
+def _orthogonal_block(rng: np.random.Generator, rows: int, in_features: int) -> np.ndarray:
+    """Gaussian rows orthogonalised in groups ("super-bit" LSH, Ji et al. NIPS 2012; orthogonal random features,
+    Yu et al. NeurIPS 2016): float32 (rows, in_features).
+
+    The rows are cut into groups of min(in_features, rows) rows (the last one shorter); each group is the
+    transposed Q of the QR factorisation of its own (in_features, group size) float64 Gaussian draw. With the
+    columns of Q multiplied by sign(diag(R)), Q is the first columns of a Haar-random orthogonal matrix (QR is then
+    unique and commutes with rotations of the draw), so every row's direction is exactly uniform on the sphere.
+    Each row is then scaled by an independent chi(in_features) length, which makes it marginally exactly N(0, I):
+    every sign bit keeps the Gaussian expectation (2/pi) arcsin(rho), while orthogonal rows in a group cover
+    directions more evenly than independent ones (a lower-variance Hamming estimate).
+    """
+    d = in_features
+    full, rest = (rows // d, rows % d) if d < rows else (0, rows)
+    groups = [] if full == 0 else [rng.standard_normal((full, d, d))]  # one stacked QR for the full groups
+    if rest:
+        groups.append(rng.standard_normal((1, d, rest)))
+    out = np.empty((rows, d), dtype=np.float32)
+    lo = 0
+    for draw in groups:
+        q, r = np.linalg.qr(draw)
+        q *= np.where(np.diagonal(r, axis1=1, axis2=2) < 0, -1.0, 1.0)[:, None, :]  # sign fix: Haar, not LAPACK's
+        q = q.transpose(0, 2, 1).reshape(-1, d)  # each group's columns become its rows
+        out[lo : lo + len(q)] = q
+        lo += len(q)
+    out *= np.sqrt(rng.chisquare(d, size=rows)).astype(np.float32)[:, None]
+    return out
+
+
+def check_projection_input(x: torch.Tensor | np.ndarray, in_features: int) -> torch.Tensor:
+    """Validate a batch for a projection: (B, in_features), B >= 1, finite; integer input becomes float32."""
+    x = torch.as_tensor(x)
+    if x.ndim != 2 or x.shape[1] != in_features:
+        raise ValueError(f"x must have shape (batch, {in_features}), got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("x is an empty batch")
+    if not torch.is_floating_point(x):
+        x = x.to(torch.float32)
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or inf")
+    return x
+
+
 class RandomProjection:
     """The random map x -> G x with G of shape (n, in_features), regenerated from a seed.
 
     Args:
         in_features: n, the input dimension.
         n: N, the number of rows (the hypervector dimension).
-        kind: ``"gaussian"`` or ``"rademacher"``.
+        kind: ``"gaussian"``, ``"rademacher"`` or ``"orthogonal"`` (Gaussian rows orthogonalised in groups of
+            min(in_features, BLOCK_ROWS) within each block; see :func:`_orthogonal_block`).
         seed: an int, or a Generator from which one int is drawn.
         stream: extra integers that select an independent stream, e.g. ``(layer,)`` or ``(layer, channel)``.
         cache_bytes: rows are kept in memory after first use while the whole float32 G fits in this budget;
@@ -83,13 +130,15 @@ class RandomProjection:
 
     # ----------------------------------------------------------------------------------------- generation
     def _block(self, block: int) -> np.ndarray:
-        """Rows [block*BLOCK_ROWS, (block+1)*BLOCK_ROWS) of G, (BLOCK_ROWS, in_features): float32 for a Gaussian G,
-        int8 +-1 for a Rademacher G (exact, and a quarter of the memory)."""
+        """Rows [block*BLOCK_ROWS, (block+1)*BLOCK_ROWS) of G, (BLOCK_ROWS, in_features): float32 for a Gaussian or
+        orthogonal G, int8 +-1 for a Rademacher G (exact, and a quarter of the memory)."""
         seq = np.random.SeedSequence(self.seed, spawn_key=(*self.stream, block))
         rng = np.random.Generator(np.random.PCG64(seq))
         shape = (BLOCK_ROWS, self.in_features)
         if self.kind == "gaussian":
             return rng.standard_normal(shape, dtype=np.float32)
+        if self.kind == "orthogonal":
+            return _orthogonal_block(rng, BLOCK_ROWS, self.in_features)
         bits = rng.integers(0, 2, size=shape, dtype=np.int8)
         bits *= 2
         bits -= 1
@@ -143,18 +192,7 @@ class RandomProjection:
 
     # ----------------------------------------------------------------------------------------- projection
     def _check_input(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        x = torch.as_tensor(x)
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(
-                f"x must have shape (batch, {self.in_features}), got {tuple(x.shape)}"
-            )
-        if x.shape[0] == 0:
-            raise ValueError("x is an empty batch")
-        if not torch.is_floating_point(x):
-            x = x.to(torch.float32)
-        if not torch.isfinite(x).all():
-            raise ValueError("x contains NaN or inf")
-        return x
+        return check_projection_input(x, self.in_features)
 
     def _rows_as(self, start: int, stop: int, precision: str, device: torch.device) -> torch.Tensor:
         if self._cacheable:

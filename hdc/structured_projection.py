@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from hdc._signpack import sorf_project_into, sorf_signs_into
-from hdc.projection import as_seed
+from hdc.projection import as_seed, check_projection_input
 
 __all__ = ["HadamardProjection", "MIN_BLOCK"]
 
@@ -100,16 +100,7 @@ class HadamardProjection:
 
     # ----------------------------------------------------------------------------------------- projection
     def _check_input(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        x = torch.as_tensor(x)
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(f"x must have shape (batch, {self.in_features}), got {tuple(x.shape)}")
-        if x.shape[0] == 0:
-            raise ValueError("x is an empty batch")
-        if not torch.is_floating_point(x):
-            x = x.to(torch.float32)
-        if not torch.isfinite(x).all():
-            raise ValueError("x contains NaN or inf")
-        return x
+        return check_projection_input(x, self.in_features)
 
     @staticmethod
     def _check_precision(precision: str) -> None:

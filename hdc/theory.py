@@ -699,7 +699,6 @@ def check_layer_concentration(
     if ns is None:
         ns = sorted({int(n_req * f) for f in (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2)} | {n_req})
     ns_a = _check_ns(ns)
-    n_max = int(ns_a[-1])
     w32 = (w / np.linalg.norm(w, axis=1, keepdims=True)).astype(np.float32)
     x32 = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
     rng = np.random.default_rng([seed, 2])

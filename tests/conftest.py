@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from gnet.data import load_dataset
 from gnet.models import architecture, build_model

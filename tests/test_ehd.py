@@ -80,9 +80,13 @@ def test_digits_ehd_within_1_5_points_of_float(digits_rasu, embedding):
     model, config, data = digits_rasu
     x, y = data.test.tensors
     _, float_acc = evaluate(model, x, y)
-    ehd = convert(model, n=4096, embedding=embedding, seed=0, meta={"input_shape": list(data.input_shape)})
-    ehd_acc = ehd.evaluate(x, y).accuracy
-    assert ehd_acc >= float_acc - 0.015, (float_acc, ehd_acc)
+    # One draw of G is a noisy statistic: over seeds the EHD accuracy on these 540 test digits has sd ~0.45 points
+    # (measured: 8 seeds, both embeddings, models trained with 1 and 2 threads), so a single seed can land 1.7
+    # points low while the expected gap is 0.7-1.0. The claim is about the expected gap: the mean over 8 seeds has
+    # sd ~0.45 / sqrt(8) = 0.16 points, which puts the 1.5-point bound more than 3 sd beyond the measured gaps.
+    accs = [convert(model, n=4096, embedding=embedding, seed=seed, meta={"input_shape": list(data.input_shape)})
+            .evaluate(x, y).accuracy for seed in range(8)]
+    assert np.mean(accs) >= float_acc - 0.015, (float_acc, accs)
 
 
 def test_tasu_ehd_is_binary_between_layers(digits_tasu):

@@ -83,6 +83,7 @@ def test_input_is_never_modified_and_p_zero_returns_an_equal_copy():
     before = words.copy()
     out = inject_faults(words, 200, 0.3, seed=0)
     assert np.array_equal(words, before)
+    assert not np.array_equal(out, words)  # the faults went into a copy
     same = inject_faults(words, 200, 0.0, seed=0)
     assert np.array_equal(same, words) and same is not words
 

@@ -85,3 +85,123 @@ def test_bad_input():
         p.project(torch.zeros(1, 3), precision="fp8")
     with pytest.raises(ValueError, match="rademacher"):
         p.project(torch.zeros(1, 3), precision="int8")
+
+
+# ------------------------------------------------------------------------------ kind="orthogonal" (super-bit rows)
+def _group_bounds(fan_in: int, n: int) -> list[tuple[int, int]]:
+    """Row ranges of the orthogonal groups: groups of fan_in rows restarted in every BLOCK_ROWS block."""
+    size = min(fan_in, BLOCK_ROWS)
+    return [(b + lo, min(b + lo + size, b + BLOCK_ROWS, n))
+            for b in range(0, n, BLOCK_ROWS) for lo in range(0, BLOCK_ROWS, size) if b + lo < n]
+
+
+@pytest.mark.parametrize("fan_in", [1, 11, 300])
+def test_orthogonal_rows_in_a_group_are_orthogonal(fan_in):
+    n = 2 * BLOCK_ROWS
+    g = RandomProjection(fan_in, n, "orthogonal", seed=4).rows().double()
+    groups = _group_bounds(fan_in, n)
+    if fan_in == 11:  # 256 = 23 * 11 + 3: each block ends with a short group of 3 rows
+        assert [b - a for a, b in groups].count(3) == 2
+    for a, b in groups:
+        unit = g[a:b] / g[a:b].norm(dim=1, keepdim=True)
+        # float32 rows of a float64 QR: cosines between rows of a group are rounding-level (~1e-7)
+        assert (unit @ unit.T - torch.eye(b - a, dtype=torch.float64)).abs().max() < 1e-5
+    if fan_in > 1:  # rows of different groups are independent directions, not orthogonal
+        (a0, b0), (a1, b1) = groups[0], groups[1]
+        cos = (g[a0:b0] / g[a0:b0].norm(dim=1, keepdim=True)) @ (g[a1:b1] / g[a1:b1].norm(dim=1, keepdim=True)).T
+        assert cos.abs().max() > 0.1
+
+
+def test_orthogonal_rows_have_gaussian_norms_and_haar_signs():
+    for fan_in, n in [(11, 16 * BLOCK_ROWS), (300, 4 * BLOCK_ROWS)]:
+        g = RandomProjection(fan_in, n, "orthogonal", seed=5).rows().double()
+        norm2 = (g**2).sum(dim=1)
+        # |row|^2 is an independent chi^2(fan_in) draw per row: mean fan_in, variance 2 fan_in, so the mean over n
+        # rows has sd sqrt(2 fan_in / n) (0.073 for fan_in 11, 0.77 for 300); 5 sd. Unit-length rows would fail the
+        # spread check below: chi^2's sample variance is 2 fan_in with relative sd sqrt((kurtosis - 1) / n),
+        # kurtosis = 3 + 12 / fan_in <= 4.1 here, so relative sd <= sqrt(3.1 / 1024) = 0.055; 5 sd.
+        assert abs(norm2.mean().item() - fan_in) < 5 * math.sqrt(2 * fan_in / n)
+        assert abs(norm2.var().item() / (2 * fan_in) - 1) < 5 * math.sqrt((2 + 12 / fan_in) / n)
+        # QR's sign convention would make the first coordinate of a group's first row always negative (LAPACK
+        # Householder); after the sign fix it is positive with probability 1/2 over the groups: binomial, 5 sd.
+        firsts = torch.stack([g[a, 0] for a, _ in _group_bounds(fan_in, n)])
+        assert abs((firsts > 0).double().mean().item() - 0.5) < 5 * 0.5 / math.sqrt(len(firsts))
+
+
+def _agreements(kind: str, u: np.ndarray, v: np.ndarray, n: int, seeds: int) -> np.ndarray:
+    """mu_hat = (1/N) <sign(Gu), sign(Gv)> for G of seeds 0..seeds-1: float64 (seeds,)."""
+    x = torch.tensor(np.stack([u, v]), dtype=torch.float32)
+    out = []
+    for s in range(seeds):
+        signs = RandomProjection(len(u), n, kind, seed=s).project(x) >= 0
+        out.append(2 * (signs[0] == signs[1]).double().mean().item() - 1)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("dim, n, seeds", [(11, 16 * BLOCK_ROWS, 64), (300, 4 * BLOCK_ROWS, 24)])
+def test_orthogonal_sign_agreement_is_unbiased(dim, n, seeds):
+    from hdc.theory import correlated_pair, rademacher_exact_mean
+
+    u, v = correlated_pair(0.5, dim, seed=2)
+    mu = 2 / math.pi * math.asin(0.5)  # Grothendieck: 1/3
+    est = _agreements("orthogonal", u, v, n, seeds)
+    # Different seeds give independent G, so the mean over seeds has sd = (sd across seeds) / sqrt(seeds); 5 sd,
+    # from the measured spread (no independence of rows within a G is assumed). dim 11: tol ~ 0.006.
+    tol = 5 * est.std(ddof=1) / math.sqrt(seeds)
+    assert abs(est.mean() - mu) < tol
+    if dim <= 20:
+        # the resolution suffices to see a Rademacher G's bias on this short vector (exactly -0.021 here)
+        assert abs(rademacher_exact_mean(u, v) - mu) > tol
+
+
+def test_orthogonal_sign_agreement_varies_less_than_independent_rows():
+    from hdc.theory import correlated_pair
+
+    n, seeds = BLOCK_ROWS, 400
+    u, v = correlated_pair(0.5, 11, seed=2)
+    mu = 2 / math.pi * math.asin(0.5)
+    sd_independent = math.sqrt((1 - mu**2) / n)  # exact sd of mu_hat for N i.i.d. Gaussian rows: 0.0589
+    sd = _agreements("orthogonal", u, v, n, seeds).std(ddof=1)
+    # Slack: measured over 400 draws, sd / sd_independent ~ 0.84 for groups of 11 rows in 11 dims (0.81 at dim 64).
+    # The sample sd of 400 near-normal draws has relative sd 1/sqrt(2 * 399) = 0.035, so the true ratio sits
+    # (1/0.84 - 1) / 0.035 = 5.3 sd below the threshold; an independent-row G would pass only half the time.
+    assert sd < sd_independent
+
+
+@pytest.mark.parametrize("fan_in", [7, 300])
+def test_orthogonal_rows_are_nested_chunk_independent_and_deterministic(fan_in):
+    n = 2 * BLOCK_ROWS + 37
+    p = RandomProjection(fan_in, n, "orthogonal", seed=11, stream=(2,))
+    uncached = RandomProjection(fan_in, n, "orthogonal", seed=11, stream=(2,), cache_bytes=0)
+    full = p.rows()
+    assert torch.equal(torch.cat([uncached.rows(a, b) for a, b in uncached.chunks(100)]), full)
+    assert torch.equal(RandomProjection(fan_in, 300, "orthogonal", seed=11, stream=(2,)).rows(), full[:300])
+    assert not torch.equal(RandomProjection(fan_in, n, "orthogonal", seed=12, stream=(2,)).rows(), full)
+    assert not torch.equal(RandomProjection(fan_in, n, "orthogonal", seed=11, stream=(3,)).rows(), full)
+    x = torch.randn(5, fan_in, generator=torch.Generator().manual_seed(0))
+    words = p.encode(x, chunk_rows=128)
+    np.testing.assert_array_equal(words, uncached.encode(x, chunk_rows=64))
+    np.testing.assert_array_equal(unpack_bits(words, n), (p.project(x) >= 0).numpy())
+    bf16 = p.project(x, precision="bfloat16")  # bf16 rounds G and x to 8 mantissa bits: ~1% of |G x|'s scale
+    assert (bf16 - p.project(x)).abs().max() < 0.05 * math.sqrt(fan_in) * x.abs().max()
+
+
+def test_orthogonal_bad_input_and_wiring():
+    from gnet.ehd.layers import check_embedding
+    from hdc.embeddings import EMBEDDINGS, make_projection
+
+    p = RandomProjection(5, 100, "orthogonal")
+    with pytest.raises(ValueError, match="rademacher"):
+        p.project(torch.zeros(1, 5), precision="int8")
+    with pytest.raises(ValueError, match="rademacher"):
+        p.encode(torch.zeros(1, 5), precision="int8")
+    with pytest.raises(ValueError, match="shape"):
+        p.encode(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="kind"):
+        RandomProjection(5, 100, "Orthogonal")
+    with pytest.raises(ValueError, match="int8"):
+        check_embedding("orthogonal", "int8")
+    check_embedding("orthogonal", "bfloat16")
+    assert "orthogonal" in EMBEDDINGS
+    q = make_projection("orthogonal", 5, 100, seed=0, stream=(1,))
+    assert q.kind == "orthogonal" and torch.equal(q.rows(), RandomProjection(5, 100, "orthogonal", 0, (1,)).rows())

@@ -69,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--epochs", type=int, default=EPOCHS)
     q.add_argument("--activation", default="rasu", choices=("rasu", "tasu"))
     q.add_argument("--n", type=int, default=4096, help="hyperdimension N of every EHD layer")
-    q.add_argument("--embedding", default="gaussian", choices=("gaussian", "rademacher"))
+    q.add_argument("--embedding", default="gaussian", choices=("gaussian", "rademacher", "orthogonal", "hadamard"))
     q.add_argument("--seed", type=int, default=0, help="seed for the split, weights, shuffling and the projections")
     q.add_argument("--out", default=None, help="directory to keep best.pt, last.pt, history.json and model.ehd")
     q.add_argument("--quiet", action="store_true", help="no progress output (results are still printed)")

@@ -69,23 +69,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    if str(args.model).endswith(".ehd"):
-        from gnet.cli.ehd import cmd_eval_ehd  # EHD models have their own evaluator
-
-        return cmd_eval_ehd(args)
+def load_model_and_data(args: argparse.Namespace):
+    """(model, config, DataSplits) for ``args.model`` and ``args.dataset`` (default: the checkpoint's dataset, with
+    the split it was trained on)."""
     model, config = load_model(args.model)
     name = args.dataset or config.get("dataset")
     if name is None:
         raise ValueError("the checkpoint names no dataset; pass --dataset")
     data = load_dataset(name, args.data_dir, val_fraction=config.get("val_fraction", 0.1),
                         seed=config.get("data_seed", 0))
+    return model, config, data
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    if str(args.model).endswith(".ehd"):
+        from gnet.cli.ehd import cmd_eval_ehd  # EHD models have their own evaluator
+
+        return cmd_eval_ehd(args)
+    model, config, data = load_model_and_data(args)
     check_input_shape(model, data.input_shape, data.n_classes)
     x, y = data.test.tensors
     t0 = time.perf_counter()
     loss, acc = evaluate(model, x, y)
     dt = time.perf_counter() - t0
-    print(f"{name} test accuracy {acc:.4f}  loss {loss:.4f}  ({len(x) / dt:.0f} img/s)")
+    print(f"{data.name} test accuracy {acc:.4f}  loss {loss:.4f}  ({len(x) / dt:.0f} img/s)")
     return 0
 
 

@@ -51,16 +51,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
         return _summary(run_synthetic(args.out, seed=args.seed, quick=args.quick, progress=not args.quiet))
 
-    from gnet.checkpoint import load_model
-    from gnet.data import load_dataset
+    from gnet.cli.train import load_model_and_data
     from gnet.verify import run_model_report
 
-    model, config = load_model(args.model)
-    name = args.dataset or config.get("dataset")
-    if name is None:
-        raise ValueError("the checkpoint names no dataset; pass --dataset")
-    data = load_dataset(name, args.data_dir, val_fraction=config.get("val_fraction", 0.1),
-                        seed=config.get("data_seed", 0))
+    model, config, data = load_model_and_data(args)
     x, y = data.test.tensors
     if args.items < 1:
         raise ValueError(f"--items must be >= 1, got {args.items}")
@@ -68,7 +62,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     ns = _ints(args.n) if not args.quick else [256, 1024]
     seeds = list(range(args.seed, args.seed + (args.seeds if not args.quick else 1)))
     rep = run_model_report(
-        model, config, x, y, args.out, title=f"Theory verification: {name} G-Net ({Path(args.model).name})",
+        model, config, x, y, args.out, title=f"Theory verification: {data.name} G-Net ({Path(args.model).name})",
         ns=ns, seeds=seeds, embedding=args.embedding, t=args.t, delta=args.delta,
         n_draws=args.draws if not args.quick else 10, max_units=args.max_units, max_patches=args.max_patches,
         layer_items=args.layer_items, seed=args.seed, progress=not args.quiet,

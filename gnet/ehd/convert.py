@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from gnet.ehd.layers import PROJECTIONS, EHDClassifier, EHDGLayer, Geometry, check_embedding
@@ -112,7 +111,8 @@ def convert(
     Args:
         n: N for every G-layer and the classifier: an int, a list (one per code-carrying layer), or a float
             ratio of each layer's fan-in.
-        embedding: "gaussian" or "rademacher" (dense G, the paper's), or "hadamard" (structured orthogonal G,
+        embedding: "gaussian" or "rademacher" (dense G, the paper's), "orthogonal" (dense Gaussian rows
+            orthogonalised in groups: same expectation, lower variance), or "hadamard" (structured orthogonal G,
             :class:`hdc.structured_projection.HadamardProjection`: O(N log fan_in) per patch instead of
             O(N fan_in)); one name for all layers or a list with one per code-carrying layer.
         conv_projection: "shared" (one G per layer) or "per_channel" (one G per output channel, the paper's code).

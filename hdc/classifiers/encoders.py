@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 SCALINGS = ("feature", "global", "none")
-PROJECTION_KINDS = ("gaussian", "rademacher")  # hdc.projection.KINDS, without importing torch here
+PROJECTION_KINDS = ("gaussian", "rademacher", "orthogonal")  # hdc.projection.KINDS, without importing torch here
 KERNELS = ("laplace", "rbf")
 ENCODERS = ("kernel", "projection", "level", "precomputed")
 
@@ -147,7 +147,8 @@ class ProjectionEncoder(_ScaledEncoder):
 
     Args:
         dim: code dimension ``D``.
-        kind: ``"gaussian"`` or ``"rademacher"`` entries of ``G``.
+        kind: ``"gaussian"`` or ``"rademacher"`` entries of ``G``, or ``"orthogonal"`` (Gaussian rows
+            orthogonalised in groups; see :class:`hdc.projection.RandomProjection`).
         offset: value of a constant feature appended to the scaled input, so each bit gets a
             random threshold (0 disables it and makes the code depend on the direction only).
         scaling: ``"feature"``, ``"global"`` or ``"none"``.
