@@ -47,9 +47,10 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         """Subclass hook for its own parameters."""
 
-    def _encoder_defaults(self, online: bool) -> dict:
+    def _encoder_defaults(self, online: bool, n_features: int) -> dict:
         """Subclass hook: encoder keyword defaults that ``encoder_params`` may override
-        (``online``: the encoder is fitted by the first ``partial_fit`` call, not by ``fit``)."""
+        (``online``: the encoder is fitted by the first ``partial_fit`` call, not by ``fit``;
+        ``n_features``: the input dimension)."""
         return {}
 
     def _seed_int(self) -> int:
@@ -86,7 +87,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
             self.encoder_ = None
             return self._precomputed_codes(X, reset=True)
         x = validate_data(self, X, dtype=[np.float64, np.float32])
-        params = {**self._encoder_defaults(online), **(self.encoder_params or {})}
+        params = {**self._encoder_defaults(online, x.shape[1]), **(self.encoder_params or {})}
         self.encoder_ = make_encoder(self.encoder, int(self.dim), seed, params)
         return self.encoder_.fit(x).transform(x)
 
