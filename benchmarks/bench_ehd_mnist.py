@@ -1,6 +1,6 @@
 """EHD G-Net on MNIST: accuracy over seeds, throughput, model size, peak memory, and the reference algorithm.
 
-    python benchmarks/bench_ehd_mnist.py --checkpoint runs/mnist_rasu/best.pt --seeds 5
+    python benchmarks/bench_ehd_mnist.py --checkpoint results/models/mnist_rasu.pt --seeds 5
 
 Measures, in one run:
 
@@ -126,7 +126,7 @@ def merge(paths: list[str], out: str) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default="runs/mnist_rasu/best.pt")
+    ap.add_argument("--checkpoint", default="results/models/mnist_rasu.pt")
     ap.add_argument("--n", default=",".join(map(str, PAPER_N)))
     ap.add_argument("--embedding", default="rademacher",
                     help="gaussian | rademacher | hadamard, or a comma list with one per G-layer")

@@ -265,8 +265,8 @@ def run_hdc(args: argparse.Namespace) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rasu", default="runs/mnist_rasu/best.pt")
-    ap.add_argument("--tasu", default="runs/mnist_tasu/best.pt")
+    ap.add_argument("--rasu", default="results/models/mnist_rasu.pt")
+    ap.add_argument("--tasu", default="results/models/mnist_tasu.pt")
     ap.add_argument("--data-dir", default="../shared/datasets/mnist")
     ap.add_argument("--n", type=int, default=15000, help="N for every layer")
     ap.add_argument("--conv-seed", type=int, default=0, help="seed of the random projections (conversion)")

@@ -1,11 +1,11 @@
 """Convert an MNIST G-Net to an EHD G-Net at the paper's hyperdimensions N = (6000, 15000, 15000, 14000).
 
-    PYTHONPATH=. python3 examples/02_convert_mnist.py --checkpoint runs/mnist_rasu/best.pt   # a trained model
-    PYTHONPATH=. python3 examples/02_convert_mnist.py            # no checkpoint: trains a quick one first
+    PYTHONPATH=. python3 examples/02_convert_mnist.py --checkpoint results/models/mnist_rasu.pt   # a trained model
+    PYTHONPATH=. python3 examples/02_convert_mnist.py            # the committed model; trains a quick one if it is missing
     PYTHONPATH=. python3 examples/02_convert_mnist.py --smoke    # tiny (what the tests run)
 
 Needs the MNIST IDX files (see hdc.datasets.search_places; e.g. ../shared/datasets/mnist or $GNET_MNIST_DIR).
-Without --checkpoint (and without runs/mnist_rasu/best.pt) it trains the paper's MNIST net for one epoch on a
+Without --checkpoint (and without results/models/mnist_rasu.pt) it trains the paper's MNIST net for one epoch on a
 subset, so the float accuracy is lower than a full run's 99.3 %. The EHD model is evaluated on the first
 --limit test images (EHD inference at these N runs at tens of images per second per core).
 """
@@ -30,7 +30,7 @@ from gnet.models import architecture, build_model  # noqa: E402
 from gnet.train import TrainConfig, evaluate, train  # noqa: E402
 
 PAPER_N = [6000, 15000, 15000, 14000]
-DEFAULT_CHECKPOINT = REPO / "runs" / "mnist_rasu" / "best.pt"
+DEFAULT_CHECKPOINT = REPO / "results" / "models" / "mnist_rasu.pt"  # committed: the 99.37 % float model
 
 
 def quick_model(data, n_train: int, seed: int) -> torch.nn.Module:
@@ -47,9 +47,9 @@ def quick_model(data, n_train: int, seed: int) -> torch.nn.Module:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default=None, help="float MNIST checkpoint (.pt); default runs/mnist_rasu/best.pt")
+    ap.add_argument("--checkpoint", default=None, help="float MNIST checkpoint (.pt); default results/models/mnist_rasu.pt")
     ap.add_argument("--n", default=None, help="comma list of N per layer (default: the paper's 6000,15000,15000,14000)")
-    ap.add_argument("--embedding", default="rademacher", choices=("gaussian", "rademacher"))
+    ap.add_argument("--embedding", default="rademacher", choices=("gaussian", "rademacher", "orthogonal", "hadamard"))
     ap.add_argument("--limit", type=int, default=None, help="test images to evaluate (default 300)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--smoke", action="store_true", help="tiny settings for a fast check")
