@@ -20,17 +20,22 @@ import json
 import math
 import platform
 import resource
+import shlex
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hdc.openmp import prefer_passive_openmp  # noqa: E402
+
+prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.openmp)
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from gnet.checkpoint import load_model  # noqa: E402
 from gnet.data import load_dataset  # noqa: E402
@@ -129,7 +134,7 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint", default="results/models/mnist_rasu.pt")
     ap.add_argument("--n", default=",".join(map(str, PAPER_N)))
     ap.add_argument("--embedding", default="rademacher",
-                    help="gaussian | rademacher | hadamard, or a comma list with one per G-layer")
+                    help="gaussian | rademacher | orthogonal | hadamard, or a comma list with one per G-layer")
     ap.add_argument("--precision", default="int8", help="float32 | bfloat16 | int8, or a comma list per G-layer")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--seed-start", type=int, default=0, help="first seed (to split seeds across processes)")
@@ -162,15 +167,22 @@ def main(argv=None) -> int:
         "checkpoint": args.checkpoint, "n_per_layer": n, "embedding": args.embedding, "precision": args.precision,
         "n_test": len(x), "float_accuracy": float_acc, "torch_threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
+        "numba_threads": numba.get_num_threads(),
+        "command": " ".join(["python3", *map(shlex.quote, sys.argv)]),
     }
 
     # Throughput, side by side per precision, on the same images.
     xt = data.test.tensors[0][: args.throughput_images]
     throughput = {}
-    for precision in ([] if args.skip_throughput else args.compare_precisions.split(",")):
+    embedding = parse_per_layer(args.embedding)
+    # One precision for every layer can be compared across precisions; a per-layer list is timed as given.
+    # Structured (Hadamard) layers run in float32 only.
+    single = "," in args.precision or "hadamard" in args.embedding
+    compare = [args.precision] if single else args.compare_precisions.split(",")
+    for precision in ([] if args.skip_throughput else compare):
         if precision == "int8" and args.embedding != "rademacher":
             continue
-        ehd = convert(model, n=n, embedding=args.embedding, seed=0, precision=precision, meta=meta)
+        ehd = convert(model, n=n, embedding=embedding, seed=0, precision=parse_per_layer(precision), meta=meta)
         ehd.predict(xt[: args.batch_size])  # warm-up: caches G, compiles kernels
         t0 = time.perf_counter()
         ehd.predict(xt, batch_size=args.batch_size)
@@ -211,7 +223,10 @@ def main(argv=None) -> int:
 
     # The reference algorithm on a small batch, and ours on the same batch.
     if args.reference_images > 0 and throughput:
-        ehd = convert(model, n=n, embedding=args.embedding, seed=0, conv_projection="per_channel", meta=meta)
+        # The paper's algorithm uses dense G: a structured (Hadamard) model is timed against the Gaussian reference.
+        ref_embedding = args.embedding if args.embedding in ("gaussian", "rademacher") else "gaussian"
+        result["reference_embedding"] = ref_embedding
+        ehd = convert(model, n=n, embedding=ref_embedding, seed=0, conv_projection="per_channel", meta=meta)
         ref = ReferenceEHD(ehd)
         xs = xt[: args.reference_images]
         ref.forward(xs[:1])

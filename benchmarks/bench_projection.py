@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hdc.openmp import prefer_passive_openmp  # noqa: E402
+
+prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.openmp)
+
+import numba  # noqa: E402
+import torch  # noqa: E402
 
 from gnet.checkpoint import load_model  # noqa: E402
 from gnet.ehd import convert  # noqa: E402
@@ -61,6 +66,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    load_at_start = os.getloadavg()[0]
 
     # Part 1: one layer's encoding.
     fan_in, n = 800, 15000
@@ -104,7 +111,8 @@ def main() -> int:
 
     result = {
         "command": "PYTHONPATH=. python3 benchmarks/bench_projection.py " + " ".join(sys.argv[1:]),
-        "threads": torch.get_num_threads(), "machine": platform.machine(), "repeats": args.repeats,
+        "threads": torch.get_num_threads(), "numba_threads": numba.get_num_threads(), "machine": platform.machine(),
+        "load_average_1min_at_start": load_at_start, "repeats": args.repeats,
         "layer": {"fan_in": fan_in, "n": n, "patches": len(rows), "images": args.images,
                   "seconds": layer, "speedup_vs_int8": {k: layer["rademacher int8"] / v for k, v in layer.items()}},
         "net": {"n_per_layer": PAPER_N, "batch": args.images,

@@ -28,10 +28,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hdc.openmp import prefer_passive_openmp  # noqa: E402
+
+prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.openmp)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from gnet.checkpoint import load_model  # noqa: E402
 from gnet.cli.ehd import _model_meta  # noqa: E402

@@ -38,9 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from hdc.openmp import prefer_passive_openmp  # noqa: E402
+
+prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.openmp)
+
+import torch  # noqa: E402
 
 from gnet.checkpoint import load_checkpoint, load_model  # noqa: E402
 from gnet.cli.ehd import parse_n  # noqa: E402

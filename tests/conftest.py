@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from gnet.data import load_dataset
-from gnet.models import architecture, build_model
-from gnet.train import TrainConfig, train
+from hdc.openmp import prefer_passive_openmp  # noqa: I001
+
+prefer_passive_openmp()  # before torch loads: spinning OpenMP workers stall the numba kernels (hdc.openmp)
+
+from gnet.data import load_dataset  # noqa: E402
+from gnet.models import architecture, build_model  # noqa: E402
+from gnet.train import TrainConfig, train  # noqa: E402
 
 
 def train_digits(activation: str, epochs: int = 15, seed: int = 0):

@@ -7,6 +7,10 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from hdc.openmp import prefer_passive_openmp
+
+prefer_passive_openmp()  # before any sub-command imports torch: see hdc.openmp
+
 # Modules that add sub-commands, in help order.
 _COMMAND_MODULES = ("quickstart", "train", "ehd", "verify", "robustness")
 
