@@ -461,14 +461,14 @@ def stage_plot(ctx: Context) -> dict[str, Any]:
              "test items |", "|---|---|---|---|---|---|---|---|---|"]
     styles = {"gaussian": ("tab:blue", "o"), "rademacher": ("tab:red", "s"), "orthogonal": ("tab:cyan", "D")}
     for ax, act in zip(axes[0], acts):
-        float_acc, n_test, n_seeds = None, None, 0
+        float_acc, n_test, seed_counts = None, None, set()
         for emb in EMBEDDINGS:
             sweep = read_json(ctx.out / f"sweep_{act}_{emb}.json")
             if not sweep or not sweep["rows"]:
                 continue
             float_acc, n_test = sweep["float_accuracy"], sweep["n_test"]
             rows = sorted(sweep["rows"], key=lambda r: r["mean_n"])
-            n_seeds = max(n_seeds, max(len(r["accuracies"]) for r in rows))
+            seed_counts |= {len(r["accuracies"]) for r in rows}
             xs = [r["mean_n"] for r in rows]
             mu = [100 * r["accuracy_mean"] for r in rows]
             band = [50 * r["accuracy_std"] for r in rows]  # +-0.5 std, the paper's gamma for accuracy plots
@@ -502,7 +502,8 @@ def stage_plot(ctx: Context) -> dict[str, Any]:
             ax.axhline(100 * float_acc, ls="--", color="k", label=f"float G-Net ({100 * float_acc:.2f}%)")
         ax.set_xlabel("hyperdimension: mean N over layers (baselines: D)")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{ctx.args.dataset}, {act.upper()}: {n_seeds} seeds, {n_test} test items", fontsize=10)
+        seeds_text = "-".join(str(c) for c in sorted({min(seed_counts, default=0), max(seed_counts, default=0)}))
+        ax.set_title(f"{ctx.args.dataset}, {act.upper()}: {seeds_text} seeds per N, {n_test} test items", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     if baselines:
