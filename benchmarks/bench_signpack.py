@@ -1,11 +1,11 @@
 """Packed-sign kernels of hdc._signpack: the blocked kernels against verbatim copies of the plain ones, side by side.
 
-    cd /work/main && OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/bench_signpack.py
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/bench_signpack.py
 
 Cases are the G-Net MNIST EHD layers at N = (6000, 15000, 15000, 14000), 32 images each: the fused dense first
 layer (fan-in 9, 784 patches per image) and the structured (SORF) layers 2-4 (fan-in 800 with 196 patches per
-image; fan-in 3136 and 512, one row per image). The baseline kernels below are copied verbatim from hdc/_signpack.py
-as it was before the blocking (commit ab5ff31). Both versions are compiled and warmed up first, their packed words
+image; fan-in 3136 and 512, one row per image). The baseline sign kernels below are copied verbatim from
+hdc/_signpack.py as it was before the blocking (commit ab5ff31). Both versions are compiled and warmed up first, their packed words
 are asserted bit-identical, then they are timed alternately (``--repeats`` rounds, baseline and new interleaved in
 each round, so background load hits both alike; a round of a small case repeats the call) and the medians are
 compared. Single-thread numbers come from
@@ -32,73 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hdc import _signpack as new
 
 # ------------------------------------------------------------------------------------------------ baseline (verbatim)
-TILE = 32  # rows transformed together: the butterflies then run over 32 contiguous lanes (vectorised)
-
-
-@njit(cache=True, nogil=True)
-def _fwht_tile(buf):  # pragma: no cover - compiled
-    """In-place unnormalised Walsh-Hadamard transform along axis 0 of buf (d, T), d a power of two.
-
-    Radix-4 butterflies: half the passes over the buffer of radix 2, with the same additions in the same order
-    ((a+b)+(c+e)), so the result is bit-identical to the textbook radix-2 transform."""
-    d, lanes = buf.shape
-    h = 1
-    while 4 * h <= d:
-        for i in range(0, d, 4 * h):
-            for j in range(i, i + h):
-                for t in range(lanes):
-                    a = buf[j, t]
-                    b = buf[j + h, t]
-                    c = buf[j + 2 * h, t]
-                    e = buf[j + 3 * h, t]
-                    s0 = a + b
-                    s1 = a - b
-                    s2 = c + e
-                    s3 = c - e
-                    buf[j, t] = s0 + s2
-                    buf[j + h, t] = s1 + s3
-                    buf[j + 2 * h, t] = s0 - s2
-                    buf[j + 3 * h, t] = s1 - s3
-        h *= 4
-    if h < d:
-        for j in range(h):
-            for t in range(lanes):
-                a = buf[j, t]
-                b = buf[j + h, t]
-                buf[j, t] = a + b
-                buf[j + h, t] = a - b
-
-
-@njit(cache=True, nogil=True)
-def _sorf_tile(xt, rows, diag, buf):  # pragma: no cover - compiled
-    """buf[:, :rows] = H D3 H D2 H D1 [x, 0...] for a transposed tile of inputs xt (n, T) and diag (3, d)."""
-    n = xt.shape[0]
-    d, lanes = buf.shape
-    for i in range(n):
-        s = diag[0, i]
-        for t in range(lanes):
-            buf[i, t] = xt[i, t] * s
-    for i in range(n, d):
-        for t in range(lanes):
-            buf[i, t] = 0.0
-    _fwht_tile(buf)
-    for k in (1, 2):
-        for i in range(d):
-            s = diag[k, i]
-            for t in range(lanes):
-                buf[i, t] *= s
-        _fwht_tile(buf)
-
-
-@njit(cache=True, nogil=True)
-def _load_tile(x, r0, rows, xt):  # pragma: no cover - compiled
-    """xt[:, t] = x[r0 + t] for t < rows, zero beyond."""
-    n = x.shape[1]
-    for i in range(n):
-        for t in range(rows):
-            xt[i, t] = x[r0 + t, i]
-        for t in range(rows, xt.shape[1]):
-            xt[i, t] = 0.0
+# The plain tile transform (_load_tile, _sorf_tile, _fwht_tile; TILE lanes) is unchanged in hdc._signpack, where
+# sorf_project_into still uses it: the baseline sign kernel below calls it from there.
+TILE = new.TILE
+_load_tile, _sorf_tile = new._load_tile, new._sorf_tile
 
 
 @njit(parallel=True, cache=True, nogil=True)

@@ -190,6 +190,20 @@ def _bfly4(a, b, c, e):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _bfly16(x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15):  # pragma: no cover - compiled
+    """Two radix-4 stages on 16 values in registers: butterflies over (4b .. 4b + 3), then over (a, a + 4, ..)."""
+    x0, x1, x2, x3 = _bfly4(x0, x1, x2, x3)
+    x4, x5, x6, x7 = _bfly4(x4, x5, x6, x7)
+    x8, x9, x10, x11 = _bfly4(x8, x9, x10, x11)
+    x12, x13, x14, x15 = _bfly4(x12, x13, x14, x15)
+    x0, x4, x8, x12 = _bfly4(x0, x4, x8, x12)
+    x1, x5, x9, x13 = _bfly4(x1, x5, x9, x13)
+    x2, x6, x10, x14 = _bfly4(x2, x6, x10, x14)
+    x3, x7, x11, x15 = _bfly4(x3, x7, x11, x15)
+    return x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _radix16(v, S):  # pragma: no cover - compiled
     """Stages h = s and h = 4s of the transform, in registers, on the 16 rows q * s (q < 16) of v.
 
@@ -202,14 +216,9 @@ def _radix16(v, S):  # pragma: no cover - compiled
         x4, x5, x6, x7 = v[4 * S + t], v[5 * S + t], v[6 * S + t], v[7 * S + t]
         x8, x9, x10, x11 = v[8 * S + t], v[9 * S + t], v[10 * S + t], v[11 * S + t]
         x12, x13, x14, x15 = v[12 * S + t], v[13 * S + t], v[14 * S + t], v[15 * S + t]
-        x0, x1, x2, x3 = _bfly4(x0, x1, x2, x3)
-        x4, x5, x6, x7 = _bfly4(x4, x5, x6, x7)
-        x8, x9, x10, x11 = _bfly4(x8, x9, x10, x11)
-        x12, x13, x14, x15 = _bfly4(x12, x13, x14, x15)
-        x0, x4, x8, x12 = _bfly4(x0, x4, x8, x12)
-        x1, x5, x9, x13 = _bfly4(x1, x5, x9, x13)
-        x2, x6, x10, x14 = _bfly4(x2, x6, x10, x14)
-        x3, x7, x11, x15 = _bfly4(x3, x7, x11, x15)
+        (x0, x1, x2, x3, x4, x5, x6, x7,
+         x8, x9, x10, x11, x12, x13, x14, x15) = _bfly16(x0, x1, x2, x3, x4, x5, x6, x7,
+                                                         x8, x9, x10, x11, x12, x13, x14, x15)
         v[0 * S + t], v[1 * S + t], v[2 * S + t], v[3 * S + t] = x0, x1, x2, x3
         v[4 * S + t], v[5 * S + t], v[6 * S + t], v[7 * S + t] = x4, x5, x6, x7
         v[8 * S + t], v[9 * S + t], v[10 * S + t], v[11 * S + t] = x8, x9, x10, x11
@@ -233,14 +242,9 @@ def _radix16_scaled(v, S, dg):  # pragma: no cover - compiled
         x4, x5, x6, x7 = v[4 * S + t] * m4, v[5 * S + t] * m5, v[6 * S + t] * m6, v[7 * S + t] * m7
         x8, x9, x10, x11 = v[8 * S + t] * m8, v[9 * S + t] * m9, v[10 * S + t] * m10, v[11 * S + t] * m11
         x12, x13, x14, x15 = v[12 * S + t] * m12, v[13 * S + t] * m13, v[14 * S + t] * m14, v[15 * S + t] * m15
-        x0, x1, x2, x3 = _bfly4(x0, x1, x2, x3)
-        x4, x5, x6, x7 = _bfly4(x4, x5, x6, x7)
-        x8, x9, x10, x11 = _bfly4(x8, x9, x10, x11)
-        x12, x13, x14, x15 = _bfly4(x12, x13, x14, x15)
-        x0, x4, x8, x12 = _bfly4(x0, x4, x8, x12)
-        x1, x5, x9, x13 = _bfly4(x1, x5, x9, x13)
-        x2, x6, x10, x14 = _bfly4(x2, x6, x10, x14)
-        x3, x7, x11, x15 = _bfly4(x3, x7, x11, x15)
+        (x0, x1, x2, x3, x4, x5, x6, x7,
+         x8, x9, x10, x11, x12, x13, x14, x15) = _bfly16(x0, x1, x2, x3, x4, x5, x6, x7,
+                                                         x8, x9, x10, x11, x12, x13, x14, x15)
         v[0 * S + t], v[1 * S + t], v[2 * S + t], v[3 * S + t] = x0, x1, x2, x3
         v[4 * S + t], v[5 * S + t], v[6 * S + t], v[7 * S + t] = x4, x5, x6, x7
         v[8 * S + t], v[9 * S + t], v[10 * S + t], v[11 * S + t] = x8, x9, x10, x11
@@ -413,82 +417,38 @@ ROW_BLOCK = 4  # rows of x per block (the helpers below are written out for 4): 
 COL_BLOCK = 1024  # columns per chunk: the block's accumulators (16 KiB) and a 3-row strip of G^T (12 KiB) stay in L1
 
 
-@njit(cache=True, nogil=True)
-def _pack64(values, lo):  # pragma: no cover - compiled
-    """Bit j set where values[lo + j] >= 0, j < 64, for a contiguous 1-d float array (lo + 64 <= values.size)."""
-    return _ge0_bits64(values, lo)
+@njit(cache=True, nogil=True, inline="always")
+def _dense_first(xb, i, g0, g1, g2, acc, cols):  # pragma: no cover - compiled
+    """acc[r * COL_BLOCK + j] = x[r, i] g0[j] + x[r, i + 1] g1[j] + x[r, i + 2] g2[j], left to right, r < 4.
+
+    g0, g1, g2: rows i .. i + 2 of G^T from the chunk's first column. Sliced views keep the index of the inner loop
+    a plain counter from 0, so numba's negative-index fix-up folds away and the loads stay contiguous (indexing
+    gt[i, j0 + j] instead compiled to gathers)."""
+    C = COL_BLOCK
+    a0, b0, c0, d0 = xb[0, i], xb[1, i], xb[2, i], xb[3, i]
+    a1, b1, c1, d1 = xb[0, i + 1], xb[1, i + 1], xb[2, i + 1], xb[3, i + 1]
+    a2, b2, c2, d2 = xb[0, i + 2], xb[1, i + 2], xb[2, i + 2], xb[3, i + 2]
+    for j in range(cols):
+        u0, u1, u2 = g0[j], g1[j], g2[j]
+        acc[j] = a0 * u0 + a1 * u1 + a2 * u2
+        acc[C + j] = b0 * u0 + b1 * u1 + b2 * u2
+        acc[2 * C + j] = c0 * u0 + c1 * u1 + c2 * u2
+        acc[3 * C + j] = d0 * u0 + d1 * u1 + d2 * u2
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _dense_first(xb, i, g, acc, cols, n):  # pragma: no cover - compiled
-    """acc[r * COL_BLOCK + j] = sum over the first n (1 to 3) terms x[r, i + m] * g_m[j], left to right, r < 4.
-
-    g = G^T[i:i + n, chunk] as three 1-d views (unused ones repeat a used one). Sliced views keep the index of the
-    inner loop a plain counter from 0, so numba's negative-index fix-up folds away and the loads stay contiguous
-    (indexing gt[i, j0 + j] instead compiled to gathers)."""
-    g0, g1, g2 = g
+def _dense_more(xb, i, g0, g1, g2, acc, cols):  # pragma: no cover - compiled
+    """acc[r * COL_BLOCK + j] += x[r, i] g0[j], then x[r, i + 1] g1[j], then x[r, i + 2] g2[j], r < 4."""
     C = COL_BLOCK
-    if n == 1:
-        a0, b0, c0, d0 = xb[0, i], xb[1, i], xb[2, i], xb[3, i]
-        for j in range(cols):
-            u0 = g0[j]
-            acc[j] = a0 * u0
-            acc[C + j] = b0 * u0
-            acc[2 * C + j] = c0 * u0
-            acc[3 * C + j] = d0 * u0
-    elif n == 2:
-        a0, b0, c0, d0 = xb[0, i], xb[1, i], xb[2, i], xb[3, i]
-        a1, b1, c1, d1 = xb[0, i + 1], xb[1, i + 1], xb[2, i + 1], xb[3, i + 1]
-        for j in range(cols):
-            u0, u1 = g0[j], g1[j]
-            acc[j] = a0 * u0 + a1 * u1
-            acc[C + j] = b0 * u0 + b1 * u1
-            acc[2 * C + j] = c0 * u0 + c1 * u1
-            acc[3 * C + j] = d0 * u0 + d1 * u1
-    else:
-        a0, b0, c0, d0 = xb[0, i], xb[1, i], xb[2, i], xb[3, i]
-        a1, b1, c1, d1 = xb[0, i + 1], xb[1, i + 1], xb[2, i + 1], xb[3, i + 1]
-        a2, b2, c2, d2 = xb[0, i + 2], xb[1, i + 2], xb[2, i + 2], xb[3, i + 2]
-        for j in range(cols):
-            u0, u1, u2 = g0[j], g1[j], g2[j]
-            acc[j] = a0 * u0 + a1 * u1 + a2 * u2
-            acc[C + j] = b0 * u0 + b1 * u1 + b2 * u2
-            acc[2 * C + j] = c0 * u0 + c1 * u1 + c2 * u2
-            acc[3 * C + j] = d0 * u0 + d1 * u1 + d2 * u2
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _dense_more(xb, i, g, acc, cols, n):  # pragma: no cover - compiled
-    """acc[r * COL_BLOCK + j] += x[r, i + m] * g_m[j] for m < n (1 to 3), one term at a time, r < 4."""
-    g0, g1, g2 = g
-    C = COL_BLOCK
-    if n == 1:
-        a0, b0, c0, d0 = xb[0, i], xb[1, i], xb[2, i], xb[3, i]
-        for j in range(cols):
-            u0 = g0[j]
-            acc[j] = acc[j] + a0 * u0
-            acc[C + j] = acc[C + j] + b0 * u0
-            acc[2 * C + j] = acc[2 * C + j] + c0 * u0
-            acc[3 * C + j] = acc[3 * C + j] + d0 * u0
-    elif n == 2:
-        a0, b0, c0, d0 = xb[0, i], xb[1, i], xb[2, i], xb[3, i]
-        a1, b1, c1, d1 = xb[0, i + 1], xb[1, i + 1], xb[2, i + 1], xb[3, i + 1]
-        for j in range(cols):
-            u0, u1 = g0[j], g1[j]
-            acc[j] = acc[j] + a0 * u0 + a1 * u1
-            acc[C + j] = acc[C + j] + b0 * u0 + b1 * u1
-            acc[2 * C + j] = acc[2 * C + j] + c0 * u0 + c1 * u1
-            acc[3 * C + j] = acc[3 * C + j] + d0 * u0 + d1 * u1
-    else:
-        a0, b0, c0, d0 = xb[0, i], xb[1, i], xb[2, i], xb[3, i]
-        a1, b1, c1, d1 = xb[0, i + 1], xb[1, i + 1], xb[2, i + 1], xb[3, i + 1]
-        a2, b2, c2, d2 = xb[0, i + 2], xb[1, i + 2], xb[2, i + 2], xb[3, i + 2]
-        for j in range(cols):
-            u0, u1, u2 = g0[j], g1[j], g2[j]
-            acc[j] = acc[j] + a0 * u0 + a1 * u1 + a2 * u2
-            acc[C + j] = acc[C + j] + b0 * u0 + b1 * u1 + b2 * u2
-            acc[2 * C + j] = acc[2 * C + j] + c0 * u0 + c1 * u1 + c2 * u2
-            acc[3 * C + j] = acc[3 * C + j] + d0 * u0 + d1 * u1 + d2 * u2
+    a0, b0, c0, d0 = xb[0, i], xb[1, i], xb[2, i], xb[3, i]
+    a1, b1, c1, d1 = xb[0, i + 1], xb[1, i + 1], xb[2, i + 1], xb[3, i + 1]
+    a2, b2, c2, d2 = xb[0, i + 2], xb[1, i + 2], xb[2, i + 2], xb[3, i + 2]
+    for j in range(cols):
+        u0, u1, u2 = g0[j], g1[j], g2[j]
+        acc[j] = acc[j] + a0 * u0 + a1 * u1 + a2 * u2
+        acc[C + j] = acc[C + j] + b0 * u0 + b1 * u1 + b2 * u2
+        acc[2 * C + j] = acc[2 * C + j] + c0 * u0 + c1 * u1 + c2 * u2
+        acc[3 * C + j] = acc[3 * C + j] + d0 * u0 + d1 * u1 + d2 * u2
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -500,34 +460,37 @@ def dense_signs_into(x, gt, out):  # pragma: no cover - compiled
     accumulated ROW_BLOCK rows by COL_BLOCK columns at a time in an L1-resident buffer and packed at once. Each
     element is still x[r, 0] * gt[0, j], then + x[r, i] * gt[i, j] for i = 1 .. k - 1 in order (separate multiply
     and add, no FMA contraction), so the bits do not depend on the blocking; the gain is that every gt load and
-    accumulator load/store now serves up to 3 multiply-adds of 4 rows instead of one of one row.
+    accumulator load/store now serves 3 multiply-adds of 4 rows instead of one of one row.
     """
     rows, k = x.shape
     n = gt.shape[1]
     C = COL_BLOCK
+    k3 = (k + 2) // 3 * 3  # terms go 3 at a time; the padding terms are 0 * (a finite G entry)
     for blk in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
         r0 = blk * ROW_BLOCK
         nr = min(ROW_BLOCK, rows - r0)
-        xb = np.zeros((ROW_BLOCK, k), dtype=x.dtype)  # a short last block is padded with zero rows (not written)
+        # Zero padding: rows past the last (not written out) and terms past k. A padding term adds +-0.0, which
+        # leaves every sum's value unchanged (at most the sign of an exact zero, and -0.0 >= 0 like +0.0), so the
+        # packed bits are those of the k-term sum.
+        xb = np.zeros((ROW_BLOCK, k3), dtype=x.dtype)
         for r in range(nr):
             for i in range(k):
                 xb[r, i] = x[r0 + r, i]
         acc = np.empty(ROW_BLOCK * C, dtype=x.dtype)
         for j0 in range(0, n, C):
             cols = min(C, n - j0)
-            m = min(k, 3)
-            _dense_first(xb, 0, (gt[0, j0:], gt[min(1, m - 1), j0:], gt[m - 1, j0:]), acc, cols, m)
-            i = m
-            while i < k:
-                m = min(k - i, 3)
-                _dense_more(xb, i, (gt[i, j0:], gt[i + min(1, m - 1), j0:], gt[i + m - 1, j0:]), acc, cols, m)
-                i += m
+            for i in range(0, k3, 3):
+                g0, g1, g2 = gt[min(i, k - 1), j0:], gt[min(i + 1, k - 1), j0:], gt[min(i + 2, k - 1), j0:]
+                if i == 0:
+                    _dense_first(xb, i, g0, g1, g2, acc, cols)
+                else:
+                    _dense_more(xb, i, g0, g1, g2, acc, cols)
             # Pack whole words; a chunk ends on a word boundary unless it is the last, whose stale tail bits
             # (past column N) are masked off.
             w0 = j0 // 64
             for r in range(nr):
                 for w in range((cols + 63) // 64):
-                    word = _pack64(acc, r * C + w * 64)
+                    word = _ge0_bits64(acc, r * C + w * 64)
                     keep = cols - w * 64
                     if keep < 64:
                         word &= (np.uint64(1) << np.uint64(keep)) - np.uint64(1)

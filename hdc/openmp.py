@@ -2,9 +2,9 @@
 
 With ``OMP_WAIT_POLICY`` unset, the OpenMP runtime that torch bundles keeps its worker threads spinning for a while
 after every parallel region. In EHD inference torch ops (im2col, pooling) alternate with numba kernels (sign packing,
-popcounts) whose own threads then compete with the spinning ones for the same cores: measured on this project's
-2-core machine, the MNIST EHD net ran at 120 img/s with 2 threads against 218 img/s with ``OMP_WAIT_POLICY=PASSIVE``
-(``benchmarks/bench_ehd_mnist.py``). The policy is read once, when torch loads its OpenMP runtime, so it must be set
+popcounts) whose own threads then compete with the spinning ones for the same cores: on this project's 2-core
+machine the MNIST EHD net ran at 154 img/s with the policy unset and 216 img/s with ``OMP_WAIT_POLICY=PASSIVE``
+(medians of 3 processes each, ``PYTHONPATH=. python3 benchmarks/bench_omp_wait.py``). The policy is read once, when torch loads its OpenMP runtime, so it must be set
 before ``import torch``; the ``gnet`` command does so.
 """
 
