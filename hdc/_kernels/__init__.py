@@ -1,0 +1,4 @@
+"""Numba kernels of :mod:`hdc` and :mod:`gnet` (private), compiled through :func:`hdc._kernels.runtime.jit`.
+
+Public functions validate their inputs and call these kernels; nothing here checks arguments.
+"""
