@@ -9,7 +9,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from hdc.classifiers.encoders import CHUNK_ROWS, ENCODERS, as_seed, make_encoder
+from hdc._validate import as_seed, check_choice, check_seed
+from hdc.encoders.features import CHUNK_ROWS, ENCODERS, make_encoder
 from hdc.hamming import hamming_distance
 from hdc.packed import PackedHV, check_dim, validate_words
 
@@ -24,7 +25,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
     """Base class: binary class prototypes, prediction by the smallest Hamming distance.
 
     Subclasses set ``prototypes_`` (uint64 ``(n_classes, n_words(dim))``) in ``_fit_codes`` and
-    ``_partial_fit_codes``.  Inputs are encoded by ``encoder`` (see :mod:`hdc.classifiers.encoders`);
+    ``_partial_fit_codes``.  Inputs are encoded by ``encoder`` (see :mod:`hdc.encoders.features`);
     with ``encoder="precomputed"`` ``X`` is already packed: uint64 ``(n, n_words(dim))`` (or a
     :class:`hdc.packed.PackedHV` of dimension ``dim``).
     """
@@ -32,14 +33,12 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ parameters
     def _check_common_params(self) -> None:
         check_dim(self.dim)
-        if not isinstance(self.encoder, str) or self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        check_choice(self.encoder, ENCODERS, "encoder")
         if self.encoder_params is not None and not isinstance(self.encoder_params, dict):
             raise ValueError(f"encoder_params must be a dict or None, got {type(self.encoder_params).__name__}")
         if self.encoder == "precomputed" and self.encoder_params:
             raise ValueError("encoder_params must be empty when encoder='precomputed'")
-        if not isinstance(self.seed, np.random.Generator):
-            as_seed(self.seed)
+        check_seed(self.seed)
         if not isinstance(self.verbose, (bool, np.bool_, int, np.integer)):
             raise ValueError(f"verbose must be a bool, got {self.verbose!r}")
         self._check_params()
@@ -47,10 +46,10 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         """Subclass hook for its own parameters."""
 
-    def _encoder_defaults(self, online: bool, n_features: int) -> dict:
+    def _encoder_defaults(self, online: bool, in_features: int) -> dict:
         """Subclass hook: encoder keyword defaults that ``encoder_params`` may override
         (``online``: the encoder is fitted by the first ``partial_fit`` call, not by ``fit``;
-        ``n_features``: the input dimension)."""
+        ``in_features``: the length of an input vector)."""
         return {}
 
     def _seed_int(self) -> int:
@@ -114,7 +113,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X and y have different numbers of samples: {len(codes)} and {len(y)}")
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any) -> "HammingClassifier":
+    def fit(self, X: Any, y: Any) -> HammingClassifier:
         """Encode ``X`` (float ``(n, F)``, or packed codes with ``encoder="precomputed"``) and fit
         the class prototypes to the labels ``y`` ``(n,)``. Returns self."""
         self._check_common_params()
@@ -127,7 +126,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         self._fit_codes(codes, y_idx.astype(np.int64), seed)
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "HammingClassifier":
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HammingClassifier:
         """Update the prototypes with one batch.
 
         The first call needs ``classes`` (every label that will ever appear) and fits the encoder

@@ -36,7 +36,7 @@ class CentroidHD(HammingClassifier):
     Args:
         dim: hypervector dimension ``D``.
         encoder: ``"kernel"`` (default), ``"projection"``, ``"level"`` or ``"precomputed"``
-            (``X`` is uint64 packed codes ``(n, ceil(dim / 64))``); see :mod:`hdc.classifiers.encoders`.
+            (``X`` is uint64 packed codes ``(n, ceil(dim / 64))``); see :mod:`hdc.encoders.features`.
         encoder_params: extra keyword arguments of the encoder (e.g. ``{"kernel": "rbf"}``).
         seed: int seed (or a Generator, from which one int is drawn per fit) of the encoder.
         verbose: unused here (bundling is a single pass); kept for a uniform interface.

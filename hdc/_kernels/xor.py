@@ -1,16 +1,12 @@
-"""Numba kernel for XOR-binding one codebook row per feature (private to hdc.classifiers)."""
+"""Numba kernel that XOR-binds one codebook row per feature (the kernel encoder of :mod:`hdc.encoders.features`)."""
 
 from __future__ import annotations
 
-import os
-
-import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
+from numpy.typing import NDArray
 
-# Same threading-layer choice as hdc._popcount: numba's OpenMP layer stalls torch's threads.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
+from hdc._kernels.runtime import jit
 
 __all__ = ["xor_gather"]
 
@@ -19,7 +15,7 @@ __all__ = ["xor_gather"]
 _SERIAL_WORDS = 1 << 22
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _xor_one(delta, ref, base, index, out, b):  # pragma: no cover - compiled
     acc = out[b]
     for w in range(delta.shape[2]):
@@ -32,7 +28,7 @@ def _xor_one(delta, ref, base, index, out, b):  # pragma: no cover - compiled
                 acc[w] ^= row[w]
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@jit(parallel=True)
 def _xor_gather(delta, ref, base, index, out):  # pragma: no cover - compiled
     """out[b] = base XOR (XOR over f with index[b, f] != ref[f] of delta[f, index[b, f]]).
 
@@ -43,13 +39,15 @@ def _xor_gather(delta, ref, base, index, out):  # pragma: no cover - compiled
         _xor_one(delta, ref, base, index, out, b)
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _xor_gather_serial(delta, ref, base, index, out):  # pragma: no cover - compiled
     for b in range(index.shape[0]):
         _xor_one(delta, ref, base, index, out, b)
 
 
-def xor_gather(delta: np.ndarray, ref: np.ndarray, base: np.ndarray, index: np.ndarray) -> np.ndarray:
+def xor_gather(
+    delta: NDArray[np.uint64], ref: NDArray[np.integer], base: NDArray[np.uint64], index: NDArray[np.integer]
+) -> NDArray[np.uint64]:
     """XOR-bind one codebook row per feature, skipping features at their reference level.
 
     With codebooks ``T`` ``(F, L, W)`` and any reference levels ``ref`` ``(F,)``, pass

@@ -1,7 +1,8 @@
-"""Feature encoders for the Hamming classifiers: real features ``(n, F)`` -> packed codes ``(n, W)``.
+"""Feature encoders for the Hamming classifiers: real features ``(n_samples, in_features)`` -> packed codes
+``(n_samples, n_words(dim))``.
 
 Each encoder is a scikit-learn transformer (``fit`` learns the feature scaling, ``transform``
-returns uint64 words ``(n, n_words(dim))``, see :mod:`hdc.packed`):
+returns uint64 words ``(n_samples, n_words(dim))``, see :mod:`hdc.packed`):
 
 * :class:`KernelEncoder` (``"kernel"``): kernel-corrected codes as in RFF-HDC and Laplace-HDC.
   Each feature is quantised to one of ``levels`` values; feature ``f`` owns a codebook whose
@@ -28,14 +29,18 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.spatial.distance import pdist
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from hdc.encoders import RecordEncoder
+from hdc._kernels.xor import xor_gather
+from hdc._validate import as_seed, check_choice, check_int, check_number
+from hdc.encoders.record import RecordEncoder
 from hdc.packed import check_dim, n_words, pack_bits
 
 __all__ = [
+    "CHUNK_ROWS",
     "ENCODERS",
     "KERNELS",
     "SCALINGS",
@@ -54,35 +59,6 @@ ENCODERS = ("kernel", "projection", "level", "precomputed")
 CHUNK_ROWS = 4096
 # Rows used by the median-distance bandwidth heuristic (evenly spaced, no randomness needed).
 BANDWIDTH_ROWS = 512
-
-
-def as_seed(seed: Any, name: str = "seed") -> int:
-    """A non-negative int seed; a ``numpy.random.Generator`` is consumed once to draw one."""
-    if isinstance(seed, np.random.Generator):
-        return int(seed.integers(0, 2**63 - 1))
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{name} must be a non-negative int or a numpy.random.Generator, got {seed!r}")
-    return int(seed)
-
-
-def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-    return value
-
-
-def _check_positive(value: Any, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class _ScaledEncoder(TransformerMixin, BaseEstimator):
@@ -114,10 +90,10 @@ class _ScaledEncoder(TransformerMixin, BaseEstimator):
             raise ValueError("X overflows float32 after scaling; rescale the input")
         return z
 
-    def fit(self, X: Any, y: Any = None) -> "_ScaledEncoder":
+    def fit(self, X: Any, y: Any = None) -> _ScaledEncoder:
         """Learn the scaling (and what the encoder derives from data); returns self."""
         check_dim(self.dim)
-        _check_choice(self.scaling, SCALINGS, "scaling")
+        check_choice(self.scaling, SCALINGS, "scaling")
         self._check_params()
         x = validate_data(self, X, dtype=[np.float64, np.float32])
         self._fit_scaling(x)
@@ -125,8 +101,9 @@ class _ScaledEncoder(TransformerMixin, BaseEstimator):
         self.dim_ = int(self.dim)
         return self
 
-    def transform(self, X: Any) -> np.ndarray:
-        """uint64 ``(n, n_words(dim))`` packed codes of the rows of ``X`` (float ``(n, F)``)."""
+    def transform(self, X: Any) -> NDArray[np.uint64]:
+        """uint64 ``(n_samples, n_words(dim))`` packed codes of the rows of ``X`` (float
+        ``(n_samples, in_features)``)."""
         check_is_fitted(self, "dim_")
         x = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         parts = [self._encode_scaled(self._scaled(x[i : i + CHUNK_ROWS])) for i in range(0, len(x), CHUNK_ROWS)]
@@ -164,15 +141,14 @@ class ProjectionEncoder(_ScaledEncoder):
         self.seed = seed
 
     def _check_params(self) -> None:
-        _check_choice(self.kind, PROJECTION_KINDS, "kind")
-        if isinstance(self.offset, (bool, np.bool_)) or not np.isfinite(self.offset):
-            raise ValueError(f"offset must be a finite number, got {self.offset!r}")
+        check_choice(self.kind, PROJECTION_KINDS, "kind")
+        check_number(self.offset, "offset")
 
     def _build(self, z: np.ndarray) -> None:
         from hdc.projection import RandomProjection  # torch is only needed by this encoder
 
-        n_in = z.shape[1] + (1 if self.offset != 0 else 0)
-        self.projection_ = RandomProjection(n_in, int(self.dim), kind=self.kind, seed=as_seed(self.seed))
+        in_features = z.shape[1] + (1 if self.offset != 0 else 0)
+        self.projection_ = RandomProjection(in_features, int(self.dim), kind=self.kind, seed=as_seed(self.seed))
 
     def _encode_scaled(self, z: np.ndarray) -> np.ndarray:
         if self.offset != 0:
@@ -180,7 +156,7 @@ class ProjectionEncoder(_ScaledEncoder):
         return self.projection_.encode(z)
 
 
-def kernel_matrix(values: np.ndarray, kernel: str, bandwidth: float) -> np.ndarray:
+def kernel_matrix(values: NDArray[np.floating], kernel: str, bandwidth: float) -> NDArray[np.float64]:
     """1-D kernel ``K[a, b]`` between scalar ``values`` (float64 ``(L, L)``, ones on the diagonal)."""
     d = np.abs(values[:, None] - values[None, :])
     if kernel == "laplace":
@@ -188,7 +164,7 @@ def kernel_matrix(values: np.ndarray, kernel: str, bandwidth: float) -> np.ndarr
     return np.exp(-(d**2) / (2.0 * bandwidth**2))
 
 
-def corrected_factor(k: np.ndarray) -> np.ndarray:
+def corrected_factor(k: NDArray[np.float64]) -> NDArray[np.float64]:
     """``U`` with ``U^T U ~= sin(pi/2 K)`` (negative eigenvalues clipped to 0), float64 ``(L, L)``.
 
     ``sign(g^T U[:, a])`` for ``g ~ N(0, I)`` then has ``E[sign_a sign_b] = K[a, b]`` up to the
@@ -199,7 +175,7 @@ def corrected_factor(k: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(eigval, 0.0))[:, None] * eigvec.T
 
 
-def shifted_codebooks(factor: np.ndarray, n_features: int, dim: int, seed: int) -> np.ndarray:
+def shifted_codebooks(factor: NDArray[np.float64], in_features: int, dim: int, seed: int) -> NDArray[np.uint64]:
     """Per-feature codebooks: cyclic shifts of base codebooks ``sign(U^T G)``.
 
     A base codebook has row ``a = sign(U[:, a]^T G)`` with ``G`` float32 ``(L, dim)`` standard
@@ -210,12 +186,12 @@ def shifted_codebooks(factor: np.ndarray, n_features: int, dim: int, seed: int) 
     similarity, while drawing only ``L * dim`` normals per ``dim`` features.
 
     Returns:
-        uint64 ``(n_features, L, n_words(dim))``.
+        uint64 ``(in_features, L, n_words(dim))``.
     """
     levels = factor.shape[0]
-    table = np.empty((n_features, levels, n_words(dim)), dtype=np.uint64)
+    table = np.empty((in_features, levels, n_words(dim)), dtype=np.uint64)
     factor32 = factor.astype(np.float32)
-    for base_index in range(-(-n_features // dim)):
+    for base_index in range(-(-in_features // dim)):
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(base_index,))))
         gauss = rng.standard_normal((levels, dim), dtype=np.float32)
         # (L, dim) sign, ties to +1; einsum because threaded BLAS stalls on this small product
@@ -223,7 +199,7 @@ def shifted_codebooks(factor: np.ndarray, n_features: int, dim: int, seed: int) 
         bits = np.einsum("ka,kd->ad", factor32, gauss) >= 0
         doubled = np.concatenate([bits, bits], axis=1)
         first = base_index * dim
-        for f in range(first, min(n_features, first + dim)):
+        for f in range(first, min(in_features, first + dim)):
             shift = f - first
             # np.roll(bits, shift, axis=1) without the copy: out[:, j] = bits[:, j - shift].
             table[f] = pack_bits(doubled[:, dim - shift : 2 * dim - shift])
@@ -267,12 +243,12 @@ class KernelEncoder(_ScaledEncoder):
         self.seed = seed
 
     def _check_params(self) -> None:
-        _check_choice(self.kernel, KERNELS, "kernel")
-        _check_int(self.levels, "levels", 2)
-        _check_positive(self.clip, "clip")
-        _check_positive(self.bandwidth_scale, "bandwidth_scale")
+        check_choice(self.kernel, KERNELS, "kernel")
+        check_int(self.levels, "levels", minimum=2)
+        check_number(self.clip, "clip", 0.0, strict=True)
+        check_number(self.bandwidth_scale, "bandwidth_scale", 0.0, strict=True)
         if self.bandwidth is not None:
-            _check_positive(self.bandwidth, "bandwidth")
+            check_number(self.bandwidth, "bandwidth", 0.0, strict=True)
 
     def _median_bandwidth(self, z: np.ndarray) -> float:
         rows = z[np.unique(np.linspace(0, len(z) - 1, min(len(z), BANDWIDTH_ROWS)).astype(np.int64))]
@@ -300,21 +276,19 @@ class KernelEncoder(_ScaledEncoder):
         self.delta_table_ = table ^ self.ref_rows_[:, None, :]
         self.base_ = np.bitwise_xor.reduce(self.ref_rows_, axis=0)
 
-    def codebooks(self) -> np.ndarray:
+    def codebooks(self) -> NDArray[np.uint64]:
         """The per-feature codebooks: uint64 ``(F, L, n_words(dim))``, row ``[f, l]`` is feature
         ``f`` at level ``l``."""
         check_is_fitted(self, "delta_table_")
         return self.delta_table_ ^ self.ref_rows_[:, None, :]
 
-    def level_index(self, z: np.ndarray) -> np.ndarray:
-        """int64 ``(n, F)`` level of each scaled value."""
+    def level_index(self, z: NDArray[np.floating]) -> NDArray[np.int64]:
+        """int64 ``(n_samples, in_features)`` level of each scaled value (``z`` float ``(n_samples, in_features)``)."""
         clip = float(self.clip)
         t = (np.clip(z, -clip, clip) + clip) / (2.0 * clip) * (int(self.levels) - 1)
         return np.rint(t).astype(np.int64)
 
     def _encode_scaled(self, z: np.ndarray) -> np.ndarray:
-        from hdc.classifiers._xor import xor_gather
-
         return xor_gather(self.delta_table_, self.ref_levels_, self.base_, self.level_index(z))
 
 
@@ -338,8 +312,8 @@ class LevelEncoder(_ScaledEncoder):
         self.seed = seed
 
     def _check_params(self) -> None:
-        _check_int(self.levels, "levels", 2)
-        _check_positive(self.clip, "clip")
+        check_int(self.levels, "levels", minimum=2)
+        check_number(self.clip, "clip", 0.0, strict=True)
 
     def _build(self, z: np.ndarray) -> None:
         clip = float(self.clip)
@@ -356,7 +330,7 @@ _CLASSES = {"kernel": KernelEncoder, "projection": ProjectionEncoder, "level": L
 def make_encoder(name: str, dim: int, seed: int, params: dict | None = None) -> _ScaledEncoder:
     """An unfitted encoder ``name`` (``"kernel"``, ``"projection"``, ``"level"``) with ``dim``, ``seed``
     and the extra keyword ``params`` (which must not repeat ``dim`` or ``seed``)."""
-    _check_choice(name, tuple(_CLASSES), "encoder")
+    check_choice(name, tuple(_CLASSES), "encoder")
     params = {} if params is None else params
     if not isinstance(params, dict):
         raise ValueError(f"encoder_params must be a dict or None, got {type(params).__name__}")
