@@ -27,7 +27,7 @@ in a block of any size. Uniform integers below ``m`` are taken as ``x mod m`` fr
 below ``m / 2**64`` (< 1e-12 for any realistic D).
 
 ``sampling="with_replacement"`` reproduces the protocol of the G-Net paper's code for comparison:
-``floor(p * n)`` positions are drawn *with* replacement and a position drawn more than once is hit once, so only
+``floor(p * n_bits)`` positions are drawn *with* replacement and a position drawn more than once is hit once, so only
 a fraction ``1 - exp(-p)`` of the bits is corrupted (0.393 at p = 0.5).
 
 :mod:`hdc.classifiers.faults` applies the same fault model to the prototypes and encoded samples of the Hamming

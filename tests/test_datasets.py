@@ -407,7 +407,7 @@ def test_gnet_digits_images_scaled_to_minus_one_one_and_deterministic():
     n_val = round(0.1 * len(raw.y_train))
     assert (len(a.train), len(a.val), len(a.test)) == (len(raw.y_train) - n_val, n_val, len(raw.y_test))
     for split in ("train", "val", "test"):
-        for ta, tb in zip(getattr(a, split).tensors, getattr(b, split).tensors):
+        for ta, tb in zip(getattr(a, split).tensors, getattr(b, split).tensors, strict=True):
             assert torch.equal(ta, tb)
     x, y = a.train.tensors
     assert x.dtype == torch.float32 and y.dtype == torch.int64 and x.shape[1:] == (1, 8, 8)
@@ -459,7 +459,7 @@ def test_make_loader_seeded_and_leaves_global_rng_alone():
     assert sorted(first) == list(range(50)) and first != list(range(50))
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert all(np.array_equal(u, v) if isinstance(u, np.ndarray) else u == v
-               for u, v in zip(np.random.get_state(), np_state))
+               for u, v in zip(np.random.get_state(), np_state, strict=True))
     plain = gd.make_loader(data, 8)
     assert torch.cat([y for _, y in plain]).tolist() == list(range(50))
     assert [len(y) for _, y in plain] == [8] * 6 + [2]

@@ -26,7 +26,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
 
     Subclasses set ``prototypes_`` (uint64 ``(n_classes, n_words(dim))``) in ``_fit_codes`` and
     ``_partial_fit_codes``.  Inputs are encoded by ``encoder`` (see :mod:`hdc.encoders.features`);
-    with ``encoder="precomputed"`` ``X`` is already packed: uint64 ``(n, n_words(dim))`` (or a
+    with ``encoder="precomputed"`` ``X`` is already packed: uint64 ``(n_samples, n_words(dim))`` (or a
     :class:`hdc.packed.PackedHV` of dimension ``dim``).
     """
 
@@ -81,7 +81,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         return np.ascontiguousarray(arr)
 
     def _fit_encoder_and_encode(self, X: Any, seed: int, online: bool = False) -> np.ndarray:
-        """Validate ``X``, fit ``encoder_`` on it and return its codes uint64 ``(n, W)``."""
+        """Validate ``X``, fit ``encoder_`` on it and return its codes uint64 ``(n_samples, n_words(dim))``."""
         if self.encoder == "precomputed":
             self.encoder_ = None
             return self._precomputed_codes(X, reset=True)
@@ -100,7 +100,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         return x if self.encoder_ is None else self.encoder_.transform(x)
 
     def encode(self, X: Any) -> np.ndarray:
-        """Packed codes of ``X``: uint64 ``(n, n_words(dim))`` (the fitted encoder's output)."""
+        """Packed codes of ``X``: uint64 ``(n_samples, n_words(dim))`` (the fitted encoder's output)."""
         return self._codes(self._validated_input(X))
 
     def _targets(self, y: Any) -> np.ndarray:
@@ -114,8 +114,8 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any) -> HammingClassifier:
-        """Encode ``X`` (float ``(n, F)``, or packed codes with ``encoder="precomputed"``) and fit
-        the class prototypes to the labels ``y`` ``(n,)``. Returns self."""
+        """Encode ``X`` (float ``(n_samples, in_features)``, or packed codes with ``encoder="precomputed"``) and fit
+        the class prototypes to the labels ``y`` ``(n_samples,)``. Returns self."""
         self._check_common_params()
         y = self._targets(y)
         seed = self._seed_int()
@@ -166,9 +166,9 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ inference
     def hamming(self, X: Any) -> np.ndarray:
-        """Hamming distance of each sample's code to each class prototype: int32 ``(n, n_classes)``.
+        """Hamming distance of each sample's code to each class prototype: int32 ``(n_samples, n_classes)``.
 
-        Encodes and compares in chunks of rows, so memory stays bounded for any ``n``.
+        Encodes and compares in chunks of rows, so memory stays bounded for any number of samples.
         """
         x = self._validated_input(X)
         parts = [hamming_distance(self._codes(x[i : i + CHUNK_ROWS]), self.prototypes_)
@@ -176,12 +176,13 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         return np.concatenate(parts, axis=0)
 
     def similarity(self, X: Any) -> np.ndarray:
-        """Bipolar cosine ``1 - 2 H / D`` of each code with each prototype: float64 ``(n, n_classes)``."""
+        """Bipolar cosine ``1 - 2 H / D`` of each code with each prototype: float64 ``(n_samples, n_classes)``."""
         h = self.hamming(X).astype(np.float64)
         return 1.0 - 2.0 * h / self.dim_
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """``similarity(X)`` ``(n, n_classes)``; for two classes ``(n,)``, positive for ``classes_[1]``."""
+        """``similarity(X)`` ``(n_samples, n_classes)``; for two classes ``(n_samples,)``, positive for
+        ``classes_[1]``."""
         s = self.similarity(X)
         if len(self.classes_) == 2:
             return s[:, 1] - s[:, 0]
@@ -198,7 +199,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         return logits - logits.max(axis=1, keepdims=True)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Softmax of ``sqrt(D) * similarity`` over classes: float64 ``(n, n_classes)``.
+        """Softmax of ``sqrt(D) * similarity`` over classes: float64 ``(n_samples, n_classes)``.
 
         A monotone confidence score (its argmax is ``predict``), not a calibrated probability;
         wrap the classifier in ``sklearn.calibration.CalibratedClassifierCV`` for that.

@@ -30,7 +30,7 @@ class RetrainedHD(HammingClassifier):
     binarised prototypes during training is what the model is used with at inference, so the
     updates correct the binary model's mistakes, not the float one's.  Training stops early after
     an epoch without updates.  Only one batch is ever unpacked to floats, so memory is
-    ``O(n * D / 8 + batch_size * D * 4 + n_classes * D * 4)`` bytes.
+    ``O(n_samples * D / 8 + batch_size * D * 4 + n_classes * D * 4)`` bytes.
 
     ``partial_fit`` runs one pass of the same rule at rate ``lr`` over the given batch, in the
     given order, starting from zero prototypes on the first call (online learning without the
