@@ -118,6 +118,7 @@ def _load_sklearn(name: str) -> Dataset:
 
     bunch = getattr(skd, f"load_{name}")()
     x, y = bunch.data.astype(np.float32), bunch.target.astype(np.int64)
+    shape: tuple[int, ...]
     if name == "digits":
         kind, shape, value_range = "image", (1, 8, 8), (0.0, 16.0)
     else:

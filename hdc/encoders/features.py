@@ -324,7 +324,9 @@ class LevelEncoder(_ScaledEncoder):
         return self.record_.encode(z)
 
 
-_CLASSES = {"kernel": KernelEncoder, "projection": ProjectionEncoder, "level": LevelEncoder}
+_CLASSES: dict[str, type[_ScaledEncoder]] = {
+    "kernel": KernelEncoder, "projection": ProjectionEncoder, "level": LevelEncoder,
+}
 
 
 def make_encoder(name: str, dim: int, seed: int, params: dict | None = None) -> _ScaledEncoder:
