@@ -31,7 +31,7 @@ below ``m / 2**64`` (< 1e-12 for any realistic D).
 a fraction ``1 - exp(-p)`` of the bits is corrupted (0.393 at p = 0.5).
 
 :mod:`hdc.classifiers.faults` applies the same fault model to the prototypes and encoded samples of the Hamming
-classifiers; :mod:`gnet.robustness` to the codes of a converted G-Net.
+classifiers.
 """
 
 from __future__ import annotations
