@@ -24,6 +24,7 @@ __all__ = [
     "OS_PACKAGE_DIRS",
     "cache_dir",
     "checkout_roots",
+    "how_to_provide",
     "search_places",
 ]
 
