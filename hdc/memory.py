@@ -7,6 +7,7 @@ from typing import Any, Hashable, Iterable, Sequence
 
 import numpy as np
 
+from hdc._validate import check_number
 from hdc.hamming import hamming_topk
 from hdc.packed import PackedHV, check_dim, n_words, validate_words
 
@@ -22,10 +23,10 @@ def chance_threshold(dim: int, k: float = 4.4, p: float = 0.5) -> float:
     about 5e-6 per comparison, vsapy's default).
     """
     dim = check_dim(dim)
-    if not (math.isfinite(k) and k >= 0):
-        raise ValueError(f"k must be a finite non-negative number, got {k}")
-    if not (0.0 < p < 1.0):
-        raise ValueError(f"p must be in (0, 1), got {p}")
+    k = check_number(k, "k", minimum=0.0)
+    p = check_number(p, "p", minimum=0.0, maximum=1.0, strict=True)
+    if p == 1.0:
+        raise ValueError("p must be < 1, got 1.0")
     return p + k * math.sqrt(p * (1.0 - p) / dim)
 
 
@@ -87,7 +88,7 @@ class ItemMemory:
         self.extend([name], hv.words[None] if isinstance(hv, PackedHV) else np.asarray(hv)[None])
 
     def extend(self, names: Iterable[Hashable], words: Any) -> None:
-        """Store several vectors ``(n, W)`` under new, unique ``names``."""
+        """Store several vectors, uint64 ``(len(names), W)`` (or a PackedHV), under new, unique ``names``."""
         if isinstance(words, PackedHV):
             if words.dim != self.dim:
                 raise ValueError(f"words has dim {words.dim}, memory has dim {self.dim}")
@@ -95,7 +96,7 @@ class ItemMemory:
         names = list(names)
         arr = validate_words(words, self.dim, name="words")
         if arr.ndim != 2:
-            raise ValueError(f"words must be 2-D (n, {self._w}), got shape {arr.shape}")
+            raise ValueError(f"words must be 2-D (n_items, {self._w}), got shape {arr.shape}")
         if arr.shape[0] != len(names):
             raise ValueError(f"got {len(names)} names for {arr.shape[0]} vectors")
         if not names:
@@ -186,9 +187,7 @@ class ItemMemory:
                 raise ValueError(f"threshold must be None, 'chance' or a number, got {threshold!r}")
             thr = chance_threshold(self.dim)
         else:
-            thr = float(threshold)
-            if not (0.0 <= thr <= 1.0):
-                raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+            thr = check_number(threshold, "threshold", minimum=0.0, maximum=1.0)
         q, single = self._queries(queries)
         idx, dist = hamming_topk(q, self._buf[: len(self._names)], 1, method=method)
         sim = 1.0 - dist[:, 0] / float(self.dim)

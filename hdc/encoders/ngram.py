@@ -11,7 +11,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from hdc.encoders._terms import tie_vector, xor_terms_majority
-from hdc.ops import Seed, as_generator, permute
+from hdc._validate import Seed, as_generator, check_int
+from hdc.ops import permute
 from hdc.packed import _to_numpy, check_dim, validate_words
 
 __all__ = ["ngram", "ngrams"]
@@ -55,9 +56,7 @@ def ngrams(
         uint64 ``(W,)`` for a single 1-D sequence, else ``(B, W)``.
     """
     dim = check_dim(dim)
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    n = int(n)
+    n = check_int(n, "n", minimum=1)
     table = validate_words(items, dim, name="items")
     if table.ndim != 2:
         raise ValueError(f"items must be 2-D (K, W), got shape {table.shape}")

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hdc.ops import Seed, as_generator
+from hdc._validate import Seed, as_generator, check_choice, check_int
 from hdc.packed import _to_numpy, check_dim, pack_bits
 
 __all__ = [
@@ -31,12 +31,8 @@ __all__ = [
 KINDS = ("level", "thermometer", "circular")
 
 
-def _check_levels(levels: Any, minimum: int = 2) -> int:
-    if isinstance(levels, (bool, np.bool_)) or not isinstance(levels, (int, np.integer)):
-        raise ValueError(f"levels must be an integer >= {minimum}, got {levels!r}")
-    if levels < minimum:
-        raise ValueError(f"levels must be >= {minimum}, got {levels}")
-    return int(levels)
+def _check_levels(levels: Any) -> int:
+    return check_int(levels, "levels", minimum=2)
 
 
 def _round_div(num: np.ndarray, den: int) -> np.ndarray:
@@ -160,8 +156,7 @@ class ScalarEncoder:
         kind: str = "level",
         seed: Seed = 0,
     ) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        check_choice(kind, KINDS, "kind")
         self.levels = _check_levels(levels)
         self.dim = check_dim(dim)
         self.low, self.high = float(low), float(high)
