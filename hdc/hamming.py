@@ -11,8 +11,9 @@ Methods (all exact, all return int32):
 
 Every function takes plain uint64 words or :class:`hdc.packed.PackedHV` (whose ``dim`` is used;
 an explicit ``dim`` that disagrees with it raises ``ValueError``).  Tail bits beyond the true
-dimension are zero in both operands, so they never count, and the kernels need no ``dim``.  For the +-1 GEMM the padded width ``Dp = 64 * W`` is used:
-``dot_p = Dp - 2 H`` because the zero tail bits agree.
+dimension are zero in both operands, so they never count, and the kernels need no ``dim``.
+For the +-1 GEMM the padded width ``Dp = 64 * W`` is used: ``dot_p = Dp - 2 H`` because the
+zero tail bits agree.
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ def choose_method(n_queries: int, n_items: int, n_words_: int) -> str:
     ``benchmarks/bench_hamming.py`` (results/bench_hamming.json, "auto_crossover_grid"): the numba
     popcount kernel beat the int8 ``torch._int_mm`` GEMM (including its unpacking) at every shape
     tried, Q = 1 .. 2000, M = 1000 .. 10,000, D = 256 .. 10,000, by 2.8x to 155x (Q = M = 1000,
-    D = 10,000: 4x; the pre-unpacked ``_int_mm`` alone was 5x slower than the numba kernel too).  So there is no crossover on this CPU and "auto" means numba.
+    D = 10,000: 4x; the pre-unpacked ``_int_mm`` alone was 5x slower than the numba kernel too).
+    So there is no crossover on this CPU and "auto" means numba.
     On a CPU with AMX-int8 the GEMM runs several times faster and may win for large Q and M;
     pass ``method="gemm"`` there.  Without numba, GEMM is used from 4096 pairs up and the numpy
     reference below that.

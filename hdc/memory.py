@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from hdc._validate import check_number
 from hdc.hamming import hamming_topk
@@ -68,7 +70,7 @@ class ItemMemory:
         return list(self._names)
 
     @property
-    def words(self) -> np.ndarray:
+    def words(self) -> NDArray[np.uint64]:
         """uint64 ``(len(self), n_words(dim))`` read-only view of the stored vectors."""
         view = self._buf[: len(self._names)]
         view.flags.writeable = False
@@ -124,7 +126,7 @@ class ItemMemory:
         except (KeyError, TypeError):
             raise ValueError(f"name {name!r} is not in the memory") from None
 
-    def get(self, name: Hashable) -> np.ndarray:
+    def get(self, name: Hashable) -> NDArray[np.uint64]:
         """Copy of the vector stored under ``name``: uint64 ``(W,)``."""
         return self._buf[self.index(name)].copy()
 

@@ -246,7 +246,7 @@ def bit_counts(words: Any, dim: int, weights: Any = None) -> NDArray[Any]:
 
 def bundle_from_counts(
     counts: Any, total: Any, *, ties: str = "random", seed: Seed = 0
-) -> np.ndarray:
+) -> NDArray[np.uint64]:
     """Majority threshold of accumulated counts: packed bit = ``2 * counts > total``.
 
     Args:

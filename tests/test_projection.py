@@ -238,7 +238,8 @@ def test_every_kind_satisfies_the_protocol():
 
 
 def test_make_projection_rejects_unknown_kinds_and_arguments():
-    with pytest.raises(ValueError, match="unknown embedding 'sparse'; valid: gaussian, rademacher, orthogonal, hadamard"):
+    valid = "gaussian, rademacher, orthogonal, hadamard"
+    with pytest.raises(ValueError, match=f"unknown embedding 'sparse'; valid: {valid}"):
         make_projection("sparse", 10, 64)
     with pytest.raises(TypeError):
         make_projection("gaussian", 10, 64, n=64)  # the old name of dim is not swallowed

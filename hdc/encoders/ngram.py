@@ -6,12 +6,14 @@ symbol is shifted most, so order matters); a sequence is the majority bundle of 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from hdc.encoders._terms import tie_vector, xor_terms_majority
 from hdc._validate import Seed, as_generator, check_int
+from hdc.encoders._terms import tie_vector, xor_terms_majority
 from hdc.ops import permute
 from hdc.packed import _to_numpy, check_dim, validate_words
 
@@ -39,7 +41,7 @@ def ngrams(
     *,
     ties: str = "random",
     seed: Seed = 0,
-) -> np.ndarray:
+) -> NDArray[np.uint64]:
     """Encode each sequence as the bundle of its n-grams.
 
     Args:
@@ -89,7 +91,7 @@ def ngrams(
     return out[0] if single else out
 
 
-def ngram(symbols: Any, items: Any, dim: int) -> np.ndarray:
+def ngram(symbols: Any, items: Any, dim: int) -> NDArray[np.uint64]:
     """One n-gram (no bundling): ``XOR_j permute(items[symbols[j]], n - 1 - j)``, uint64 ``(W,)``."""
     dim = check_dim(dim)
     table = validate_words(items, dim, name="items")
