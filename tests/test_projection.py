@@ -287,3 +287,9 @@ def test_encode_exact_hadamard_runs_the_transform_in_float64():
     np.testing.assert_array_equal(proj.encode_exact(w), pack_sign((w @ proj.rows().double().T).numpy()))
     with pytest.raises(ValueError, match="shape"):
         proj.encode_exact(torch.zeros(2, 31, dtype=torch.float64))
+
+
+def test_the_old_name_of_dim_still_reads_with_a_warning():
+    proj = make_projection("hadamard", 5, 100)
+    with pytest.warns(DeprecationWarning, match="dim"):
+        assert proj.n == 100 == proj.dim

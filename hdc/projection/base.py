@@ -8,6 +8,7 @@ a larger one.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -120,6 +121,12 @@ class ProjectionBase:
         self.dim = check_int(dim, "dim", minimum=1)
         self.seed = as_seed(seed)
         self.stream = tuple(check_int(s, "stream entry", minimum=0) for s in stream)
+
+    @property
+    def n(self) -> int:
+        """Deprecated name of :attr:`dim` (kept for one release)."""
+        warnings.warn("projection.n is deprecated; use projection.dim", DeprecationWarning, stacklevel=2)
+        return self.dim
 
     def chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, int]]:
         """Row ranges ``(start, stop)`` covering [0, dim), each a multiple of 64 rows long (except the last)."""
