@@ -3,24 +3,26 @@
 ``popcnt64`` lowers to LLVM's ``llvm.ctpop.i64``; numba compiles for the host CPU, so on
 CPUs with AVX-512 VPOPCNTDQ the word loops below vectorise to ``vpopcntq`` on zmm registers
 (checked by tests/test_hamming.py::test_numba_kernel_uses_vector_popcount when the CPU has
-the flag).  All kernels are ``cache=True`` so the JIT cost is paid once per machine.
+the flag).
 """
 
 from __future__ import annotations
 
-import os
-
-import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
-
-# numba's default OpenMP layer and torch's bundled OpenMP runtime stall each other: after one parallel numba call,
-# every torch op that uses threads (unfold, matmul) was measured to wait ~1 s. The workqueue layer has no such
-# interaction. A user's explicit NUMBA_THREADING_LAYER is respected.
-if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "workqueue"
+from numba import prange, types
 from numba.extending import intrinsic
+
+from hdc._kernels.runtime import jit
+
+__all__ = [
+    "hamming_few_queries",
+    "hamming_few_queries_serial",
+    "hamming_tiled",
+    "hamming_tiled_serial",
+    "popcnt64",
+    "xor_gather_majority",
+]
 
 
 @intrinsic
@@ -37,7 +39,7 @@ def popcnt64(typingctx, x):  # pragma: no cover - compiled
     return sig, codegen
 
 
-@njit(cache=True, fastmath=True, nogil=True)
+@jit(fastmath=True)
 def _tile(a, b, out, q_lo, q_hi, m_lo, m_hi):  # pragma: no cover - compiled
     """out[q, m] = popcount(a[q] ^ b[m]) for q in [q_lo, q_hi), m in [m_lo, m_hi).
 
@@ -81,7 +83,7 @@ def _tile(a, b, out, q_lo, q_hi, m_lo, m_hi):  # pragma: no cover - compiled
         _scan(a, b, out, q, q_hi, m_lo, m_hi)
 
 
-@njit(cache=True, fastmath=True, nogil=True)
+@jit(fastmath=True)
 def _scan(a, b, out, q_lo, q_hi, m_lo, m_hi):  # pragma: no cover - compiled
     """Same as _tile with one accumulator per pair.
 
@@ -97,7 +99,7 @@ def _scan(a, b, out, q_lo, q_hi, m_lo, m_hi):  # pragma: no cover - compiled
             out[q, m] = np.int32(s)
 
 
-@njit(cache=True, fastmath=True, nogil=True)
+@jit(fastmath=True)
 def _tile_bounds(t, Q, M, tile_q, tile_m):  # pragma: no cover - compiled
     nmt = (M + tile_m - 1) // tile_m
     qt = t // nmt
@@ -110,7 +112,7 @@ def _tile_bounds(t, Q, M, tile_q, tile_m):  # pragma: no cover - compiled
 # Tiling keeps a tile of ``tile_m`` item rows in L1/L2 while ``tile_q`` queries stream past it;
 # without it, Q = 1000 x M = 10,000 at D = 10,000 re-reads all 12.5 MB of items from memory per
 # query pair (it ran about half as fast in exploratory timings).
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@jit(parallel=True, fastmath=True)
 def hamming_tiled(a, b, out, tile_q, tile_m):  # pragma: no cover - compiled
     """out[q, m] = popcount(a[q] ^ b[m]) for all pairs; parallel over (query, item) tiles.
 
@@ -124,7 +126,7 @@ def hamming_tiled(a, b, out, tile_q, tile_m):  # pragma: no cover - compiled
         _tile(a, b, out, q_lo, q_hi, m_lo, m_hi)
 
 
-@njit(cache=True, fastmath=True, nogil=True)
+@jit(fastmath=True)
 def hamming_tiled_serial(a, b, out, tile_q, tile_m):  # pragma: no cover - compiled
     """hamming_tiled on the calling thread only (small problems: no thread wake-up cost)."""
     Q = a.shape[0]
@@ -135,7 +137,7 @@ def hamming_tiled_serial(a, b, out, tile_q, tile_m):  # pragma: no cover - compi
         _tile(a, b, out, q_lo, q_hi, m_lo, m_hi)
 
 
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@jit(parallel=True, fastmath=True)
 def hamming_few_queries(a, b, out, block):  # pragma: no cover - compiled
     """Same result as hamming_tiled for a handful of queries, parallel over item blocks."""
     Q = a.shape[0]
@@ -146,13 +148,13 @@ def hamming_few_queries(a, b, out, block):  # pragma: no cover - compiled
         _scan(a, b, out, 0, Q, m0, min(M, m0 + block))
 
 
-@njit(cache=True, fastmath=True, nogil=True)
+@jit(fastmath=True)
 def hamming_few_queries_serial(a, b, out):  # pragma: no cover - compiled
     """hamming_few_queries on the calling thread only."""
     _scan(a, b, out, 0, a.shape[0], 0, b.shape[0])
 
 
-@njit(parallel=True, cache=True, fastmath=True, nogil=True)
+@jit(parallel=True, fastmath=True)
 def xor_gather_majority(rows, idx, group_ptr, tie_words, n_planes, out):  # pragma: no cover
     """Majority vote over XOR-products of table rows, with bit-sliced counters.
 
@@ -189,10 +191,10 @@ def xor_gather_majority(rows, idx, group_ptr, tie_words, n_planes, out):  # prag
                     s = planes[p, w]
                     planes[p, w] = s ^ c
                     carry[w] = s & c
-        n = t1 - t0
-        # count > n // 2 (strict majority) and count == n / 2 (tie, only for even n), compared
-        # MSB-first on the bit-sliced counters: gt/eq track "prefix greater"/"prefix equal".
-        half = n // 2
+        n_terms = t1 - t0
+        # count > n_terms // 2 (strict majority) and count == n_terms / 2 (tie, only for even n_terms),
+        # compared MSB-first on the bit-sliced counters: gt/eq track "prefix greater"/"prefix equal".
+        half = n_terms // 2
         for w in range(W):
             gt = np.uint64(0)
             eq = ones
@@ -203,7 +205,7 @@ def xor_gather_majority(rows, idx, group_ptr, tie_words, n_planes, out):  # prag
                 else:
                     gt |= eq & c
                     eq &= ~c
-            if n % 2 == 0:
+            if n_terms % 2 == 0:
                 out[g, w] = gt | (eq & tie_words[g, w])
             else:
                 out[g, w] = gt

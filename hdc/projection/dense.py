@@ -1,12 +1,12 @@
-"""Seeded random sign projections: phi(x) = sign(G x).
+"""Dense seeded random sign projections: phi(x) = sign(G x) with every entry of G drawn.
 
-G is an N x n matrix with i.i.d. Gaussian N(0, 1) or Rademacher (+-1) entries, or Gaussian rows orthogonalised in
-groups (kind "orthogonal", see :func:`_orthogonal_block`). It is never stored: rows are generated in fixed blocks of
-:data:`BLOCK_ROWS`, each from its own ``SeedSequence(seed, spawn_key=(*stream, block))``. Two consequences users
-rely on:
+G is a (dim, in_features) matrix with i.i.d. Gaussian N(0, 1) or Rademacher (+-1) entries, or Gaussian rows
+orthogonalised in groups (kind "orthogonal", see :func:`_orthogonal_block`). It is never stored unless it fits the
+cache budget: rows are generated in fixed blocks of :data:`BLOCK_ROWS`, each from its own
+``SeedSequence(seed, spawn_key=(*stream, block))``. Two consequences users rely on:
 
-- any chunking over N yields bit-identical rows, so memory can be bounded without changing results;
-- G for a smaller N is a prefix of G for a larger N, so sweeps over N are nested.
+- any chunking over dim yields bit-identical rows, so memory can be bounded without changing results;
+- G for a smaller dim is a prefix of G for a larger dim, so sweeps over dim are nested.
 
 By Grothendieck's identity, for Gaussian G, ``E[sign(g.u) sign(g.v)] = (2/pi) arcsin(rho(u, v))``. An orthogonal
 G keeps that expectation exactly (each of its rows is marginally N(0, I)) and lowers the variance of the Hamming
@@ -15,31 +15,25 @@ estimate, because rows of a group are orthogonal instead of independent.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
-from hdc._signpack import dense_signs_into, pack_nonnegative_into
+from hdc._kernels.signpack import dense_signs_into, pack_nonnegative_into
+from hdc._linalg import int8_matmul, quantize_rows_int8
+from hdc._validate import Seed, check_choice, check_int
+from hdc.packed import n_words, pack_sign
+from hdc.projection.base import PRECISIONS, ProjectionBase, block_generator
 
-__all__ = ["BLOCK_ROWS", "KINDS", "PRECISIONS", "RandomProjection", "as_seed"]
+__all__ = ["BLOCK_ROWS", "KINDS", "PRECISIONS", "RandomProjection"]
 
 BLOCK_ROWS = 256  # a multiple of 64, so a block packs into whole words
 KINDS = ("gaussian", "rademacher", "orthogonal")
-PRECISIONS = ("float32", "bfloat16", "int8")
 FUSED_MAX_FAN_IN = 64  # up to this fan-in, float32 signs are computed by the fused kernel instead of a GEMM
+EXACT_CHUNK_ROWS = 2048  # rows per float64 product in encode_exact
 _TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.int8}
-
-
-def as_seed(seed: int | np.random.Generator) -> int:
-    """Return a non-negative int seed; a Generator is consumed once to draw one."""
-    if isinstance(seed, np.random.Generator):
-        return int(seed.integers(0, 2**63 - 1))
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an int or numpy.random.Generator, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
-    return int(seed)
 
 
 def _orthogonal_block(rng: np.random.Generator, rows: int, in_features: int) -> np.ndarray:
@@ -71,30 +65,17 @@ def _orthogonal_block(rng: np.random.Generator, rows: int, in_features: int) -> 
     return out
 
 
-def check_projection_input(x: torch.Tensor | np.ndarray, in_features: int) -> torch.Tensor:
-    """Validate a batch for a projection: (B, in_features), B >= 1, finite; integer input becomes float32."""
-    x = torch.as_tensor(x)
-    if x.ndim != 2 or x.shape[1] != in_features:
-        raise ValueError(f"x must have shape (batch, {in_features}), got {tuple(x.shape)}")
-    if x.shape[0] == 0:
-        raise ValueError("x is an empty batch")
-    if not torch.is_floating_point(x):
-        x = x.to(torch.float32)
-    if not torch.isfinite(x).all():
-        raise ValueError("x contains NaN or inf")
-    return x
-
-
-class RandomProjection:
-    """The random map x -> G x with G of shape (n, in_features), regenerated from a seed.
+class RandomProjection(ProjectionBase):
+    """The random map x -> G x with G of shape (dim, in_features), regenerated from a seed.
 
     Args:
-        in_features: n, the input dimension.
-        n: N, the number of rows (the hypervector dimension).
+        in_features: length of an input vector (the fan-in).
+        dim: number of rows of G, the length of a code.
         kind: ``"gaussian"``, ``"rademacher"`` or ``"orthogonal"`` (Gaussian rows orthogonalised in groups of
             min(in_features, BLOCK_ROWS) within each block; see :func:`_orthogonal_block`).
         seed: an int, or a Generator from which one int is drawn.
-        stream: extra integers that select an independent stream, e.g. ``(layer,)`` or ``(layer, channel)``.
+        stream: extra non-negative integers that select an independent stream, e.g. ``(layer,)`` or
+            ``(layer, channel)``.
         cache_bytes: rows are kept in memory after first use while the whole float32 G fits in this budget;
             above it, each call regenerates its chunks (bounded memory, more time).
     """
@@ -102,38 +83,35 @@ class RandomProjection:
     def __init__(
         self,
         in_features: int,
-        n: int,
+        dim: int,
         kind: str = "gaussian",
-        seed: int | np.random.Generator = 0,
+        seed: Seed = 0,
         stream: Sequence[int] = (),
         cache_bytes: int = 512 * 2**20,
     ) -> None:
-        if int(in_features) < 1:
-            raise ValueError(f"in_features must be >= 1, got {in_features}")
-        if int(n) < 1:
-            raise ValueError(f"n (the projection dimension N) must be >= 1, got {n}")
-        if kind not in KINDS:
-            raise ValueError(f"unknown projection kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-        self.in_features = int(in_features)
-        self.n = int(n)
-        self.kind = kind
-        self.seed = as_seed(seed)
-        self.stream = tuple(int(s) for s in stream)
-        self._cacheable = self.n * self.in_features * 4 <= cache_bytes
+        super().__init__(in_features, dim, seed, stream)
+        self.kind = check_choice(kind, KINDS, "projection kind")
+        self._cacheable = self.dim * self.in_features * 4 <= check_int(cache_bytes, "cache_bytes", minimum=0)
         self._cache: dict[str, torch.Tensor] = {}  # '<precision>@<device>' -> G
 
     def __repr__(self) -> str:
         return (
-            f"RandomProjection(in_features={self.in_features}, n={self.n}, kind={self.kind!r}, "
+            f"RandomProjection(in_features={self.in_features}, dim={self.dim}, kind={self.kind!r}, "
             f"seed={self.seed}, stream={self.stream})"
         )
+
+    def check_precision(self, precision: str) -> str:
+        """``precision`` (one of :data:`PRECISIONS`); int8 needs an integer (Rademacher) G."""
+        check_choice(precision, PRECISIONS, "precision")
+        if precision == "int8" and self.kind != "rademacher":
+            raise ValueError("precision='int8' needs kind='rademacher' (a Gaussian G is not integer)")
+        return precision
 
     # ----------------------------------------------------------------------------------------- generation
     def _block(self, block: int) -> np.ndarray:
         """Rows [block*BLOCK_ROWS, (block+1)*BLOCK_ROWS) of G, (BLOCK_ROWS, in_features): float32 for a Gaussian or
         orthogonal G, int8 +-1 for a Rademacher G (exact, and a quarter of the memory)."""
-        seq = np.random.SeedSequence(self.seed, spawn_key=(*self.stream, block))
-        rng = np.random.Generator(np.random.PCG64(seq))
+        rng = block_generator(self.seed, self.stream, block)
         shape = (BLOCK_ROWS, self.in_features)
         if self.kind == "gaussian":
             return rng.standard_normal(shape, dtype=np.float32)
@@ -160,9 +138,7 @@ class RandomProjection:
 
     def rows(self, start: int = 0, stop: int | None = None) -> torch.Tensor:
         """Rows ``start:stop`` of G as float32, shape (stop - start, in_features)."""
-        stop = self.n if stop is None else stop
-        if not 0 <= start < stop <= self.n:
-            raise ValueError(f"row range [{start}, {stop}) is outside [0, {self.n})")
+        start, stop = self._row_range(start, stop)
         if self._cacheable:
             return self._full("float32")[start:stop]
         return self._generate(start, stop)
@@ -174,55 +150,32 @@ class RandomProjection:
         if key not in self._cache:
             host = self._cache.get(f"{precision}@cpu")
             if host is None:
-                host = self._generate(0, self.n, _TORCH_DTYPES[precision])
+                host = self._generate(0, self.dim, _TORCH_DTYPES[precision])
             self._cache[key] = host.to(device=device)
         return self._cache[key]
 
     def _transposed_float32(self) -> np.ndarray:
-        """G^T as a contiguous float32 array (in_features, N), cached (for the fused small-fan-in kernel)."""
+        """G^T as a contiguous float32 array (in_features, dim), cached (for the fused small-fan-in kernel)."""
         if "float32T@cpu" not in self._cache:
             self._cache["float32T@cpu"] = self._full("float32").T.contiguous()
         return self._cache["float32T@cpu"].numpy()
 
-    def chunks(self, chunk_rows: int = 4096) -> Iterator[tuple[int, int]]:
-        """Row ranges covering [0, N), each a multiple of 64 rows long (except the last)."""
-        step = max(64, (int(chunk_rows) // 64) * 64)
-        for start in range(0, self.n, step):
-            yield start, min(self.n, start + step)
-
     # ----------------------------------------------------------------------------------------- projection
-    def _check_input(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        return check_projection_input(x, self.in_features)
-
     def _rows_as(self, start: int, stop: int, precision: str, device: torch.device) -> torch.Tensor:
         if self._cacheable:
             return self._full(precision, device)[start:stop]
         return self._generate(start, stop, _TORCH_DTYPES[precision]).to(device=device)
 
-    def project(
-        self,
-        x: torch.Tensor | np.ndarray,
-        start: int = 0,
-        stop: int | None = None,
-        precision: str = "float32",
+    def project_unchecked(
+        self, x: torch.Tensor, start: int = 0, stop: int | None = None, precision: str = "float32"
     ) -> torch.Tensor:
-        """G[start:stop] x for a batch: (B, in_features) -> float32 (B, stop - start).
+        """G[start:stop] x without input validation: (B, in_features) -> float32 (B, stop - start).
 
         ``precision="bfloat16"`` multiplies in bf16 (float32 accumulation). ``precision="int8"`` needs a
         Rademacher G: each row of x is scaled to [-127, 127] and rounded, and the product is accumulated exactly
         in int32, so the result does not depend on the batch size or chunking.
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-        if precision == "int8" and self.kind != "rademacher":
-            raise ValueError("precision='int8' needs kind='rademacher' (a Gaussian G is not integer)")
-        return self.project_unchecked(self._check_input(x), start, stop, precision)
-
-    def project_unchecked(
-        self, x: torch.Tensor, start: int = 0, stop: int | None = None, precision: str = "float32"
-    ) -> torch.Tensor:
-        """:meth:`project` without input validation, for hot loops whose caller validated x once."""
-        stop = self.n if stop is None else stop
+        stop = self.dim if stop is None else stop
         g = self._rows_as(start, stop, precision, x.device)
         if precision == "float32":
             return x.to(torch.float32) @ g.T
@@ -231,32 +184,25 @@ class RandomProjection:
         q, scale = quantize_rows_int8(x)
         return int8_matmul(q, g.T).to(torch.float32) * scale
 
-    def signs_unchecked(
-        self, x: torch.Tensor, start: int = 0, stop: int | None = None, precision: str = "float32"
-    ) -> torch.Tensor:
-        """(G[start:stop] x) >= 0 as bool (B, stop - start), without input validation.
-
-        In int8 the row scale is positive, so the sign is read straight off the exact int32 product.
-        """
-        if precision != "int8":
-            return self.project_unchecked(x, start, stop, precision) >= 0
-        return self._raw_product(x, start, stop if stop is not None else self.n, precision) >= 0
-
     def _raw_product(self, x: torch.Tensor, start: int, stop: int, precision: str) -> torch.Tensor:
-        """G[start:stop] x up to a positive per-row factor: float32, or the exact int32 product in int8."""
+        """G[start:stop] x up to a positive per-row factor: float32, or the exact int32 product in int8 (the row
+        scale is positive, so the sign is read straight off the int32 product)."""
         if precision != "int8":
             return self.project_unchecked(x, start, stop, precision)
         q, _ = quantize_rows_int8(x)
         return int8_matmul(q, self._rows_as(start, stop, precision, x.device).T)
 
-    def encode_unchecked(self, x: torch.Tensor, chunk_rows: int = 4096, precision: str = "float32") -> np.ndarray:
-        """:meth:`encode` without validation: (B, in_features) -> uint64 (B, ceil(N / 64)).
+    def encode_unchecked(
+        self, x: torch.Tensor, chunk_rows: int = 4096, precision: str = "float32"
+    ) -> NDArray[np.uint64]:
+        """:meth:`encode` without validation: (B, in_features) -> uint64 (B, ceil(dim / 64)).
 
         The sign bits are packed straight from each chunk's product into one preallocated array, so the only
         temporary is one (B, chunk_rows) product."""
-        out = np.empty((x.shape[0], (self.n + 63) // 64), dtype=np.uint64)
-        if precision == "float32" and self.in_features <= FUSED_MAX_FAN_IN and x.device.type == "cpu" and self._cacheable:
-            # Few inputs per row: a GEMM would spend its time writing the (B, N) product; the fused kernel keeps
+        out = np.empty((x.shape[0], n_words(self.dim)), dtype=np.uint64)
+        fused = self.in_features <= FUSED_MAX_FAN_IN and x.device.type == "cpu" and self._cacheable
+        if precision == "float32" and fused:
+            # Few inputs per row: a GEMM would spend its time writing the (B, dim) product; the fused kernel keeps
             # one row's projections in L1 and packs them there (same rows, same signs up to float rounding).
             xs = np.ascontiguousarray(x.detach().to(torch.float32).numpy())
             dense_signs_into(xs, self._transposed_float32(), out)
@@ -266,45 +212,13 @@ class RandomProjection:
             pack_nonnegative_into(product.numpy(), out, start // 64)
         return out
 
-    def encode(
-        self,
-        x: torch.Tensor | np.ndarray,
-        chunk_rows: int = 4096,
-        precision: str = "float32",
-    ) -> np.ndarray:
-        """Packed sign(G x): (B, in_features) -> uint64 (B, ceil(N / 64)); bit 1 where (G x) >= 0."""
-        x = self._check_input(x)
-        if precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-        if precision == "int8" and self.kind != "rademacher":
-            raise ValueError("precision='int8' needs kind='rademacher' (a Gaussian G is not integer)")
-        return self.encode_unchecked(x, chunk_rows, precision)
+    def encode_exact(self, x: torch.Tensor) -> NDArray[np.uint64]:
+        """Packed sign(G x) computed in float64: real (B, in_features) -> uint64 (B, ceil(dim / 64)).
 
-
-def quantize_rows_int8(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric per-row int8 quantisation: x ~= q * scale, q int8 (B, n), scale float32 (B, 1).
-
-    A row's scale depends on that row alone, so results do not depend on the batch a row arrives in.
-    """
-    amax = x.abs().amax(dim=1, keepdim=True).to(torch.float32)
-    scale = torch.where(amax > 0, amax / 127.0, torch.ones_like(amax))
-    q = torch.round(x.to(torch.float32) / scale).clamp_(-127, 127).to(torch.int8)
-    return q, scale
-
-
-def int8_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Exact int8 x int8 -> int32 matrix product, (M, K) @ (K, N).
-
-    ``torch._int_mm`` is the fast path (VNNI/AMX on CPU). It wants M > 16 and K, N multiples of 8, so inputs are
-    zero-padded to that shape, which leaves the product unchanged.
-    """
-    m, k = a.shape
-    n = b.shape[1]
-    if not hasattr(torch, "_int_mm"):
-        return a.to(torch.int32) @ b.to(torch.int32)
-    pm, pk, pn = max(0, 17 - m), (-k) % 8, (-n) % 8
-    if pm or pk:
-        a = torch.nn.functional.pad(a, (0, pk, 0, pm))
-    if pk or pn:
-        b = torch.nn.functional.pad(b, (0, pn, 0, pk))
-    return torch._int_mm(a, b)[:m, :n]
+        Each chunk of :data:`EXACT_CHUNK_ROWS` rows of G is cast to float64 and multiplied, so a code never depends
+        on float32 rounding of the product (EHD weight codes)."""
+        x = self._check_input(x).detach().to(torch.float64)
+        return np.concatenate(
+            [pack_sign((x @ self.rows(a, b).to(torch.float64).T).numpy()) for a, b in self.chunks(EXACT_CHUNK_ROWS)],
+            axis=-1,
+        )

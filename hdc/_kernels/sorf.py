@@ -1,80 +1,24 @@
-"""Numba kernels that turn projections into packed sign bits (private; used by hdc.projection and
-hdc.structured_projection).
+"""Numba kernels of the structured (Hadamard, SORF) projection (private; used by :mod:`hdc.projection.hadamard`).
 
-Writing the packed words straight from the product (instead of a bool matrix, then ``np.packbits``) removes two
-full-size temporaries per chunk, and the structured (Hadamard) transform never materialises the projection at all.
-Every row is computed by the same instruction sequence whatever the batch it arrives in, so results do not depend
-on the batch size or the number of threads.
+The structured transform never materialises the projection: each block of rows is H D3 H D2 H D1 applied to the
+zero-padded input in a d-long buffer. Every row is computed by the same instruction sequence whatever the batch it
+arrives in, so results do not depend on the batch size or the number of threads.
 
-The two sign kernels on the EHD inference path (``dense_signs_into``, ``sorf_signs_into``) are blocked for the
-cache and the vector registers; each output element still goes through exactly the additions and multiplications,
-in the same order, of the plain loops (kept in benchmarks/bench_signpack.py as the baseline), with no fastmath, so
-their packed words are bit-identical to those loops (tests/test_signpack.py).
+``sorf_signs_into``, the hot path of EHD inference, is blocked for the cache and the vector registers; each output
+element still goes through exactly the additions, in the same order, of the plain tile transform (``_fwht_tile``,
+kept here for ``sorf_project_into``), with no fastmath, so its packed words are bit-identical to the plain loops
+(tests/test_signpack.py).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba import prange
 
-import hdc._popcount  # noqa: F401  (sets numba's threading layer before the first parallel kernel compiles)
+from hdc._kernels.runtime import jit
+from hdc._kernels.signpack import _ge0_bits64, _transpose8x8
 
-
-@njit(parallel=True, cache=True, nogil=True)
-def pack_nonnegative_into(values, out, word_offset):  # pragma: no cover - compiled
-    """out[r, word_offset + j // 64] bit (j % 64) = values[r, j] >= 0, for values (R, C); whole words are written,
-    the bits past C in the last word are zero."""
-    rows, cols = values.shape
-    words = (cols + 63) // 64
-    for r in prange(rows):
-        for w in range(words):
-            lo = w * 64
-            hi = min(cols, lo + 64)
-            word = np.uint64(0)
-            for k in range(hi - lo):
-                if values[r, lo + k] >= 0:
-                    word |= np.uint64(1) << np.uint64(k)
-            out[r, word_offset + w] = word
-
-
-# ------------------------------------------------------------------------------------------------ sign masks
-@intrinsic
-def _ge0_bits64(typingctx, arr, start):  # pragma: no cover - compiled
-    """uint64 whose bit j is arr[start + j] >= 0 (j < 64), for a contiguous 1-d float32 or float64 array.
-
-    One 64-wide vector compare whose mask is the word (``vcmpps`` into mask registers, ``kunpck``, ``kmovq`` on
-    AVX-512): numba offers no movemask, and the compare-shift-or loops it compiles instead cost as much as a
-    Walsh-Hadamard transform where the bits must be gathered across lanes. The compare is ``fcmp oge`` like numba's
-    ``>=`` (-0.0 counts as >= 0, NaN does not). No bounds check: the caller guarantees start + 64 <= arr.size."""
-    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
-            and arr.dtype in (types.float32, types.float64) and isinstance(start, types.Integer)):
-        return None
-    sig = types.uint64(arr, start)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        index = context.cast(builder, args[1], signature.args[1], types.intp)
-        vec_type = ir.VectorType(context.get_value_type(signature.args[0].dtype), 64)
-        ptr = builder.bitcast(builder.gep(ary.data, [index]), vec_type.as_pointer())
-        vec = builder.load(ptr, align=signature.args[0].dtype.bitwidth // 8)
-        ge0 = builder.fcmp_ordered(">=", vec, ir.Constant(vec_type, None))
-        return builder.bitcast(ge0, ir.IntType(64))
-
-    return sig, codegen
-
-
-@njit(cache=True, nogil=True)
-def _transpose8x8(x):  # pragma: no cover - compiled
-    """Bit transpose of an 8 x 8 bit matrix held in a uint64 as byte k = row k, bit t = column t: 3 rounds of
-    masked swaps (Hacker's Delight, section 7-3)."""
-    t = (x ^ (x >> np.uint64(7))) & np.uint64(0x00AA00AA00AA00AA)
-    x = x ^ t ^ (t << np.uint64(7))
-    t = (x ^ (x >> np.uint64(14))) & np.uint64(0x0000CCCC0000CCCC)
-    x = x ^ t ^ (t << np.uint64(14))
-    t = (x ^ (x >> np.uint64(28))) & np.uint64(0x00000000F0F0F0F0)
-    return x ^ t ^ (t << np.uint64(28))
+__all__ = ["sorf_project_into", "sorf_signs_into"]
 
 
 # ------------------------------------------------------------------------------------------------ structured (SORF)
@@ -85,7 +29,7 @@ def _transpose8x8(x):  # pragma: no cover - compiled
 TILE = 32  # rows transformed together: the butterflies then run over 32 contiguous lanes (vectorised)
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _fwht_tile(buf):  # pragma: no cover - compiled
     """In-place unnormalised Walsh-Hadamard transform along axis 0 of buf (d, T), d a power of two.
 
@@ -119,7 +63,7 @@ def _fwht_tile(buf):  # pragma: no cover - compiled
                 buf[j + h, t] = a - b
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _sorf_tile(xt, rows, diag, buf):  # pragma: no cover - compiled
     """buf[:, :rows] = H D3 H D2 H D1 [x, 0...] for a transposed tile of inputs xt (n, T) and diag (3, d)."""
     n = xt.shape[0]
@@ -140,7 +84,7 @@ def _sorf_tile(xt, rows, diag, buf):  # pragma: no cover - compiled
         _fwht_tile(buf)
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _load_tile(x, r0, rows, xt):  # pragma: no cover - compiled
     """xt[:, t] = x[r0 + t] for t < rows, zero beyond."""
     n = x.shape[1]
@@ -151,7 +95,7 @@ def _load_tile(x, r0, rows, xt):  # pragma: no cover - compiled
             xt[i, t] = 0.0
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@jit(parallel=True)
 def sorf_project_into(x, diag, start, stop, scale, out):  # pragma: no cover - compiled
     """Structured projections start:stop of every row of x, times ``scale``: out (R, stop - start)."""
     rows_total, n = x.shape
@@ -179,7 +123,7 @@ BLOCK = 256  # rows per cache block: stages h = 1 .. 64 run block by block (8 Ki
 SUPER = 1024  # rows per super-block: stage h = 256 runs super-block by super-block (32 KiB, in L1)
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _bfly4(a, b, c, e):  # pragma: no cover - compiled
     """One radix-4 butterfly, with the additions of two radix-2 stages in their order: ((a+b)+(c+e)) etc."""
     s0 = a + b
@@ -189,7 +133,7 @@ def _bfly4(a, b, c, e):  # pragma: no cover - compiled
     return s0 + s2, s1 + s3, s0 - s2, s1 - s3
 
 
-@njit(cache=True, nogil=True, inline="always")
+@jit(inline="always")
 def _bfly16(x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15):  # pragma: no cover - compiled
     """Two radix-4 stages on 16 values in registers: butterflies over (4b .. 4b + 3), then over (a, a + 4, ..)."""
     x0, x1, x2, x3 = _bfly4(x0, x1, x2, x3)
@@ -203,7 +147,7 @@ def _bfly16(x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15
     return x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15
 
 
-@njit(cache=True, nogil=True, inline="always")
+@jit(inline="always")
 def _radix16(v, S):  # pragma: no cover - compiled
     """Stages h = s and h = 4s of the transform, in registers, on the 16 rows q * s (q < 16) of v.
 
@@ -225,7 +169,7 @@ def _radix16(v, S):  # pragma: no cover - compiled
         v[12 * S + t], v[13 * S + t], v[14 * S + t], v[15 * S + t] = x12, x13, x14, x15
 
 
-@njit(cache=True, nogil=True, inline="always")
+@jit(inline="always")
 def _radix16_scaled(v, S, dg):  # pragma: no cover - compiled
     """_radix16 of the rows multiplied by dg[q] first: dg, the matching 16 entries of a +-1 diagonal (stride 1).
 
@@ -251,7 +195,7 @@ def _radix16_scaled(v, S, dg):  # pragma: no cover - compiled
         v[12 * S + t], v[13 * S + t], v[14 * S + t], v[15 * S + t] = x12, x13, x14, x15
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _radix4_pass(buf, d, h):  # pragma: no cover - compiled
     """Radix-4 stage h (the stages h and 2h of radix 2) over a whole flat (d, LANES) tile. Rows j .. j + h - 1 of a
     group are contiguous, so each of the four streams is one contiguous run of h * LANES values."""
@@ -266,7 +210,7 @@ def _radix4_pass(buf, d, h):  # pragma: no cover - compiled
             v0[u], v1[u], v2[u], v3[u] = _bfly4(v0[u], v1[u], v2[u], v3[u])
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _radix2_pass(buf, h):  # pragma: no cover - compiled
     """The final radix-2 stage h (d = 2h) of a flat (d, LANES) tile."""
     run = h * LANES
@@ -279,7 +223,7 @@ def _radix2_pass(buf, h):  # pragma: no cover - compiled
         v1[u] = a - b
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _fwht_core(buf, d, dg, n):  # pragma: no cover - compiled
     """buf = H diag(dg) buf for a flat (d, LANES) tile, d a power of two >= 64, dg (d,) +-1, where rows >= n are
     +0.0 (and dg is +1 on those of them in the unit of 16 rows that holds row n - 1, so they stay +0.0).
@@ -316,7 +260,7 @@ def _fwht_core(buf, d, dg, n):  # pragma: no cover - compiled
         _radix2_pass(buf, h)
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _fwht_first(xt, n, dg, buf, d, dg_first):  # pragma: no cover - compiled
     """buf = H diag(dg) [xt; 0] for xt a flat (n, LANES) tile of inputs: the first transform of a block.
 
@@ -333,7 +277,7 @@ def _fwht_first(xt, n, dg, buf, d, dg_first):  # pragma: no cover - compiled
     _fwht_core(buf, d, dg_first, n)
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _swap_units(a, b, mask, shift):  # pragma: no cover - compiled
     """One round of an 8 x 8 byte-matrix transpose (one word per row, byte c = column c): the units of ``shift``
     bits at odd positions in row a trade places with those at even positions in row b (``mask`` selects the even
@@ -341,7 +285,7 @@ def _swap_units(a, b, mask, shift):  # pragma: no cover - compiled
     return (a & mask) | ((b & mask) << shift), ((a >> shift) & mask) | (b & ~mask)
 
 
-@njit(cache=True, nogil=True)
+@jit()
 def _pack_lanes(buf, lo):  # pragma: no cover - compiled
     """The 8 words (one per lane t, LANES == 8) whose bit k is buf[lo + k, t] >= 0, k < 64, for a flat (d, LANES)
     tile: a 64 x 8 bit transpose.
@@ -375,7 +319,7 @@ def _pack_lanes(buf, lo):  # pragma: no cover - compiled
     return m0, m1, m2, m3, m4, m5, m6, m7
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@jit(parallel=True)
 def sorf_signs_into(x, diag, n_out, out):  # pragma: no cover - compiled
     """Packed sign bits of the first n_out structured projections of every row of x.
 
@@ -410,88 +354,3 @@ def sorf_signs_into(x, diag, n_out, out):  # pragma: no cover - compiled
                 mask = (np.uint64(1) << np.uint64(keep)) - np.uint64(1) if keep < 64 else ~np.uint64(0)
                 for t in range(rows):
                     out[r0 + t, base + w] = words[t] & mask
-
-
-# ------------------------------------------------------------------------------------------------ dense, small fan-in
-ROW_BLOCK = 4  # rows of x per block (the helpers below are written out for 4): each G^T load feeds 4 rows
-COL_BLOCK = 1024  # columns per chunk: the block's accumulators (16 KiB) and a 3-row strip of G^T (12 KiB) stay in L1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _dense_first(xb, i, g0, g1, g2, acc, cols):  # pragma: no cover - compiled
-    """acc[r * COL_BLOCK + j] = x[r, i] g0[j] + x[r, i + 1] g1[j] + x[r, i + 2] g2[j], left to right, r < 4.
-
-    g0, g1, g2: rows i .. i + 2 of G^T from the chunk's first column. Sliced views keep the index of the inner loop
-    a plain counter from 0, so numba's negative-index fix-up folds away and the loads stay contiguous (indexing
-    gt[i, j0 + j] instead compiled to gathers)."""
-    C = COL_BLOCK
-    a0, b0, c0, d0 = xb[0, i], xb[1, i], xb[2, i], xb[3, i]
-    a1, b1, c1, d1 = xb[0, i + 1], xb[1, i + 1], xb[2, i + 1], xb[3, i + 1]
-    a2, b2, c2, d2 = xb[0, i + 2], xb[1, i + 2], xb[2, i + 2], xb[3, i + 2]
-    for j in range(cols):
-        u0, u1, u2 = g0[j], g1[j], g2[j]
-        acc[j] = a0 * u0 + a1 * u1 + a2 * u2
-        acc[C + j] = b0 * u0 + b1 * u1 + b2 * u2
-        acc[2 * C + j] = c0 * u0 + c1 * u1 + c2 * u2
-        acc[3 * C + j] = d0 * u0 + d1 * u1 + d2 * u2
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _dense_more(xb, i, g0, g1, g2, acc, cols):  # pragma: no cover - compiled
-    """acc[r * COL_BLOCK + j] += x[r, i] g0[j], then x[r, i + 1] g1[j], then x[r, i + 2] g2[j], r < 4."""
-    C = COL_BLOCK
-    a0, b0, c0, d0 = xb[0, i], xb[1, i], xb[2, i], xb[3, i]
-    a1, b1, c1, d1 = xb[0, i + 1], xb[1, i + 1], xb[2, i + 1], xb[3, i + 1]
-    a2, b2, c2, d2 = xb[0, i + 2], xb[1, i + 2], xb[2, i + 2], xb[3, i + 2]
-    for j in range(cols):
-        u0, u1, u2 = g0[j], g1[j], g2[j]
-        acc[j] = acc[j] + a0 * u0 + a1 * u1 + a2 * u2
-        acc[C + j] = acc[C + j] + b0 * u0 + b1 * u1 + b2 * u2
-        acc[2 * C + j] = acc[2 * C + j] + c0 * u0 + c1 * u1 + c2 * u2
-        acc[3 * C + j] = acc[3 * C + j] + d0 * u0 + d1 * u1 + d2 * u2
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def dense_signs_into(x, gt, out):  # pragma: no cover - compiled
-    """Packed sign bits of x @ gt for a small fan-in, without materialising the product.
-
-    x: (R, k) float32; gt: (k, N) float32 (G transposed); out: uint64 (R, ceil(N / 64)), bit j % 64 of word j // 64
-    is (x @ gt)[r, j] >= 0. For small k a GEMM is bound by writing the (R, N) product to memory; here the product is
-    accumulated ROW_BLOCK rows by COL_BLOCK columns at a time in an L1-resident buffer and packed at once. Each
-    element is still x[r, 0] * gt[0, j], then + x[r, i] * gt[i, j] for i = 1 .. k - 1 in order (separate multiply
-    and add, no FMA contraction), so the bits do not depend on the blocking; the gain is that every gt load and
-    accumulator load/store now serves 3 multiply-adds of 4 rows instead of one of one row.
-    """
-    rows, k = x.shape
-    n = gt.shape[1]
-    C = COL_BLOCK
-    k3 = (k + 2) // 3 * 3  # terms go 3 at a time; the padding terms are 0 * (a finite G entry)
-    for blk in prange((rows + ROW_BLOCK - 1) // ROW_BLOCK):
-        r0 = blk * ROW_BLOCK
-        nr = min(ROW_BLOCK, rows - r0)
-        # Zero padding: rows past the last (not written out) and terms past k. A padding term adds +-0.0, which
-        # leaves every sum's value unchanged (at most the sign of an exact zero, and -0.0 >= 0 like +0.0), so the
-        # packed bits are those of the k-term sum.
-        xb = np.zeros((ROW_BLOCK, k3), dtype=x.dtype)
-        for r in range(nr):
-            for i in range(k):
-                xb[r, i] = x[r0 + r, i]
-        acc = np.empty(ROW_BLOCK * C, dtype=x.dtype)
-        for j0 in range(0, n, C):
-            cols = min(C, n - j0)
-            for i in range(0, k3, 3):
-                g0, g1, g2 = gt[min(i, k - 1), j0:], gt[min(i + 1, k - 1), j0:], gt[min(i + 2, k - 1), j0:]
-                if i == 0:
-                    _dense_first(xb, i, g0, g1, g2, acc, cols)
-                else:
-                    _dense_more(xb, i, g0, g1, g2, acc, cols)
-            # Pack whole words; a chunk ends on a word boundary unless it is the last, whose stale tail bits
-            # (past column N) are masked off.
-            w0 = j0 // 64
-            for r in range(nr):
-                for w in range((cols + 63) // 64):
-                    word = _ge0_bits64(acc, r * C + w * 64)
-                    keep = cols - w * 64
-                    if keep < 64:
-                        word &= (np.uint64(1) << np.uint64(keep)) - np.uint64(1)
-                    out[r0 + r, w0 + w] = word
