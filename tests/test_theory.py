@@ -127,7 +127,8 @@ def test_bad_input_raises_value_error_naming_the_problem(call, match):
 
 # ============================================================================================ 1. Grothendieck
 def test_grothendieck_gaussian_projection_is_unbiased():
-    ch = T.check_grothendieck(rhos=(-0.5, 0.3, 0.8), dims=(64, 4096), kind="gaussian", in_features=64, n_draws=32, seed=0)
+    ch = T.check_grothendieck(rhos=(-0.5, 0.3, 0.8), dims=(64, 4096), kind="gaussian", in_features=64, n_draws=32,
+                              seed=0)
     assert ch.packed_agrees is True  # N - 2 hamming(encode u, encode v) == float sign-product sums
     mean = np.array(ch.mean)[:, -1]
     # mean of D*N i.i.d. +-1 terms with mean mu: sd = sqrt((1 - mu^2) / (D N)) (<= 0.0028 here).
