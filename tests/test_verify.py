@@ -169,9 +169,9 @@ def test_cli_model_report(digits_rasu, tmp_path, capsys):
     assert checked and all(v["ok"] for v in checked), [v for v in checked if not v["ok"]]
     assert f"{len(checked)}/{len(checked)} checked claims agree" in captured.out
     meta = report["meta"]
-    assert meta["dims"] == list(QUICK["dims"]) and meta["seeds"] == [0] and meta["n_items"] == 30
+    assert meta["dims"] == list(QUICK.dims) and meta["seeds"] == [0] and meta["n_items"] == 30
     net = report["sections"]["network"]["data"]
-    assert net["dims"] == list(QUICK["dims"]) and net["n_items"] == 30
+    assert net["dims"] == list(QUICK.dims) and net["n_items"] == 30
     layers = report["sections"]["layers"]["data"]
     assert [d["in_features"] for d in layers] == [9, 144, 512, 128]
     assert all(d["dim_required"] == T.required_n(0.15, 0.05, d["units"], d["positions"]) for d in layers)

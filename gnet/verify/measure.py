@@ -66,7 +66,7 @@ _G_TYPES = (GLinear, GConv1d, GConv2d, NormalizedClassifier)
 # ============================================================================================ layer data
 def g_layers(model: nn.Module) -> list[nn.Module]:
     """The code-carrying layers of a G-Net in forward order (the order :func:`gnet.ehd.convert` indexes them)."""
-    layers = [m for m in model.modules() if isinstance(m, _G_TYPES)]
+    layers: list[nn.Module] = [m for m in model.modules() if isinstance(m, _G_TYPES)]
     if not layers or not isinstance(layers[-1], NormalizedClassifier):
         raise ValueError("model must be a G-Net ending in a NormalizedClassifier")
     return layers
@@ -115,18 +115,21 @@ class LayerData:
         """Shifted receptive fields (x + b)_p of the first ``n_items`` items (all by default), float64
         (n_items * positions, in_features), item-major."""
         x = self.inputs if n_items is None else self.inputs[:n_items]
-        rows, _ = geometry_of(self.layer).patches(x.to(torch.float64) + float(self.layer.bias.detach()))
+        layer: Any = self.layer  # a G-layer: its scalar bias shifts the input (the bias trick)
+        rows, _ = geometry_of(layer).patches(x.to(torch.float64) + float(layer.bias.detach()))
         return rows.numpy()
 
 
-def _weights(layer: nn.Module) -> NDArray[np.float64]:
+def _weights(module: nn.Module) -> NDArray[np.float64]:
+    layer: Any = module  # a G-layer or the classifier (see g_layers)
     if isinstance(layer, NormalizedClassifier):
         return layer.weight.detach().T.to(torch.float64).numpy()  # class columns are the units
     return layer.effective_weight().reshape(layer.out_units, -1).to(torch.float64).numpy()
 
 
 @torch.no_grad()
-def _float_z(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _float_z(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    layer: Any = module  # a G-layer or the classifier (see g_layers)
     if isinstance(layer, NormalizedClassifier):
         return torch.asin(layer.cosine(x).clamp(-1.0, 1.0))
     return layer(x)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +36,20 @@ from hdc.theory import required_n
 from hdc.theory.plots import plot_layer_concentration
 from hdc.theory.report import Report, Verdict, fmt, layer_verdict, timed
 
-__all__ = ["QUICK", "run_model_report"]
+__all__ = ["QUICK", "QuickSizes", "run_model_report"]
 
-QUICK = {"dims": (256, 1024), "n_seeds": 1, "n_draws": 10}
-"""What ``quick=True`` runs: two code lengths, the first seed only, 10 draws of G per concentration check."""
+
+
+@dataclass(frozen=True)
+class QuickSizes:
+    """What ``quick=True`` runs: a few code lengths, the first seeds only, a few draws of G per concentration check."""
+
+    dims: tuple[int, ...] = (256, 1024)
+    n_seeds: int = 1
+    n_draws: int = 10
+
+
+QUICK = QuickSizes()
 
 
 def _required_table(layer_data: Sequence[LayerData], t: float, delta: float) -> str:
@@ -173,7 +185,7 @@ def run_model_report(
         n_items = check_int(n_items, "n_items", minimum=1)
         x, y = x[:n_items], y[:n_items]
     if quick:
-        dims, seeds, n_draws = QUICK["dims"], list(seeds)[: QUICK["n_seeds"]], QUICK["n_draws"]
+        dims, seeds, n_draws = QUICK.dims, list(seeds)[: QUICK.n_seeds], QUICK.n_draws
     rep = Report(out_dir, title, (
         f"Model: {config.get('dataset', '?')} G-Net, {len(x)} test items, G {embedding}, seed {seed}. "
         "Every layer is measured on its real inputs (the float model's activations, shifted by the bias trick and "
@@ -185,9 +197,9 @@ def run_model_report(
     data = collect_layer_data(model, x)
     _layers_section(rep, data, t, delta, time.perf_counter() - t0)
     for d in data:  # concentration on real inputs, many draws of G
-        chk, secs = timed(lambda d=d: layer_concentration(
-            d, t=t, delta=delta, kind=embedding, n_draws=n_draws, max_units=max_units, max_patches=max_patches,
-            seed=seed, progress=progress))
+        chk, secs = timed(partial(
+            layer_concentration, d, t=t, delta=delta, kind=embedding, n_draws=n_draws, max_units=max_units,
+            max_patches=max_patches, seed=seed, progress=progress))
         fig = plot_layer_concentration(chk, rep.figure_path(f"concentration_{d.index}"))
         rep.add(f"concentration_{d.index}", f"Concentration on real inputs: {d.name}", (
             f"{chk.units} of {d.units} units x {chk.patches} real input patches (sampled), {chk.n_draws} draws of "

@@ -96,6 +96,8 @@ def _sign_agreement_counts(
     s = math.sqrt(max(0.0, 1.0 - rho * rho))
     for start in tqdm(range(0, n_draws, chunk), desc=f"unit concentration {kind}", disable=not progress):
         b = min(chunk, n_draws - start)
+        gu: NDArray[np.floating[Any]]
+        gv: NDArray[np.floating[Any]]
         if kind == "gaussian":
             ab = rng.standard_normal((b, dim_max, 2))
             gu, gv = ab[..., 0], rho * ab[..., 0] + s * ab[..., 1]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,9 @@ def synthetic_layer(
 def _grothendieck_sections(rep: Report, sz: dict[str, Any], seed: int, progress: bool) -> None:
     checks: dict[str, GrothendieckCheck] = {}
     for kind in KINDS:
-        ch, secs = timed(lambda k=kind: check_grothendieck(
-            dims=sz["groth_dims"], kind=k, in_features=sz["groth_in_features"], n_draws=sz["groth_draws"],
-            seed=seed, progress=progress))
+        ch, secs = timed(partial(
+            check_grothendieck, dims=sz["groth_dims"], kind=kind, in_features=sz["groth_in_features"],
+            n_draws=sz["groth_draws"], seed=seed, progress=progress))
         checks[kind] = ch
         fig = plot_grothendieck(ch, rep.figure_path(f"grothendieck_{kind}"))
         rows = "\n".join(
@@ -115,9 +116,9 @@ def _grothendieck_sections(rep: Report, sz: dict[str, Any], seed: int, progress:
 
 def _concentration_sections(rep: Report, sz: dict[str, Any], seed: int, progress: bool) -> None:
     for kind in KINDS:
-        unit, secs = timed(lambda k=kind: check_unit_concentration(
-            dims=sz["unit_dims"], kind=k, n_draws=sz["unit_draws"] if k == "gaussian" else sz["unit_draws_rad"],
-            seed=seed, progress=progress))
+        unit, secs = timed(partial(
+            check_unit_concentration, dims=sz["unit_dims"], kind=kind,
+            n_draws=sz["unit_draws"] if kind == "gaussian" else sz["unit_draws_rad"], seed=seed, progress=progress))
         fig = plot_unit_concentration(unit, rep.figure_path(f"concentration_unit_{kind}"))
         rep.add(f"concentration_unit_{kind}", f"2. Per-unit concentration, {kind} G",
                 f"Failure frequency of one unit (rho={unit.rho:g}, z = arcsin rho = {unit.z:.4f}) over "
