@@ -26,7 +26,8 @@ from numpy.typing import NDArray
 
 from gnet.logic.gates import COEFFICIENTS
 from gnet.logic.models import DiffLogicNet
-from hdc._kernels.logic import BLOCK, circuit_counts, pack_threshold_bits
+from hdc._kernels.logic import ANF, BLOCK, circuit_counts, pack_threshold_bits
+from hdc._validate import check_int
 
 __all__ = ["CircuitPlan", "LogicCircuit", "convert"]
 
@@ -105,27 +106,28 @@ class LogicCircuit:
         return arr
 
     def pack_inputs(self, x: Any) -> tuple[NDArray[np.uint64], int]:
-        """Raw inputs (B, ...) -> (bit-sliced words (plan input bits, n_words) uint64, B); ``n_words`` is
-        ``ceil(B / 64)`` rounded up to the kernel's block, tail bits zero."""
+        """Raw inputs (B, ...) -> (bit-sliced words (plan input bits, ceil(B / 64)) uint64, B); tail bits zero."""
         arr = self._raw(x)
         plan = self.plan()
-        n_words = max(1, math.ceil(math.ceil(len(arr) / 64) / BLOCK)) * BLOCK
+        n_words = max(1, math.ceil(len(arr) / 64))
         words = np.empty((len(plan.input_bits), n_words), dtype=np.uint64)
         pack_threshold_bits(arr, self.input_source[plan.input_bits], self.input_threshold[plan.input_bits],
                             n_words, words)
         return words, len(arr)
 
-    def counts_packed(self, words: NDArray[np.uint64], n_samples: int) -> NDArray[np.int32]:
-        """Group counts int32 (n_samples, n_classes) from :meth:`pack_inputs` words."""
+    def counts_packed(self, words: NDArray[np.uint64], n_samples: int, block: int = BLOCK) -> NDArray[np.int32]:
+        """Group counts int32 (n_samples, n_classes) from :meth:`pack_inputs` words; ``block``: words per work
+        unit of the kernel (64 ``block`` samples)."""
         plan = self.plan()
-        if words.ndim != 2 or words.shape[0] != len(plan.input_bits) or words.shape[1] % BLOCK:
-            raise ValueError(f"words must be uint64 ({len(plan.input_bits)}, multiple of {BLOCK}), got {words.shape}")
+        block = check_int(block, "block", 1)
+        if words.ndim != 2 or words.shape[0] != len(plan.input_bits):
+            raise ValueError(f"words must be uint64 ({len(plan.input_bits)}, n_words), got shape {words.shape}")
         if not 0 <= n_samples <= 64 * words.shape[1]:
             raise ValueError(f"n_samples {n_samples} exceeds the {64 * words.shape[1]} lanes of words")
         out = np.zeros((n_samples, self.n_classes), dtype=np.int32)
         if n_samples:
-            circuit_counts(np.ascontiguousarray(words, dtype=np.uint64), plan.ids, plan.index_a, plan.index_b,
-                           plan.offsets, plan.group_bounds, plan.buf_rows, n_samples, numba.get_num_threads(), out)
+            circuit_counts(np.ascontiguousarray(words, dtype=np.uint64), plan.ids, plan.index_a, plan.index_b, ANF,
+                           plan.offsets, plan.group_bounds, plan.buf_rows, n_samples, block, numba.get_num_threads(), out)
         return out
 
     def counts(self, x: Any) -> NDArray[np.int32]:
