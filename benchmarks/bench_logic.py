@@ -6,7 +6,8 @@ from the 16 (a trained net's mix differs; the cost per gate does not depend on w
 gates whose outputs are never read are pruned). Two timings per batch size:
 
 - ``kernel``: circuit evaluation + GroupSum counts on already packed, bit-sliced input words;
-- ``end_to_end``: float32 pixels -> thresholded, bit-sliced words -> counts -> argmax (``LogicCircuit.predict``).
+- ``pack``: float32 pixels -> thresholded, bit-sliced words (``LogicCircuit.pack_inputs``);
+- ``end_to_end``: pack + kernel + argmax (what ``LogicCircuit.predict`` does).
 
 Each figure is the best of ``--repeats`` runs (the machine is shared; the best run is the least disturbed one).
 Usage::
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from gnet.logic import build_difflogic, convert, difflogic_spec
+from hdc._kernels.logic import BLOCK
 
 
 def _best(fn, repeats: int) -> float:
@@ -58,6 +60,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 512, 4096, 32768])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--block", type=int, default=BLOCK, help="words per kernel work unit (64 x block samples)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/bench_logic.json")
     args = parser.parse_args()
@@ -79,23 +82,27 @@ def main() -> None:
         for batch in args.batches:
             x = x_all[:batch]
             words, n = circuit.pack_inputs(x)
-            circuit.counts_packed(words, n)  # warm-up (JIT, caches)
+            circuit.counts_packed(words, n, args.block)  # warm-up (JIT, caches)
             repeats = args.repeats if batch >= 4096 else args.repeats * 20
-            t_kernel = _best(lambda: circuit.counts_packed(words, n), repeats)  # noqa: B023
-            t_e2e = _best(lambda: circuit.predict(x), repeats)  # noqa: B023
+            t_kernel = _best(lambda: circuit.counts_packed(words, n, args.block), repeats)  # noqa: B023
+            t_pack = _best(lambda: circuit.pack_inputs(x), repeats)  # noqa: B023
+            t_e2e = _best(lambda: circuit.counts_packed(*circuit.pack_inputs(x), args.block).argmax(1),  # noqa: B023
+                          repeats)
             row = {"threads": numba.get_num_threads(), "batch": batch,
                    "kernel_img_per_s": batch / t_kernel, "end_to_end_img_per_s": batch / t_e2e,
+                   "pack_img_per_s": batch / t_pack,
                    "kernel_ns_per_img": 1e9 * t_kernel / batch, "end_to_end_ns_per_img": 1e9 * t_e2e / batch}
             rows.append(row)
             print(f"threads {row['threads']} batch {batch:6d}: kernel {row['kernel_img_per_s']:12,.0f} img/s "
-                  f"({row['kernel_ns_per_img']:.0f} ns/img), end-to-end {row['end_to_end_img_per_s']:12,.0f} img/s")
+                  f"({row['kernel_ns_per_img']:.0f} ns/img), pack {row['pack_img_per_s']:12,.0f} img/s, "
+                  f"end-to-end {row['end_to_end_img_per_s']:12,.0f} img/s")
 
     result = {
         "benchmark": "bench_logic",
         "circuit": {"preset": "difflogic-mnist-small", "gates": circuit.n_gates, "gates_after_pruning": plan.n_gates,
                     "inputs": len(circuit.input_source), "inputs_read": len(plan.input_bits),
                     "model_bytes": circuit.nbytes, "layers": len(circuit.ids), "groups": circuit.n_classes},
-        "block_words": int(__import__("hdc._kernels.logic", fromlist=["BLOCK"]).BLOCK),
+        "block_words": args.block,
         "repeats": args.repeats, "statistic": "best of repeats",
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
         "note": "shared machine: other jobs ran at the same time; figures are loaded-machine figures",

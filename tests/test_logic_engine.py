@@ -75,6 +75,10 @@ def test_engine_input_errors(model):
     circuit = convert(model.eval())
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         circuit.predict(np.full((3, 24), 2.0))
+    nan = np.full((3, 24), 0.5)
+    nan[1, :] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        circuit.predict(nan)
     with pytest.raises(ValueError, match="expected 24 input features"):
         circuit.predict(np.zeros((3, 25)))
     with pytest.raises(TypeError, match="DiffLogicNet"):

@@ -93,26 +93,26 @@ class LogicCircuit:
             self._plan = _make_plan(self)
         return self._plan
 
-    def _raw(self, x: Any) -> NDArray[np.float32]:
+    def pack_inputs(self, x: Any) -> tuple[NDArray[np.uint64], int]:
+        """Raw inputs (B, ...) -> (bit-sliced words (plan input bits, ceil(B / 64)) uint64, B); tail bits zero.
+
+        The inputs the circuit reads are checked while packing (NaN or inf, and with ``strict_range`` values
+        outside [0, 1], raise ``ValueError``), which saves separate passes over large batches.
+        """
         if isinstance(x, torch.Tensor):
             x = x.detach().cpu().numpy()
         arr = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
         if arr.shape[1] != self.raw_features:
             raise ValueError(f"expected {self.raw_features} input features per sample, got {arr.shape[1]}")
-        if not np.isfinite(arr).all():
-            raise ValueError("inputs contain NaN or inf")
-        if self.strict_range and arr.size and (arr.min() < 0 or arr.max() > 1):
-            raise ValueError("inputs must lie in [0, 1] (as for the torch model)")
-        return arr
-
-    def pack_inputs(self, x: Any) -> tuple[NDArray[np.uint64], int]:
-        """Raw inputs (B, ...) -> (bit-sliced words (plan input bits, ceil(B / 64)) uint64, B); tail bits zero."""
-        arr = self._raw(x)
         plan = self.plan()
         n_words = max(1, math.ceil(len(arr) / 64))
         words = np.empty((len(plan.input_bits), n_words), dtype=np.uint64)
-        pack_threshold_bits(arr, self.input_source[plan.input_bits], self.input_threshold[plan.input_bits],
-                            n_words, words)
+        bad = pack_threshold_bits(arr, self.input_source[plan.input_bits], self.input_threshold[plan.input_bits],
+                                  n_words, self.strict_range, numba.get_num_threads(), words)
+        if bad:
+            raise ValueError(f"{bad} input values the circuit reads are "
+                             + ("outside [0, 1] or NaN (as for the torch model)" if self.strict_range
+                                else "NaN or infinite"))
         return words, len(arr)
 
     def counts_packed(self, words: NDArray[np.uint64], n_samples: int, block: int = BLOCK) -> NDArray[np.int32]:

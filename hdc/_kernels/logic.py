@@ -170,23 +170,41 @@ def circuit_counts(x, ids, ia, ib, anf, offsets, group_bounds, buf_rows, n_sampl
 
 
 @jit(parallel=True, fastmath=False)
-def pack_threshold_bits(x, source, threshold, n_words, out):  # pragma: no cover - compiled
-    """out[i, w] bit j = x[64 w + j, source[i]] > threshold[i] (zero for samples beyond x's rows).
+def pack_threshold_bits(x, source, threshold, n_words, unit_range, n_threads, out):  # pragma: no cover - compiled
+    """out[i, w] bit j = x[64 w + j, source[i]] > threshold[i] (zero for samples beyond x's rows); returns the
+    number of values read that are NaN or infinite, or (``unit_range``) outside [0, 1].
+
+    Each thread builds a word's ``n_bits`` rows in a local accumulator (one pass over its 64 samples, a gather
+    along each sample's row) and writes them once, instead of read-modify-writing ``out`` 64 times per word.
 
     Args:
         x: float32 (n_samples, raw features); source: int64 (n_bits,); threshold: float32 (n_bits,);
-        n_words: words per row of out (>= ceil(n_samples / 64)); out: uint64 (n_bits, n_words), written.
+        n_words: words per row of out (>= ceil(n_samples / 64)); unit_range: count values outside [0, 1] as bad;
+        n_threads: as in :func:`circuit_counts`;
+        out: uint64 (n_bits, n_words), written.
     """
     n_samples = x.shape[0]
     n_bits = source.shape[0]
-    for w in prange(n_words):
-        s0 = 64 * w
-        m = max(0, min(64, n_samples - s0))
-        for i in range(n_bits):
-            out[i, w] = _ZERO
-        for j in range(m):
-            row = s0 + j
-            bit = np.uint64(1) << np.uint64(j)
+    n_threads = max(1, min(n_threads, n_words))
+    bad = 0
+    for t in prange(n_threads):
+        acc = np.empty(n_bits, np.uint64)
+        bad_here = 0
+        for w in range(t, n_words, n_threads):
             for i in range(n_bits):
-                if x[row, source[i]] > threshold[i]:
-                    out[i, w] |= bit
+                acc[i] = _ZERO
+            s0 = 64 * w
+            for j in range(max(0, min(64, n_samples - s0))):
+                row = s0 + j
+                shift = np.uint64(j)
+                for i in range(n_bits):
+                    v = x[row, source[i]]
+                    acc[i] |= np.uint64(v > threshold[i]) << shift
+                    if unit_range:
+                        bad_here += not (v >= 0.0 and v <= 1.0)
+                    else:
+                        bad_here += not np.isfinite(v)
+            for i in range(n_bits):
+                out[i, w] = acc[i]
+        bad += bad_here
+    return bad
