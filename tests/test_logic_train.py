@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
 
 from gnet.logic import TRAIN_DEFAULTS, build_difflogic, convert, difflogic_spec
@@ -38,3 +38,24 @@ def test_digits_trains_to_floor():
     assert accuracy >= FLOOR, accuracy
     circuit = convert(model.eval())
     np.testing.assert_array_equal(circuit.predict(x_te), model(torch.from_numpy(x_te)).argmax(dim=1).numpy())
+
+
+# Preset "difflogic-breast-cancer" (30 features x 8 quantile thresholds fitted on the training split, 5 x 128
+# gates, tau 20), 30 epochs, batch 32, lr 0.01, split below; 1-4 s per run. Seeds 0, 1, 2, 3 -> 0.944, 0.930,
+# 0.937, 0.937 test accuracy (majority class: 0.627). Floor about 5 points under the worst seed (143 test samples:
+# one sample is 0.7 points).
+BREAST_CANCER_FLOOR = 0.88
+
+
+def test_breast_cancer_quantile_thermometer_trains_to_floor():
+    data = load_breast_cancer()
+    x = data.data.astype(np.float32)  # raw ranges: the quantile thermometer needs no scaling
+    x_tr, x_te, y_tr, y_te = train_test_split(x, data.target, test_size=0.25, random_state=0, stratify=data.target)
+    x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=0.1, random_state=0, stratify=y_tr)
+    model = build_difflogic(difflogic_spec("difflogic-breast-cancer", seed=0)).fit_encoder(torch.from_numpy(x_tr))
+    config = TrainConfig(epochs=30, batch_size=32, lr=0.01, weight_decay=0.0, seed=0)
+    train(model, _tensors(x_tr, y_tr), _tensors(x_va, y_va), config, {"architecture": model.spec}, progress=False)
+    _, accuracy = evaluate(model, *_tensors(x_te, y_te))
+    assert accuracy >= BREAST_CANCER_FLOOR, accuracy
+    np.testing.assert_array_equal(convert(model.eval()).predict(x_te),
+                                  model(torch.from_numpy(x_te)).argmax(dim=1).numpy())

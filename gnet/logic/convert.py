@@ -4,10 +4,10 @@ it bit-parallel over samples (64 samples per uint64 word, one word operation per
 
 The circuit keeps the network as converted (per layer: gate id uint8 and two input indices int32 per neuron),
 plus the input step (which raw feature each input bit reads and its threshold) and the GroupSum (groups, tau).
-Before running, :meth:`LogicCircuit.plan` derives an equivalent, faster circuit: gates whose output no later gate
-or group reads are dropped (backwards from the groups), inputs no gate reads are not packed, and the gates of a
-layer are ordered by gate id (the last layer within each group) so the kernel's branch on the gate id is
-predictable. Counts, and hence predictions, are unchanged.
+Before running, :meth:`LogicCircuit.plan` derives an equivalent, smaller circuit: gates whose output no later gate
+or group reads are dropped (backwards from the groups; a gate that ignores one of its inputs, such as ``a`` or
+``not_b``, does not keep that input alive), and inputs no gate reads are not packed. Counts, and hence
+predictions, are unchanged.
 
 ``LogicCircuit.predict(x)`` equals ``model.eval()(x).argmax(1)`` exactly: on {0, 1} inputs the torch eval model
 computes every gate exactly with the same argmax gate, and both sides take the first maximum of the group sums.
@@ -88,7 +88,7 @@ class LogicCircuit:
         return self.n_gates * 9 + self.input_source.nbytes + self.input_threshold.nbytes
 
     def plan(self) -> CircuitPlan:
-        """The pruned, gate-sorted circuit the kernel runs (computed once)."""
+        """The pruned circuit the kernel runs (computed once, on first use)."""
         if self._plan is None:
             self._plan = _make_plan(self)
         return self._plan
@@ -175,7 +175,7 @@ def convert(model: DiffLogicNet) -> LogicCircuit:
 
 
 def _make_plan(c: LogicCircuit) -> CircuitPlan:
-    """Prune dead gates and unread inputs, sort gates by id (see module docstring)."""
+    """Prune dead gates and unread inputs (see module docstring); surviving gates keep their order."""
     n_layers = len(c.ids)
     width = len(c.ids[-1])
     group = width // c.n_classes
@@ -193,13 +193,8 @@ def _make_plan(c: LogicCircuit) -> CircuitPlan:
     position[inputs] = np.arange(len(inputs))
     ids, ia, ib, offsets, bounds = [], [], [], [0], np.arange(c.n_classes + 1) * group
     for layer in range(n_layers):
-        g = live[layer + 1]
+        g = live[layer + 1]  # sorted; the last layer is complete, so its group boundaries are unchanged
         gid = c.ids[layer][g]
-        if layer == n_layers - 1:
-            order = np.lexsort((gid, g // group))  # by group, then gate id: group boundaries unchanged
-        else:
-            order = np.argsort(gid, kind="stable")
-        g, gid = g[order], gid[order]
         a = np.where(_READS_A[gid], position[c.index_a[layer][g]], 0)
         b = np.where(_READS_B[gid], position[c.index_b[layer][g]], 0)
         ids.append(gid)
