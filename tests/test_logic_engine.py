@@ -86,3 +86,20 @@ def test_engine_input_errors(model):
     words, _ = circuit.pack_inputs(np.zeros((3, 24)))
     with pytest.raises(ValueError, match="exceeds"):
         circuit.counts_packed(words, 64 * words.shape[1] + 1)
+
+
+@pytest.mark.parametrize("block", [1, 3, 16])
+def test_groupsum_counts_large_groups_and_blocks(block):
+    """Groups of 1,000 rows (10 carry-save levels), 1-word to 16-word blocks, a partial last block."""
+    net = difflogic_net(3000, 2, 2000, 1, tau=7.0, seed=5, connections="random")
+    with torch.no_grad():
+        net.layers[0].weight.zero_()
+        net.layers[0].weight[:, 3] = 1.0  # every gate passes its input a through
+    circuit = convert(net.eval())
+    x = torch.randint(0, 2, (1000, 3000), generator=torch.Generator().manual_seed(block)).float()
+    words, n = circuit.pack_inputs(x)
+    counts = circuit.counts_packed(words, n, block=block)
+    a = net.layers[0].index_a.numpy()
+    want = x.numpy()[:, a].reshape(1000, 2, 1000).sum(axis=2)
+    np.testing.assert_array_equal(counts, want)
+    np.testing.assert_array_equal(circuit.predict(x), net(x).argmax(dim=1).numpy())

@@ -25,6 +25,7 @@ import torch
 from numpy.typing import NDArray
 
 from gnet.logic.gates import COEFFICIENTS
+from gnet.logic.layers import LogicLayer
 from gnet.logic.models import DiffLogicNet
 from hdc._kernels.logic import ANF, BLOCK, circuit_counts, pack_threshold_bits
 from hdc._validate import check_int
@@ -167,6 +168,7 @@ def convert(model: DiffLogicNet) -> LogicCircuit:
     source, threshold, raw_features, strict = _input_step(model)
     ids, ia, ib = [], [], []
     for layer in model.layers:
+        assert isinstance(layer, LogicLayer)
         ids.append(layer.gate_ids().cpu().numpy().astype(np.uint8))
         ia.append(layer.index_a.cpu().numpy().astype(np.int32))
         ib.append(layer.index_b.cpu().numpy().astype(np.int32))

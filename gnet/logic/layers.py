@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from gnet.logic.gates import COEFFICIENTS, N_GATES, PASS_A, relaxed_mixture
-from hdc._validate import as_seed, check_choice, check_int, check_number
+from hdc._validate import Seed, as_seed, check_choice, check_int, check_number
 
 __all__ = ["CONNECTIONS", "INITS", "GroupSum", "LogicLayer", "random_connections", "unique_connections"]
 
@@ -81,7 +81,11 @@ class LogicLayer(nn.Module):
     ``weight`` (out, 16) logits; buffers ``index_a``, ``index_b`` (out,) int64.
     """
 
-    def __init__(self, in_features: int, out_features: int, connections: str = "random", seed=0,
+    index_a: torch.Tensor
+    index_b: torch.Tensor
+    coefficient_table: torch.Tensor
+
+    def __init__(self, in_features: int, out_features: int, connections: str = "random", seed: Seed = 0,
                  init: str = "gaussian", residual_logit: float = 5.0, grad_factor: float = 1.0) -> None:
         super().__init__()
         self.in_features = check_int(in_features, "in_features", 1)

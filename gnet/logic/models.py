@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from gnet.logic.layers import GroupSum, LogicLayer
-from hdc._validate import as_seed, check_choice, check_int, check_number
+from hdc._validate import Seed, as_seed, check_choice, check_int, check_number
 from hdc.encoders.thermometer import ThermometerEncoder
 
 __all__ = ["PRESETS", "TRAIN_DEFAULTS", "DiffLogicNet", "Thermometer", "build_difflogic", "difflogic_net",
@@ -75,6 +75,8 @@ class Thermometer(nn.Module):
     Buffer ``thresholds`` float32 (F, k) (or (1, k), shared). With ``strict_range`` inputs outside [0, 1] raise.
     """
 
+    thresholds: torch.Tensor
+
     def __init__(self, thresholds: torch.Tensor, strict_range: bool = True) -> None:
         super().__init__()
         self.register_buffer("thresholds", thresholds.detach().to(torch.float32).clone())
@@ -99,7 +101,7 @@ def _check_spec(spec: dict[str, Any]) -> None:
     if crop and (shape is None or len(shape) < 2 or min(shape[-2:]) <= 2 * crop):
         raise ValueError(f"crop={crop} needs an input_shape whose last two sides exceed {2 * crop}")
     raw = math.prod(shape) if shape else spec["in_features"]
-    cropped = raw if not crop else math.prod(shape[:-2]) * (shape[-2] - 2 * crop) * (shape[-1] - 2 * crop)
+    cropped = raw if not crop or shape is None else math.prod(shape[:-2]) * (shape[-2] - 2 * crop) * (shape[-1] - 2 * crop)
     if cropped != spec["in_features"]:
         raise ValueError(f"in_features {spec['in_features']} does not match input_shape {shape} with crop {crop}")
 
@@ -109,6 +111,10 @@ class DiffLogicNet(nn.Module):
 
     Shapes: input (B, *input_shape) or (B, raw features) float32 -> scores (B, n_classes) float32.
     """
+
+    layers: nn.Sequential
+    group_sum: GroupSum
+    encoder: Thermometer | None
 
     def __init__(self, spec: dict[str, Any]) -> None:
         super().__init__()
@@ -148,7 +154,7 @@ class DiffLogicNet(nn.Module):
     def fit_encoder(self, x_train: torch.Tensor) -> DiffLogicNet:
         """Fit quantile thresholds on training inputs (no-op for uniform thresholds or no encoder)."""
         cfg = self.spec["encoder"]
-        if cfg is not None and cfg.get("method") == "quantile":
+        if cfg is not None and cfg.get("method") == "quantile" and self.encoder is not None:
             enc = ThermometerEncoder(cfg["k"], "quantile", cfg.get("value_range")).fit(self.features(x_train))
             self.encoder.thresholds.copy_(torch.from_numpy(enc.thresholds))
         return self
@@ -185,7 +191,7 @@ def build_difflogic(spec: dict[str, Any]) -> DiffLogicNet:
     return DiffLogicNet(spec)
 
 
-def difflogic_net(in_features: int, n_classes: int, width: int, depth: int, tau: float, seed=0,
+def difflogic_net(in_features: int, n_classes: int, width: int, depth: int, tau: float, seed: Seed = 0,
                   **options: Any) -> DiffLogicNet:
     """A DiffLogic net of ``depth`` layers of ``width`` gates; ``options``: connections, init, grad_factor,
     input_shape, crop, encoder (see the module docstring)."""

@@ -108,7 +108,9 @@ class ThermometerEncoder:
     def bits(self, x: ArrayLike | torch.Tensor) -> NDArray[np.bool_]:
         """bool ``(n, in_features * k)``, feature-major (bit ``f k + j`` = ``x[:, f] > t[f, j]``)."""
         arr = self._check(x)
-        return (arr[:, :, None] > self.thresholds[None, :, :]).reshape(len(arr), -1)
+        thresholds = self.thresholds
+        assert thresholds is not None  # _check raised otherwise
+        return (arr[:, :, None] > thresholds[None, :, :]).reshape(len(arr), -1)
 
     def encode(self, x: ArrayLike | torch.Tensor) -> torch.Tensor:
         """float32 torch ``(n, in_features * k)`` with values in {0, 1}, for training."""
