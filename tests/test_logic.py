@@ -143,6 +143,24 @@ def test_residual_init_favours_pass_through():
     assert (layer.gate_ids() == gate_id("a")).float().mean() > 0.9
 
 
+def test_fused_backward_equals_autograd():
+    layer = LogicLayer(30, 50, seed=2)
+    gen = torch.Generator().manual_seed(1)
+    x0, up = torch.rand(8, 30, generator=gen), torch.randn(8, 50, generator=gen)
+    grads = []
+    for fused in (True, False):
+        layer.weight.grad = None
+        x = x0.clone().requires_grad_(True)
+        if fused:
+            out = layer(x)
+        else:
+            out = relaxed_mixture(x[:, layer.index_a], x[:, layer.index_b], layer.coefficients())
+        (out * up).sum().backward()
+        grads.append((out.detach(), x.grad, layer.weight.grad.clone()))
+    for got, want in zip(grads[0], grads[1]):
+        torch.testing.assert_close(got, want)
+
+
 def test_grad_factor_scales_input_gradient():
     grads, x0 = [], torch.rand(4, 6, generator=torch.Generator().manual_seed(0))
     for factor in (1.0, 2.0):

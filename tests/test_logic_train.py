@@ -12,7 +12,7 @@ from gnet.train import TrainConfig, evaluate, train
 
 # Floor for the test accuracy of the hard (eval-mode) network, preset "difflogic-digits" (192 thermometer bits,
 # 3 x 1,000 gates, tau 10), 10 epochs, batch 32, Adam lr 0.01, split below. Measured on the shared 2-core machine
-# (12-23 s per run under load): seeds 0, 1, 2, 3 -> 0.920, 0.896, 0.889, 0.907 (train-mode "soft" accuracy
+# (2-3 s per run at load average 4): seeds 0, 1, 2, 3 -> 0.920, 0.896, 0.889, 0.907 (train-mode "soft" accuracy
 # 0.93-0.94; the circuit equals eval mode exactly). The floor sits about 4 points below the worst seed, so
 # seed-to-seed and platform variation does not trip it, while a broken gate table, wiring or GroupSum (chance is
 # 0.10; a net that learns nothing useful stays below 0.5) does.

@@ -63,6 +63,42 @@ class _GradFactor(torch.autograd.Function):
         return grad * ctx.factor, None
 
 
+class _RelaxedGates(torch.autograd.Function):
+    """``relaxed_mixture(x[:, ia], x[:, ib], coefficients)`` with a hand-written backward.
+
+    The forward is :func:`~gnet.logic.gates.relaxed_mixture` with fused multiply-adds (equal up to rounding; exact
+    on {0, 1} inputs with integer coefficients); the backward scatters the input gradient with two ``index_add_``
+    calls and reduces the 4 coefficient gradients directly. With ``index_select`` gathers this took a
+    ``difflogic-mnist-small`` training step (batch 100, one thread, loaded machine) from about 270 to 150 ms.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, ia: torch.Tensor, ib: torch.Tensor,  # type: ignore[override]
+                coefficients: torch.Tensor) -> torch.Tensor:
+        a = torch.index_select(x, 1, ia)  # ~9x faster than x[:, ia] on CPU (measured, 100 x 8,000)
+        b = torch.index_select(x, 1, ib)
+        ab = a * b
+        c0, c1, c2, c3 = coefficients.unbind(dim=1)
+        ctx.save_for_backward(ia, ib, coefficients, a, b, ab)
+        ctx.in_shape = x.shape
+        return torch.addcmul(c0, c1, a).addcmul_(c2, b).addcmul_(c3, ab)  # 3 fused passes instead of 6
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        ia, ib, coefficients, a, b, ab = ctx.saved_tensors
+        _, c1, c2, c3 = coefficients.unbind(dim=1)
+        grad_x = grad_c = None
+        if ctx.needs_input_grad[0]:
+            g3 = grad * c3
+            grad_x = grad.new_zeros(ctx.in_shape)
+            grad_x.index_add_(1, ia, torch.addcmul(grad * c1, g3, b))
+            grad_x.index_add_(1, ib, torch.addcmul(grad * c2, g3, a))
+        if ctx.needs_input_grad[3]:
+            grad_c = torch.stack([grad.sum(0), (grad * a).sum(0), (grad * b).sum(0), (grad * ab).sum(0)], dim=1)
+        return grad_x, None, None, grad_c
+
+
 class LogicLayer(nn.Module):
     """``out_features`` neurons, each a learned two-input gate on two fixed inputs.
 
@@ -120,9 +156,12 @@ class LogicLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"LogicLayer expects (B, {self.in_features}) inputs, got {tuple(x.shape)}")
-        if self.grad_factor != 1.0 and torch.is_grad_enabled():
+        if not torch.is_grad_enabled():
+            a = torch.index_select(x, 1, self.index_a)
+            return relaxed_mixture(a, torch.index_select(x, 1, self.index_b), self.coefficients())
+        if self.grad_factor != 1.0:
             x = _GradFactor.apply(x, self.grad_factor)
-        return relaxed_mixture(x[:, self.index_a], x[:, self.index_b], self.coefficients())
+        return _RelaxedGates.apply(x, self.index_a, self.index_b, self.coefficients())
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
