@@ -47,7 +47,7 @@ BOOL = {
 def test_relaxed_gate_equals_truth_table(name):
     a = torch.tensor([0.0, 0.0, 1.0, 1.0])
     b = torch.tensor([0.0, 1.0, 0.0, 1.0])
-    want = torch.tensor([float(BOOL[name](bool(x), bool(y))) for x, y in zip(a, b)])
+    want = torch.tensor([float(BOOL[name](bool(x), bool(y))) for x, y in zip(a, b, strict=True)])
     assert torch.equal(relaxed_gate(name, a, b), want)
     assert np.array_equal(truth_table(gate_id(name)).ravel(), want.numpy().astype(np.uint8))
     assert np.array_equal(hard_gate(gate_id(name), a.numpy(), b.numpy()), want.numpy().astype(np.uint8))
@@ -157,7 +157,7 @@ def test_fused_backward_equals_autograd():
             out = relaxed_mixture(x[:, layer.index_a], x[:, layer.index_b], layer.coefficients())
         (out * up).sum().backward()
         grads.append((out.detach(), x.grad, layer.weight.grad.clone()))
-    for got, want in zip(grads[0], grads[1]):
+    for got, want in zip(grads[0], grads[1], strict=True):
         torch.testing.assert_close(got, want)
 
 
@@ -178,6 +178,10 @@ def test_presets_and_spec_errors():
         difflogic_spec("difflogic-imagenet")
     with pytest.raises(ValueError, match="multiple of n_classes"):
         difflogic_net(8, 3, 10, 2, tau=1.0)
+    with pytest.raises(ValueError, match="missing keys"):
+        DiffLogicNet({"architecture": "difflogic", "in_features": 8})
+    with pytest.raises(ValueError, match="not a difflogic spec"):
+        DiffLogicNet({"architecture": [{"type": "linear"}]})
     with pytest.raises(ValueError, match="unknown difflogic options"):
         difflogic_net(8, 2, 10, 2, tau=1.0, widht=3)
     model = DiffLogicNet(difflogic_spec("difflogic-mnist-small", width=200, depth=2))

@@ -128,7 +128,8 @@ class LogicCircuit:
         out = np.zeros((n_samples, self.n_classes), dtype=np.int32)
         if n_samples:
             circuit_counts(np.ascontiguousarray(words, dtype=np.uint64), plan.ids, plan.index_a, plan.index_b, ANF,
-                           plan.offsets, plan.group_bounds, plan.buf_rows, n_samples, block, numba.get_num_threads(), out)
+                           plan.offsets, plan.group_bounds, plan.buf_rows, n_samples, block,
+                           numba.get_num_threads(), out)
         return out
 
     def counts(self, x: Any) -> NDArray[np.int32]:

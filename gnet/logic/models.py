@@ -91,6 +91,10 @@ class Thermometer(nn.Module):
 def _check_spec(spec: dict[str, Any]) -> None:
     if spec.get("architecture") != "difflogic":
         raise ValueError(f"not a difflogic spec (architecture {spec.get('architecture')!r})")
+    missing = {"in_features", "n_classes", "width", "depth", "tau"} - set(spec)
+    unknown = set(spec) - set(_BASE) - {"in_features", "n_classes", "width", "depth", "tau", "preset"}
+    if missing or unknown:
+        raise ValueError(f"difflogic spec: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
     for key in ("in_features", "n_classes", "width", "depth"):
         check_int(spec[key], key, 1)
     check_number(spec["tau"], "tau", 0.0, strict=True)
@@ -100,8 +104,9 @@ def _check_spec(spec: dict[str, Any]) -> None:
     shape = spec.get("input_shape")
     if crop and (shape is None or len(shape) < 2 or min(shape[-2:]) <= 2 * crop):
         raise ValueError(f"crop={crop} needs an input_shape whose last two sides exceed {2 * crop}")
-    raw = math.prod(shape) if shape else spec["in_features"]
-    cropped = raw if not crop or shape is None else math.prod(shape[:-2]) * (shape[-2] - 2 * crop) * (shape[-1] - 2 * crop)
+    cropped = math.prod(shape) if shape else spec["in_features"]
+    if crop and shape is not None:
+        cropped = math.prod(shape[:-2]) * (shape[-2] - 2 * crop) * (shape[-1] - 2 * crop)
     if cropped != spec["in_features"]:
         raise ValueError(f"in_features {spec['in_features']} does not match input_shape {shape} with crop {crop}")
 
