@@ -4,7 +4,8 @@ Layout: bit ``j`` of word ``w`` of row ``r`` is node ``r`` for sample ``64 w + j
 A gate then costs one bitwise operation per 64 samples. Work is split into blocks of :data:`BLOCK` words
 (``64 BLOCK`` samples); each thread takes blocks round-robin and runs a block through every layer in two
 thread-local buffers of ``(rows, BLOCK)`` words, so a gate's inner loop is ``BLOCK`` independent word operations
-(vectorised: 4 words per AVX2, 8 per AVX-512 instruction) and a block's rows stay in the core's cache.
+(vectorised: 4 words per AVX2, 8 per AVX-512 instruction) and a thread's working set (two buffers of
+``widest layer x BLOCK`` words, 2 MiB for 8,000 gates at ``BLOCK = 16``) stays in L2/L3 cache.
 
 GroupSum needs per-sample counts of one-bits across a group's rows, i.e. a vertical (column-wise) popcount of the
 bit-sliced rows. Counting bit by bit costs 64 operations per row and word; instead each group's rows go through a
