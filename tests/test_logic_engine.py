@@ -103,3 +103,19 @@ def test_groupsum_counts_large_groups_and_blocks(block):
     want = x.numpy()[:, a].reshape(1000, 2, 1000).sum(axis=2)
     np.testing.assert_array_equal(counts, want)
     np.testing.assert_array_equal(circuit.predict(x), net(x).argmax(dim=1).numpy())
+
+
+def test_circuit_arrays_round_trip_and_validation(model):
+    circuit = convert(model.eval())
+    arrays = circuit.to_arrays()
+    again = LogicCircuit.from_arrays(arrays)
+    x = torch.rand(70, 24, generator=torch.Generator().manual_seed(9))
+    np.testing.assert_array_equal(again.counts(x), circuit.counts(x))
+    bad = dict(arrays, index_a=arrays["index_a"].copy())
+    bad["index_a"][-1] = 10**6
+    with pytest.raises(ValueError, match="out of range"):
+        LogicCircuit.from_arrays(bad)
+    with pytest.raises(ValueError, match="gate ids"):
+        LogicCircuit.from_arrays(dict(arrays, ids=arrays["ids"].astype(np.int64) + 16))
+    with pytest.raises(ValueError, match="missing arrays"):
+        LogicCircuit.from_arrays({"weight": np.zeros(3)})

@@ -15,6 +15,7 @@ computes every gate exactly with the same argmax gate, and both sides take the f
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -143,6 +144,54 @@ class LogicCircuit:
     def predict(self, x: Any) -> NDArray[np.int64]:
         """int64 (B,): argmax of the counts, first maximum on ties (as ``torch.argmax``)."""
         return self.counts(x).argmax(axis=1).astype(np.int64)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Flat numpy arrays (e.g. for ``np.savez``): ``ids``, ``index_a``, ``index_b`` (layers concatenated),
+        ``widths`` (int64 per layer), ``input_source``, ``input_threshold`` and a ``header`` float64
+        ``[n_classes, tau, raw_features, strict_range]``. :meth:`from_arrays` inverts it."""
+        return {
+            "ids": np.concatenate(self.ids), "index_a": np.concatenate(self.index_a),
+            "index_b": np.concatenate(self.index_b), "widths": np.array([len(g) for g in self.ids], np.int64),
+            "input_source": self.input_source, "input_threshold": self.input_threshold,
+            "header": np.array([self.n_classes, self.tau, self.raw_features, self.strict_range], np.float64),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> LogicCircuit:
+        """Rebuild a circuit from :meth:`to_arrays`, checking every array, so that a damaged or foreign file
+        gives a ``ValueError`` rather than wrong predictions or an out-of-bounds read in the kernel."""
+        missing = {"ids", "index_a", "index_b", "widths", "input_source", "input_threshold", "header"} - set(arrays)
+        if missing:
+            raise ValueError(f"not a logic circuit: missing arrays {sorted(missing)}")
+        n_classes, tau, raw_features, strict = (float(v) for v in np.asarray(arrays["header"]).reshape(-1)[:4])
+        widths = np.asarray(arrays["widths"], np.int64)
+        ids = np.asarray(arrays["ids"])
+        source = np.asarray(arrays["input_source"], np.int64)
+        threshold = np.asarray(arrays["input_threshold"], np.float32)
+        if not (n_classes >= 1 and tau > 0 and raw_features >= 1 and len(widths) >= 1 and (widths >= 1).all()):
+            raise ValueError("logic circuit: bad header or layer widths")
+        if len(ids) != widths.sum() or len(arrays["index_a"]) != len(ids) or len(arrays["index_b"]) != len(ids):
+            raise ValueError("logic circuit: gate arrays do not match the layer widths")
+        if len(ids) and (ids.min() < 0 or ids.max() > 15):
+            raise ValueError("logic circuit: gate ids must lie in [0, 16)")
+        if widths[-1] % int(n_classes) or len(source) != len(threshold) or len(source) == 0:
+            raise ValueError("logic circuit: last width not a multiple of n_classes, or bad input step")
+        if source.min() < 0 or source.max() >= raw_features:
+            raise ValueError("logic circuit: input sources out of range")
+        bounds = np.concatenate([[0], np.cumsum(widths)])
+        layers: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+        fan_in = len(source)
+        for lo, hi in itertools.pairwise(bounds.tolist()):
+            a = np.asarray(arrays["index_a"][lo:hi], np.int64)
+            b = np.asarray(arrays["index_b"][lo:hi], np.int64)
+            if min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= fan_in:
+                raise ValueError(f"logic circuit: gate inputs out of range for a layer of fan-in {fan_in}")
+            layers[0].append(ids[lo:hi].astype(np.uint8))
+            layers[1].append(a.astype(np.int32))
+            layers[2].append(b.astype(np.int32))
+            fan_in = hi - lo
+        return cls(*layers, n_classes=int(n_classes), tau=tau, input_source=source, input_threshold=threshold,
+                   raw_features=int(raw_features), strict_range=bool(strict))
 
 
 def _input_step(model: DiffLogicNet) -> tuple[NDArray[np.int64], NDArray[np.float32], int, bool]:
