@@ -1,0 +1,46 @@
+"""Differentiable logic gate networks (DiffLogic; Petersen et al., NeurIPS 2022).
+
+Train relaxed two-input gates in torch (:class:`LogicLayer`, :class:`GroupSum`, :class:`DiffLogicNet`), then
+:func:`convert` the network into hard gates (:class:`LogicCircuit`) that run bit-parallel over samples.
+"""
+
+from gnet.logic.convert import LogicCircuit, convert
+from gnet.logic.gates import (
+    COEFFICIENTS,
+    GATE_IDS,
+    GATE_NAMES,
+    gate_id,
+    hard_gate,
+    packed_gate,
+    relaxed_gate,
+)
+from gnet.logic.layers import CONNECTIONS, GroupSum, LogicLayer
+from gnet.logic.models import (
+    PRESETS,
+    TRAIN_DEFAULTS,
+    DiffLogicNet,
+    build_difflogic,
+    difflogic_net,
+    difflogic_spec,
+)
+
+__all__ = [
+    "COEFFICIENTS",
+    "CONNECTIONS",
+    "GATE_IDS",
+    "GATE_NAMES",
+    "PRESETS",
+    "TRAIN_DEFAULTS",
+    "DiffLogicNet",
+    "GroupSum",
+    "LogicCircuit",
+    "LogicLayer",
+    "build_difflogic",
+    "convert",
+    "difflogic_net",
+    "difflogic_spec",
+    "gate_id",
+    "hard_gate",
+    "packed_gate",
+    "relaxed_gate",
+]
