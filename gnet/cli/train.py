@@ -8,34 +8,15 @@ import time
 from pathlib import Path
 
 from gnet.checkpoint import load_model
-from gnet.data import load_dataset
-from gnet.models import ARCHITECTURES, architecture, build_model, check_input_shape, load_architecture
+from gnet.data import load_dataset, load_for_model
+from gnet.models import ARCHITECTURES, architecture_for, build_model, check_input_shape
 from gnet.train import TrainConfig, evaluate, train
-
-DEFAULT_ARCH = {"digits": "digits", "mnist": "mnist", "fashion-mnist": "fashion-mnist"}
-
-
-def _resolve_architecture(arch: str | None, dataset, activation: str) -> list[dict]:
-    """Layer specs from a named architecture or a JSON file, sized to the dataset where the name allows it."""
-    if arch is not None and arch.endswith(".json"):
-        return load_architecture(arch)
-    name = arch or DEFAULT_ARCH.get(dataset.name) or ("timeseries" if dataset.kind == "timeseries" else "mlp")
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {name!r}; valid: {', '.join(sorted(ARCHITECTURES))} or a .json file")
-    shape, k = dataset.input_shape, dataset.n_classes
-    if name == "timeseries":
-        return architecture(name, in_channels=shape[0], length=shape[-1], n_classes=k, activation=activation)
-    if name == "mlp":
-        size = 1
-        for s in shape:
-            size *= s
-        return architecture(name, in_features=size, n_classes=k, activation=activation)
-    return architecture(name, n_classes=k, activation=activation)
+from hdc._validate import check_int
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset, args.data_dir, val_fraction=args.val_fraction, seed=args.seed)
-    specs = _resolve_architecture(args.arch, data, args.activation)
+    specs = architecture_for(data, args.arch, args.activation)
     model = build_model(specs, seed=args.seed)
     check_input_shape(model, data.input_shape, data.n_classes)
     config = TrainConfig(
@@ -69,26 +50,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_model_and_data(args: argparse.Namespace):
-    """(model, config, DataSplits) for ``args.model`` and ``args.dataset`` (default: the checkpoint's dataset, with
-    the split it was trained on)."""
-    model, config = load_model(args.model)
-    name = args.dataset or config.get("dataset")
-    if name is None:
-        raise ValueError("the checkpoint names no dataset; pass --dataset")
-    data = load_dataset(name, args.data_dir, val_fraction=config.get("val_fraction", 0.1),
-                        seed=config.get("data_seed", 0))
-    return model, config, data
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     if str(args.model).endswith(".ehd"):
         from gnet.cli.ehd import cmd_eval_ehd  # EHD models have their own evaluator
 
         return cmd_eval_ehd(args)
-    model, config, data = load_model_and_data(args)
+    model, config = load_model(args.model)
+    data = load_for_model(config, args.dataset, args.data_dir)
     check_input_shape(model, data.input_shape, data.n_classes)
     x, y = data.test.tensors
+    if args.limit is not None:
+        x, y = x[: check_int(args.limit, "--limit", minimum=1)], y[: args.limit]
     t0 = time.perf_counter()
     loss, acc = evaluate(model, x, y)
     dt = time.perf_counter() - t0
