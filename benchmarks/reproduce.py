@@ -46,11 +46,10 @@ prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.openmp
 import torch  # noqa: E402
 
 from gnet.checkpoint import load_checkpoint, load_model  # noqa: E402
-from gnet.cli.ehd import parse_n  # noqa: E402
-from gnet.cli.train import _resolve_architecture  # noqa: E402
 from gnet.data import DataSplits, load_dataset  # noqa: E402
-from gnet.ehd import convert  # noqa: E402
-from gnet.models import build_model, check_input_shape  # noqa: E402
+from gnet.ehd import SweepPoint, SweepResult, parse_dim, resolve_dim, sweep  # noqa: E402
+from gnet.ehd.convert import fan_ins as model_fan_ins  # noqa: E402
+from gnet.models import architecture_for, build_model, check_input_shape  # noqa: E402
 from gnet.train import TrainConfig, evaluate, train  # noqa: E402
 
 ACTIVATIONS = ("rasu", "tasu")
@@ -229,7 +228,7 @@ def _train(ctx: Context, act: str, t0: float) -> dict[str, Any]:
     r, args = ctx.recipe, ctx.args
     run_dir = ctx.runs / act
     data = ctx.data(r["val_fraction"], args.train_seed)
-    specs = _resolve_architecture(args.arch, data, act)
+    specs = architecture_for(data, args.arch, act)
     model = build_model(specs, seed=args.train_seed)
     check_input_shape(model, data.input_shape, data.n_classes)
     model_config = {"architecture": specs, "input_shape": list(data.input_shape), "n_classes": data.n_classes,
@@ -278,7 +277,7 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
     args = ctx.args
     model, config, ckpt = ctx.model(act)
     sha = file_sha256(ckpt)
-    grid = [parse_n(v) for v in args.n_grid]
+    grid = [parse_dim(v) for v in args.n_grid]
     seeds = list(range(args.seeds))
     precision = "int8" if (args.int8 and embedding == "rademacher") else "float32"
     settings = {"checkpoint_sha256": sha, "limit": args.limit, "precision": precision,
@@ -288,37 +287,41 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
     if previous and all(previous.get(k) == v for k, v in settings.items()):
         points = previous.get("points", [])
     have = {(n_key(p["n"]), p["seed"]) for p in points}
-    todo = [(n, s) for s in seeds for n in grid if (n_key(n), s) not in have]  # seed-major: early stops keep all N
+    todo = [(n, s) for s in seeds for n in grid if (n_key(n), s) not in have]
     data = ctx.model_data(config)
     x, y = ctx.test_subset(data)
     if not todo and previous and previous.get("complete"):
         ctx.say(f"[{name}] done before (skipped)")
         return previous
     _, float_acc = evaluate(model, x, y)
-    meta = {k: config[k] for k in ("input_shape", "n_classes", "dataset") if k in config}
-    t0, cut_short, cost = time.perf_counter(), False, {}
+    t0, cost = time.perf_counter(), {}
     ctx.say(f"[{name}] {len(todo)} (N, seed) points to measure on {len(x)} test items, "
             f"budget {args.stage_budget_s:.0f}s")
-    for n, seed in todo:
-        if time.perf_counter() - t0 + cost.get(n_key(n), 0.0) > args.stage_budget_s:
-            cut_short = True
-            break
-        t_point = time.perf_counter()
-        ehd = convert(model, n=n, embedding=embedding, conv_projection=args.conv_projection, seed=seed,
-                      precision=precision, meta=meta)
-        acc = ehd.evaluate(x, y, batch_size=args.batch_size, progress=not args.quiet).accuracy
-        seconds = time.perf_counter() - t_point
-        cost[n_key(n)] = seconds
-        points.append({"n": n, "seed": seed, "n_per_layer": ehd.n_per_layer, "accuracy": acc, "seconds": seconds})
-        ctx.say(f"[{name}] N={n} seed {seed}: {acc:.4f} ({seconds:.1f}s)")
+
+    def as_json(result: SweepResult) -> list[dict[str, Any]]:
+        return [{"n": p.dim, "seed": p.seed, "n_per_layer": p.dim_per_layer, "accuracy": p.accuracy,
+                 "seconds": p.seconds} for p in result.points]
+
+    def over_budget(n: Any, seed: int) -> bool:
+        return time.perf_counter() - t0 + cost.get(n_key(n), 0.0) > args.stage_budget_s
+
+    def saved(result: SweepResult, point: SweepPoint) -> None:
+        cost[n_key(point.dim)] = point.seconds
+        ctx.say(f"[{name}] N={point.dim} seed {point.seed}: {point.accuracy:.4f} ({point.seconds:.1f}s)")
         write_json(path, _sweep_record(ctx, name, act, embedding, settings, ckpt, float_acc, len(x), grid, seeds,
-                                       points, True, time.perf_counter() - t0))
+                                       as_json(result), True, time.perf_counter() - t0))
+
+    done = [SweepPoint(p["n"], p["seed"], p["n_per_layer"], p["accuracy"], p["seconds"]) for p in points]
+    result = sweep(model, x, y, grid, seeds, embedding=embedding, conv_projection=args.conv_projection,
+                   precision=precision, batch_size=args.batch_size, float_accuracy=float_acc, done=done,
+                   on_point=saved, stop=over_budget, progress=not args.quiet)
+    points = as_json(result)
     have = {(n_key(p["n"]), p["seed"]) for p in points}
     complete = all((n_key(n), s) in have for n in grid for s in seeds)
     record = _sweep_record(ctx, name, act, embedding, settings, ckpt, float_acc, len(x), grid, seeds, points,
                            not complete, time.perf_counter() - t0)
     record["complete"] = complete
-    record["cut_short"] = cut_short or not complete
+    record["cut_short"] = not result.complete or not complete
     write_json(path, record)
     return record
 
@@ -355,7 +358,7 @@ def stage_baselines(ctx: Context) -> dict[str, Any]:
         raise ValueError(f"--baselines: unknown {unknown}; valid: {', '.join(classifiers.MODELS)}")
     # D = the mean N of each grid point, as the paper evaluates its baselines (its plots' x-axis).
     fan_ins = _fan_ins(ctx)
-    dims = sorted({round(statistics.mean(_resolve(parse_n(v), fan_ins))) for v in args.n_grid})
+    dims = sorted({round(statistics.mean(resolve_dim(parse_dim(v), fan_ins))) for v in args.n_grid})
     seeds = list(range(args.baseline_seeds))
     data = ctx.data(ctx.recipe["val_fraction"], args.train_seed)
     x_tr, y_tr = (t.numpy() for t in data.train.tensors)
@@ -414,24 +417,11 @@ def _baseline_record(ctx, settings, names, dims, seeds, points, complete, n_test
 
 def _fan_ins(ctx: Context) -> list[int]:
     """Fan-ins of the code-carrying layers (for ratio N like '2x'), from a checkpoint or the architecture."""
-    from gnet.ehd.convert import _flatten_modules, geometry_of
-    from gnet.layers import GConv1d, GConv2d, GLinear, NormalizedClassifier
-
     for act in ctx.args.activations:
         if ctx.checkpoint_path(act).is_file():
-            model = ctx.model(act)[0]
-            break
-    else:
-        data = ctx.data(ctx.recipe["val_fraction"], ctx.args.train_seed)
-        model = build_model(_resolve_architecture(ctx.args.arch, data, ctx.args.activations[0]))
-    kinds = (GConv1d, GConv2d, GLinear, NormalizedClassifier)
-    return [geometry_of(m).fan_in for m in _flatten_modules(model) if isinstance(m, kinds)]
-
-
-def _resolve(n: int | float | list[int], fan_ins: list[int]) -> list[int]:
-    from gnet.ehd.convert import resolve_n
-
-    return resolve_n(n, fan_ins)
+            return model_fan_ins(ctx.model(act)[0])
+    data = ctx.data(ctx.recipe["val_fraction"], ctx.args.train_seed)
+    return model_fan_ins(build_model(architecture_for(data, ctx.args.arch, ctx.args.activations[0])))
 
 
 # ---------------------------------------------------------------------------------------------- plot + summary
@@ -600,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
             recipe[key] = None if opt == "none" else opt
     args.n_grid = args.n_grid or recipe["n_grid"]
     for v in args.n_grid:
-        parse_n(v)  # fail on a malformed grid before any work
+        parse_dim(v)  # fail on a malformed grid before any work
     if args.seeds < 1 or args.baseline_seeds < 0:
         raise ValueError("--seeds must be >= 1 and --baseline-seeds >= 0")
     if args.limit is not None and args.limit < 1:

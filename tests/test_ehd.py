@@ -278,7 +278,6 @@ def test_hadamard_and_mixed_embeddings_convert_save_and_reload(tmp_path):
 
 
 def model_layers(model):
-    from gnet.ehd.convert import _flatten_modules
-    from gnet.layers import GConv1d, GConv2d, GLinear, NormalizedClassifier
+    from gnet.ehd.convert import fan_ins
 
-    return [m for m in _flatten_modules(model) if isinstance(m, (GLinear, GConv1d, GConv2d, NormalizedClassifier))]
+    return fan_ins(model)  # one entry per code-carrying layer

@@ -15,8 +15,18 @@ from gnet.ehd.model import EHDModel, Flatten, Pool, Stage
 from gnet.layers import RASU, TASU, GConv1d, GConv2d, GLinear, NormalizedClassifier
 from hdc._validate import as_seed, check_choice, check_int
 
-__all__ = ["convert", "convert_layer", "geometry_of", "parse_dim", "resolve_dim", "resolve_n", "resolve_per_layer"]
+__all__ = [
+    "convert",
+    "convert_layer",
+    "fan_ins",
+    "geometry_of",
+    "parse_dim",
+    "resolve_dim",
+    "resolve_n",
+    "resolve_per_layer",
+]
 
+_CODE_CARRYING = (GLinear, GConv1d, GConv2d, NormalizedClassifier)
 _IGNORED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)  # identities at inference
 
 
@@ -38,6 +48,12 @@ def geometry_of(layer: nn.Module) -> Geometry:
     if isinstance(layer, NormalizedClassifier):
         return Geometry("linear", layer.in_features, layer.n_classes)
     raise ValueError(f"{type(layer).__name__} is not a G-Net layer")
+
+
+def fan_ins(model: nn.Module) -> list[int]:
+    """The fan-in of every code-carrying layer of a float G-Net (G-layers and the classifier), in order: what a
+    ratio ``dim`` multiplies."""
+    return [geometry_of(m).fan_in for m in _flatten_modules(model) if isinstance(m, _CODE_CARRYING)]
 
 
 def resolve_dim(dim: float | Sequence[int], fan_ins: Sequence[int]) -> list[int]:
@@ -155,7 +171,7 @@ def convert(
     check_choice(conv_projection, PROJECTIONS, "conv_projection")
     seed = as_seed(seed)
     modules = _flatten_modules(model)
-    g_layers = [m for m in modules if isinstance(m, (GLinear, GConv1d, GConv2d, NormalizedClassifier))]
+    g_layers = [m for m in modules if isinstance(m, _CODE_CARRYING)]
     if not g_layers or not isinstance(modules[-1], NormalizedClassifier):
         raise ValueError("the model must end with a NormalizedClassifier")
     dims = resolve_dim(dim, [geometry_of(m).fan_in for m in g_layers])
@@ -181,7 +197,7 @@ def _convert_stages(
     stages: list[Stage] = []
     index = 0
     for i, module in enumerate(modules):
-        if isinstance(module, (GLinear, GConv1d, GConv2d, NormalizedClassifier)):
+        if isinstance(module, _CODE_CARRYING):
             activation, alpha = None, 1.0
             nxt = modules[i + 1] if i + 1 < len(modules) else None
             if isinstance(nxt, (RASU, TASU)):
