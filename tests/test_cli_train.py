@@ -20,7 +20,9 @@ def test_train_writes_run_dir_then_resumes_and_evaluates(tmp_path, capsys):
     assert main(["train", *FAST, "--epochs", "2", "--out", str(run)]) == 0
     out = capsys.readouterr().out
     acc = float(re.search(r"test accuracy \(best val checkpoint\): ([0-9.]+)", out).group(1))
-    assert 0.0 <= acc <= 1.0
+    # Two epochs of the digits MLP (seed 0) reach 0.946 on the 540 test images; seeds 1-3 reach 0.922-0.926. The
+    # binomial std there is about 0.011, so 0.85 is more than 6 std below every seed seen and 8x chance (0.1).
+    assert 0.85 < acc <= 1.0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs_run"] == 2 and summary["dataset"] == "digits"
     assert summary["test_accuracy_best"] == pytest.approx(acc, abs=5e-5)
