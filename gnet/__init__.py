@@ -6,7 +6,7 @@ light (no torch until one is touched)::
     import gnet
     data = gnet.load_dataset("digits")
     model = gnet.build_model(gnet.architecture_for(data))
-    gnet.train(model, data.train.tensors, data.val.tensors, gnet.TrainConfig(epochs=15))
+    gnet.train.train(model, data.train.tensors, data.val.tensors, gnet.TrainConfig(epochs=15))
     ehd = gnet.ehd.convert(model, dim=4096, input_shape=data.input_shape)
 """
 
@@ -32,7 +32,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "architecture": ("gnet.models", "architecture"),
     "architecture_for": ("gnet.models", "architecture_for"),
     "build_model": ("gnet.models", "build_model"),
-    "train": ("gnet.train", "train"),
+    "train": ("gnet.train", None),  # the module: importing gnet.train binds that name to it anyway
     "evaluate": ("gnet.train", "evaluate"),
     "TrainConfig": ("gnet.train", "TrainConfig"),
     "EHDModel": ("gnet.ehd", "EHDModel"),
@@ -60,12 +60,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from gnet import data, ehd, layers, models, plots, robustness
+    from gnet import data, ehd, layers, models, plots, robustness, train
     from gnet.checkpoint import load_model, save_checkpoint
     from gnet.data import load_dataset, load_test_split
     from gnet.ehd import EHDModel
     from gnet.models import architecture, architecture_for, build_model
-    from gnet.train import TrainConfig, evaluate, train
+    from gnet.train import TrainConfig, evaluate
 
 
 def __getattr__(name: str) -> Any:

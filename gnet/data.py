@@ -141,10 +141,8 @@ def make_loader(dataset: Dataset | tuple[torch.Tensor, torch.Tensor], batch_size
     The shuffle order comes from a private ``torch.Generator`` seeded with ``seed``: the same seed gives the same
     batches, and the global torch RNG is neither read nor advanced.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
     if isinstance(dataset, tuple):
         if len(dataset) != 2 or not all(isinstance(t, torch.Tensor) for t in dataset):
             raise ValueError("dataset given as a tuple must be (x, y) tensors")

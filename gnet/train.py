@@ -24,8 +24,10 @@ from tqdm.auto import tqdm
 
 from gnet.augment import AUGMENTATIONS, augment_batch
 from gnet.checkpoint import load_checkpoint, save_checkpoint
+from hdc._validate import check_int, check_number
+from hdc.io import atomic_write_text
 
-__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "evaluate", "predict"]
+__all__ = ["NonFiniteLossError", "TrainConfig", "TrainResult", "evaluate", "predict", "train"]
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 
@@ -47,10 +49,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            check_int(getattr(self, name), name, minimum=1)
+        check_number(self.lr, "lr", minimum=0.0, strict=True)
+        check_number(self.weight_decay, "weight_decay", minimum=0.0)
+        if not 0.0 < check_number(self.plateau_factor, "plateau_factor") < 1.0:  # ReduceLROnPlateau needs (0, 1)
+            raise ValueError(f"plateau_factor must lie in (0, 1), got {self.plateau_factor}")
+        check_int(self.plateau_patience, "plateau_patience", minimum=0)
+        if self.early_stopping is not None:
+            check_int(self.early_stopping, "early_stopping", minimum=1)
+        check_int(self.seed, "seed", minimum=0)
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"unknown augment {self.augment!r}; valid: {', '.join(str(a) for a in AUGMENTATIONS)}")
 
@@ -216,7 +223,7 @@ def train(
                     save_checkpoint(out / "best.pt", model, full_config, epoch=epoch)
                 state = _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen)
                 save_checkpoint(out / "last.pt", model, full_config, **state)
-                (out / "history.json").write_text(json.dumps(dataclasses.asdict(result), indent=1))
+                atomic_write_text(out / "history.json", json.dumps(dataclasses.asdict(result), indent=1))
             if stop:
                 break
     return result

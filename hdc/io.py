@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["ContainerError", "atomic_write", "digest", "load_container", "save_container"]
+__all__ = ["ContainerError", "atomic_write", "atomic_write_text", "digest", "load_container", "save_container"]
 
 HEADER = "header"  # the array holding the JSON header as uint8 bytes
 
@@ -66,6 +66,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             pass
         raise
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """:func:`atomic_write` of ``text`` in UTF-8; returns the path."""
+    return atomic_write(path, lambda fh: fh.write(text.encode()))
 
 
 def digest(header: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str:

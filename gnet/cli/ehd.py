@@ -12,6 +12,7 @@ from gnet.data import load_test_split
 from gnet.ehd import EHDModel, convert, parse_dim, sweep
 from gnet.plots import plot_sweep
 from gnet.train import evaluate
+from hdc.io import atomic_write_text
 
 EMBEDDING_HELP = ("gaussian | rademacher | orthogonal | hadamard (structured, fast), or a comma list with one per "
                   "G-layer")
@@ -60,7 +61,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record = {"dataset": name, "checkpoint": str(args.checkpoint), **result.to_dict()}
-    (out / "sweep.json").write_text(json.dumps(record, indent=1))
+    atomic_write_text(out / "sweep.json", json.dumps(record, indent=1))
     plot_sweep(record, out / "sweep.png")
     print(f"float accuracy {float_acc:.4f}; wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
     return 0

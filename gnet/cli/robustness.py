@@ -15,6 +15,7 @@ from gnet.ehd import EHDModel
 from gnet.plots import plot_robustness
 from gnet.robustness import TARGETS, p_grid, robustness_sweep
 from hdc.faults import FAULT_KINDS, SAMPLINGS, SCOPES
+from hdc.io import atomic_write_text
 
 
 def parse_layers(text: str) -> list[int] | None:
@@ -70,7 +71,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
               "models": entries}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "robustness.json").write_text(json.dumps(result, indent=1))
+    atomic_write_text(out / "robustness.json", json.dumps(result, indent=1))
     plot_robustness(result, out / "robustness.png")
     print(f"wrote {out / 'robustness.json'} and {out / 'robustness.png'}")
     return 0

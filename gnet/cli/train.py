@@ -6,12 +6,16 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
+
+from torch import nn
 
 from gnet.checkpoint import load_model
-from gnet.data import load_dataset, load_for_model
+from gnet.data import DataSplits, load_dataset, load_for_model
 from gnet.models import ARCHITECTURES, architecture_for, build_model, check_input_shape
 from gnet.train import TrainConfig, evaluate, train
 from hdc._validate import check_int
+from hdc.io import atomic_write_text
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -44,10 +48,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         "best_val_accuracy": result.best_val_accuracy, "test_accuracy_best": best_acc,
         "test_accuracy_last": final_acc, "train_seconds": seconds,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     print(f"test accuracy (best val checkpoint): {best_acc:.4f}   last epoch: {final_acc:.4f}   "
           f"[{summary['epochs_run']} epochs, {seconds:.0f}s] -> {out / 'best.pt'}")
     return 0
+
+
+def load_model_and_data(args: argparse.Namespace) -> tuple[nn.Sequential, dict[str, Any], DataSplits]:
+    """(model, config, splits) for ``args.model`` and ``args.dataset`` (default: the checkpoint's dataset, with
+    the split it was trained on); the flags of ``gnet eval`` and ``gnet verify``."""
+    model, config = load_model(args.model)
+    return model, config, load_for_model(config, args.dataset, args.data_dir)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -55,8 +66,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from gnet.cli.ehd import cmd_eval_ehd  # EHD models have their own evaluator
 
         return cmd_eval_ehd(args)
-    model, config = load_model(args.model)
-    data = load_for_model(config, args.dataset, args.data_dir)
+    model, _, data = load_model_and_data(args)
     check_input_shape(model, data.input_shape, data.n_classes)
     x, y = data.test.tensors
     if args.limit is not None:
