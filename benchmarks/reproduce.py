@@ -50,6 +50,7 @@ from gnet.data import DataSplits, load_dataset  # noqa: E402
 from gnet.ehd import SweepPoint, SweepResult, parse_dim, resolve_dim, sweep  # noqa: E402
 from gnet.ehd.convert import fan_ins as model_fan_ins  # noqa: E402
 from gnet.models import architecture_for, build_model, check_input_shape  # noqa: E402
+from gnet.plots import plot_accuracy_vs_dim  # noqa: E402
 from gnet.train import TrainConfig, evaluate, train  # noqa: E402
 
 ACTIVATIONS = ("rasu", "tasu")
@@ -428,11 +429,6 @@ def _fan_ins(ctx: Context) -> list[int]:
 
 def stage_plot(ctx: Context) -> dict[str, Any]:
     """Redraw accuracy_vs_n.png and rewrite summary.json / table.md from whatever stage files exist."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     acts = [a for a in ctx.args.activations if any((ctx.out / f"sweep_{a}_{e}.json").is_file() for e in EMBEDDINGS)]
     baselines = read_json(ctx.out / "baselines.json")
     summary: dict[str, Any] = {"dataset": ctx.args.dataset, "float": {}, "ehd": [], "baselines": [],
@@ -446,56 +442,9 @@ def stage_plot(ctx: Context) -> dict[str, Any]:
         ctx.say("[plot] no sweep results yet; nothing to draw")
         write_json(ctx.out / "summary.json", summary)
         return summary
-    fig, axes = plt.subplots(1, len(acts), figsize=(6.2 * len(acts), 4.3), squeeze=False)
     lines = ["| activation | G | N per layer | mean N | EHD accuracy (%) | float (%) | gap (points) | seeds | "
              "test items |", "|---|---|---|---|---|---|---|---|---|"]
-    styles = {"gaussian": ("tab:blue", "o"), "rademacher": ("tab:red", "s"), "orthogonal": ("tab:cyan", "D")}
-    for ax, act in zip(axes[0], acts):
-        float_acc, n_test, seed_counts = None, None, set()
-        for emb in EMBEDDINGS:
-            sweep = read_json(ctx.out / f"sweep_{act}_{emb}.json")
-            if not sweep or not sweep["rows"]:
-                continue
-            float_acc, n_test = sweep["float_accuracy"], sweep["n_test"]
-            rows = sorted(sweep["rows"], key=lambda r: r["mean_n"])
-            seed_counts |= {len(r["accuracies"]) for r in rows}
-            xs = [r["mean_n"] for r in rows]
-            mu = [100 * r["accuracy_mean"] for r in rows]
-            band = [50 * r["accuracy_std"] for r in rows]  # +-0.5 std, the paper's gamma for accuracy plots
-            color, marker = styles[emb]
-            ax.plot(xs, mu, marker=marker, ms=4, color=color, label=f"EHD G-Net, {emb.capitalize()} G")
-            ax.fill_between(xs, [m - b for m, b in zip(mu, band)], [m + b for m, b in zip(mu, band)], color=color,
-                            alpha=0.2)
-            for r in rows:
-                summary["ehd"].append({"activation": act, "embedding": emb, "n_per_layer": r["n_per_layer"],
-                                       "mean_n": r["mean_n"], "accuracy_mean": r["accuracy_mean"],
-                                       "accuracy_std": r["accuracy_std"], "seeds": len(r["accuracies"]),
-                                       "float_accuracy": sweep["float_accuracy"], "gap_to_float": r["gap_to_float"],
-                                       "n_test": sweep["n_test"], "complete": sweep["complete"]})
-                lines.append(f"| {act.upper()} | {emb} | {'/'.join(map(str, r['n_per_layer']))} | "
-                             f"{r['mean_n']:.0f} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} | "
-                             f"{100 * sweep['float_accuracy']:.2f} | {100 * r['gap_to_float']:+.2f} | "
-                             f"{len(r['accuracies'])} | {sweep['n_test']} |")
-        if baselines:
-            for i, m in enumerate(baselines["models"]):
-                rows = sorted((r for r in baselines["rows"] if r["model"] == m), key=lambda r: r["dim"])
-                if not rows:
-                    continue
-                xs = [r["dim"] for r in rows]
-                mu = [100 * r["accuracy_mean"] for r in rows]
-                band = [50 * r["accuracy_std"] for r in rows]
-                color = ("tab:green", "tab:purple", "tab:orange", "tab:brown")[i % 4]
-                ax.plot(xs, mu, marker="^", ms=4, ls="-.", color=color, label=f"{m} (hdc.classifiers)")
-                ax.fill_between(xs, [a - b for a, b in zip(mu, band)], [a + b for a, b in zip(mu, band)],
-                                color=color, alpha=0.15)
-        if float_acc is not None:
-            ax.axhline(100 * float_acc, ls="--", color="k", label=f"float G-Net ({100 * float_acc:.2f}%)")
-        ax.set_xlabel("hyperdimension: mean N over layers (baselines: D)")
-        ax.set_ylabel("test accuracy (%)")
-        seeds_text = "-".join(str(c) for c in sorted({min(seed_counts, default=0), max(seed_counts, default=0)}))
-        ax.set_title(f"{ctx.args.dataset}, {act.upper()}: {seeds_text} seeds per N, {n_test} test items", fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+    panels = [_panel(ctx, act, baselines, summary, lines) for act in acts]
     if baselines:
         lines += ["", "| baseline (hdc.classifiers, default settings) | D | accuracy (%) | seeds | test items |",
                   "|---|---|---|---|---|"]
@@ -504,9 +453,7 @@ def stage_plot(ctx: Context) -> dict[str, Any]:
                                         | {"seeds": len(r["accuracies"])})
             lines.append(f"| {r['model']} | {r['dim']} | {100 * r['accuracy_mean']:.2f} +- "
                          f"{100 * r['accuracy_std']:.2f} | {len(r['accuracies'])} | {baselines['n_test']} |")
-    fig.tight_layout()
-    fig.savefig(ctx.out / "accuracy_vs_n.png", dpi=110)
-    plt.close(fig)
+    plot_accuracy_vs_dim(panels, ctx.out / "accuracy_vs_n.png")
     commands = []
     for f in sorted(ctx.out.glob("*.json")):
         rec = read_json(f)
@@ -519,6 +466,45 @@ def stage_plot(ctx: Context) -> dict[str, Any]:
     ctx.say("\n".join(lines))
     ctx.say(f"[plot] wrote {ctx.out / 'accuracy_vs_n.png'}, summary.json, table.md")
     return summary
+
+
+def _panel(ctx: Context, act: str, baselines: dict[str, Any] | None, summary: dict[str, Any],
+           lines: list[str]) -> dict[str, Any]:
+    """One activation's panel for :func:`gnet.plots.plot_accuracy_vs_dim`; adds its rows to summary and table."""
+    styles = {"gaussian": ("tab:blue", "o"), "rademacher": ("tab:red", "s"), "orthogonal": ("tab:cyan", "D")}
+    curves: list[dict[str, Any]] = []
+    float_acc, n_test, seed_counts = None, None, set()
+    for emb in EMBEDDINGS:
+        sweep = read_json(ctx.out / f"sweep_{act}_{emb}.json")
+        if not sweep or not sweep["rows"]:
+            continue
+        float_acc, n_test = sweep["float_accuracy"], sweep["n_test"]
+        rows = sorted(sweep["rows"], key=lambda r: r["mean_n"])
+        seed_counts |= {len(r["accuracies"]) for r in rows}
+        color, marker = styles[emb]
+        curves.append({"label": f"EHD G-Net, {emb.capitalize()} G", "xs": [r["mean_n"] for r in rows],
+                       "mean": [r["accuracy_mean"] for r in rows], "std": [r["accuracy_std"] for r in rows],
+                       "color": color, "marker": marker})
+        for r in rows:
+            summary["ehd"].append({"activation": act, "embedding": emb, "n_per_layer": r["n_per_layer"],
+                                   "mean_n": r["mean_n"], "accuracy_mean": r["accuracy_mean"],
+                                   "accuracy_std": r["accuracy_std"], "seeds": len(r["accuracies"]),
+                                   "float_accuracy": sweep["float_accuracy"], "gap_to_float": r["gap_to_float"],
+                                   "n_test": sweep["n_test"], "complete": sweep["complete"]})
+            lines.append(f"| {act.upper()} | {emb} | {'/'.join(map(str, r['n_per_layer']))} | "
+                         f"{r['mean_n']:.0f} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} | "
+                         f"{100 * sweep['float_accuracy']:.2f} | {100 * r['gap_to_float']:+.2f} | "
+                         f"{len(r['accuracies'])} | {sweep['n_test']} |")
+    for i, m in enumerate(baselines["models"] if baselines else []):
+        rows = sorted((r for r in baselines["rows"] if r["model"] == m), key=lambda r: r["dim"])
+        if rows:
+            curves.append({"label": f"{m} (hdc.classifiers)", "xs": [r["dim"] for r in rows],
+                           "mean": [r["accuracy_mean"] for r in rows], "std": [r["accuracy_std"] for r in rows],
+                           "color": ("tab:green", "tab:purple", "tab:orange", "tab:brown")[i % 4], "marker": "^",
+                           "linestyle": "-.", "alpha": 0.15})
+    seeds_text = "-".join(str(c) for c in sorted({min(seed_counts, default=0), max(seed_counts, default=0)}))
+    return {"title": f"{ctx.args.dataset}, {act.upper()}: {seeds_text} seeds per N, {n_test} test items",
+            "float_accuracy": float_acc, "curves": curves}
 
 
 # ---------------------------------------------------------------------------------------------- main

@@ -1,4 +1,5 @@
-"""Every figure of :mod:`gnet`: EHD accuracy against dim, and accuracy under bit faults.
+"""Every figure of :mod:`gnet`: EHD accuracy against dim (one run or the paper-style panels), accuracy under bit
+faults, and training curves.
 
 matplotlib is imported inside each function (Agg backend), so importing this module costs nothing.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["plot_robustness", "plot_sweep"]
+__all__ = ["plot_accuracy_vs_dim", "plot_learning_curve", "plot_robustness", "plot_sweep"]
 
 
 def _pyplot() -> Any:
@@ -85,6 +86,84 @@ def plot_robustness(result: dict[str, Any], path: str | os.PathLike, title: str 
                  f"{first['n_test']} test items)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_accuracy_vs_dim(panels: list[dict[str, Any]], path: str | os.PathLike) -> None:
+    """One panel per entry of ``panels``, in the style of the paper's accuracy-vs-N figures.
+
+    Each panel is a dict with ``title``, ``float_accuracy`` (or None) and ``curves``: a list of dicts with
+    ``label``, ``xs`` (mean dim, or D for a baseline), ``mean`` and ``std`` (accuracies in [0, 1]), ``color``,
+    ``marker`` and optionally ``linestyle`` and ``alpha``. Bands are +-0.5 std, the paper's gamma for accuracy plots.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.3), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for curve in panel["curves"]:
+            mu = [100 * m for m in curve["mean"]]
+            band = [50 * s for s in curve["std"]]
+            ax.plot(curve["xs"], mu, marker=curve["marker"], ms=4, ls=curve.get("linestyle", "-"),
+                    color=curve["color"], label=curve["label"])
+            ax.fill_between(curve["xs"], [m - b for m, b in zip(mu, band)], [m + b for m, b in zip(mu, band)],
+                            color=curve["color"], alpha=curve.get("alpha", 0.2))
+        if panel.get("float_accuracy") is not None:
+            acc = 100 * panel["float_accuracy"]
+            ax.axhline(acc, ls="--", color="k", label=f"float G-Net ({acc:.2f}%)")
+        ax.set_xlabel("hyperdimension: mean dim (the paper's N) over layers (baselines: D)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(panel["title"], fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_learning_curve(
+    history: list[dict[str, Any]],
+    path: str | os.PathLike,
+    *,
+    best_epoch: int | None = None,
+    test_accuracy: float | None = None,
+    reference: tuple[str, float] | None = None,
+    title: str | None = None,
+) -> None:
+    """Training and validation accuracy (left) and loss (right) per epoch, from ``TrainResult.history`` records.
+
+    ``best_epoch`` (1-based) and ``test_accuracy`` mark the test accuracy of the kept checkpoint; ``reference``
+    (label, accuracy) draws a dashed line, e.g. the paper's test accuracy.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
+    ep = [h["epoch"] for h in history]
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax_acc.plot(ep, [100 * h["train_accuracy"] for h in history], "o-", label="train")
+    ax_acc.plot(ep, [100 * h["val_accuracy"] for h in history], "s-", label="validation")
+    values = [100 * h["val_accuracy"] for h in history] + [100 * h["train_accuracy"] for h in history]
+    if best_epoch is not None and test_accuracy is not None:
+        test = 100 * test_accuracy
+        values.append(test)
+        ax_acc.plot([best_epoch], [test], "r*", markersize=14, label=f"test, best-val epoch {best_epoch}: {test:.2f}%")
+    if reference is not None:
+        ax_acc.axhline(100 * reference[1], ls="--", color="gray", label=f"{reference[0]}: {100 * reference[1]:.2f}%")
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("accuracy (%)")
+    ax_acc.set_ylim(max(min(values) - 0.3, 90.0), 100.1)
+    ax_acc.grid(alpha=0.3)
+    ax_acc.legend(fontsize=8, loc="lower right")
+    ax_loss.plot(ep, [h["train_loss"] for h in history], "o-", label="train")
+    ax_loss.plot(ep, [h["val_loss"] for h in history], "s-", label="validation")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("cross-entropy loss")
+    ax_loss.grid(alpha=0.3)
+    ax_loss.legend(fontsize=8)
+    for ax in (ax_acc, ax_loss):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
