@@ -281,3 +281,51 @@ def model_layers(model):
     from gnet.ehd.convert import fan_ins
 
     return fan_ins(model)  # one entry per code-carrying layer
+
+
+def test_ehd_model_is_a_first_class_object(digits_rasu, tmp_path):
+    """input_shape and n_classes are attributes; save/load/to are methods; a layer copies without G."""
+    from gnet.ehd import EHDModel
+
+    model, _, data = digits_rasu
+    x = data.test.tensors[0][:48]
+    ehd = convert(model, dim=256, seed=2, input_shape=data.input_shape, meta={"dataset": "digits"})
+    assert ehd.input_shape == (1, 8, 8) and ehd.n_classes == 10 and "input_shape" not in ehd.meta
+    back = EHDModel.load(ehd.save(tmp_path / "m.ehd"))
+    assert back.input_shape == ehd.input_shape and back.n_classes == 10 and back.meta == ehd.meta
+    assert torch.equal(back.predict(x), ehd.predict(x))
+    assert ehd.to("cpu") is ehd and torch.equal(ehd.predict(x, backend="dense"), ehd.predict(x))
+    with pytest.raises(ValueError, match="n_classes=3"):
+        EHDModel(ehd.stages, n_classes=3)
+
+    layer = ehd.layers[0]
+    flipped = np.ascontiguousarray(~layer.codes)
+    clone = layer.copy(flipped)
+    assert clone.projections is layer.projections and clone.data_fault is None
+    assert np.array_equal(clone.codes, flipped) and not np.array_equal(layer.codes, flipped)
+    with pytest.raises(ValueError, match="codes must be uint64"):
+        layer.copy(flipped[:, :1])
+
+
+def test_version_1_files_still_load(digits_rasu, tmp_path):
+    """Files written before the dim vocabulary (layer key "n"; shape and classes inside meta) load unchanged."""
+    from gnet.ehd.io import _stage_record
+    from hdc.io import save_container
+
+    model, _, data = digits_rasu
+    x = data.test.tensors[0][:32]
+    ehd = convert(model, dim=320, seed=4, input_shape=data.input_shape)
+    stages = []
+    for stage in ehd.stages:
+        rec = _stage_record(stage)
+        if "dim" in rec:
+            rec["n"] = rec.pop("dim")
+        stages.append(rec)
+    meta = {**{k: v for k, v in ehd.meta.items() if k != "dim_per_layer"}, "n_per_layer": ehd.dim_per_layer,
+            "input_shape": [1, 8, 8], "n_classes": 10}
+    arrays = {f"codes_{i}": s.codes for i, s in enumerate(ehd.stages) if hasattr(s, "codes")}
+    path = save_container(tmp_path / "v1.ehd", "gnet-ehd", 1, {"meta": meta, "stages": stages}, arrays)
+    old = load_ehd(path)
+    assert old.input_shape == (1, 8, 8) and old.n_classes == 10 and old.dim_per_layer == [320] * 4
+    assert old.meta["dim_per_layer"] == [320] * 4
+    assert torch.equal(old.predict(x), ehd.predict(x))
