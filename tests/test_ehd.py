@@ -329,3 +329,31 @@ def test_version_1_files_still_load(digits_rasu, tmp_path):
     assert old.input_shape == (1, 8, 8) and old.n_classes == 10 and old.dim_per_layer == [320] * 4
     assert old.meta["dim_per_layer"] == [320] * 4
     assert torch.equal(old.predict(x), ehd.predict(x))
+
+
+def test_crafted_headers_are_refused_by_name(digits_rasu, tmp_path):
+    """A file whose checksum matches but whose content is inconsistent is refused with EHDFileError."""
+    from gnet.ehd.io import _stage_record
+    from hdc.io import save_container
+
+    model, _, data = digits_rasu
+    ehd = convert(model, dim=100, seed=0, input_shape=data.input_shape)
+    arrays = {f"codes_{i}": s.codes for i, s in enumerate(ehd.stages) if hasattr(s, "codes")}
+
+    def write(edit, name, arrays=arrays):
+        stages = [_stage_record(s) for s in ehd.stages]
+        header = {"input_shape": [1, 8, 8], "n_classes": 10, "meta": {}, "stages": stages}
+        edit(header)
+        return save_container(tmp_path / name, "gnet-ehd", 2, header, arrays)
+
+    with pytest.raises(EHDFileError, match="stride must be >= 1"):
+        load_ehd(write(lambda h: h["stages"][0]["geometry"].update(stride=[0, 0]), "stride.ehd"))
+    with pytest.raises(EHDFileError, match="bias must be finite"):
+        load_ehd(write(lambda h: h["stages"][0].update(bias=float("inf")), "bias.ehd"))
+    with pytest.raises(EHDFileError, match="malformed header"):
+        load_ehd(write(lambda h: h.pop("stages"), "nostages.ehd"))
+    dirty = dict(arrays)
+    dirty["codes_0"] = dirty["codes_0"].copy()
+    dirty["codes_0"][:, -1] |= np.uint64(1) << np.uint64(63)  # dim = 100: bits 36..63 of the last word are tail
+    with pytest.raises(EHDFileError, match="beyond dim"):
+        load_ehd(write(lambda h: None, "tail.ehd", dirty))

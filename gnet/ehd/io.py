@@ -98,3 +98,5 @@ def load_ehd(path: str | os.PathLike) -> EHDModel:
         return EHDModel(stages, meta)  # version 1: input_shape and n_classes live in meta
     except (KeyError, TypeError, AttributeError) as err:
         raise EHDFileError(f"{path}: malformed header ({type(err).__name__}: {err})") from None
+    except ValueError as err:  # a layer or the model refused a value (geometry, dim, codes, scalars)
+        raise EHDFileError(f"{path}: invalid model ({err})") from None

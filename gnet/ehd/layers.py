@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
 
-from hdc._validate import check_choice
+from hdc._validate import check_choice, check_int, check_number
 from hdc.hamming import hamming_distance
 from hdc.packed import to_bipolar
 from hdc.projection import EMBEDDINGS, PRECISIONS, make_projection
@@ -72,6 +72,18 @@ class Geometry:
     stride: tuple[int, ...] = ()
     padding: tuple[int, ...] = ()
     dilation: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        axes = {"linear": 0, "conv1d": 1, "conv2d": 2}
+        check_choice(self.kind, tuple(axes), "geometry kind")
+        check_int(self.in_channels, "in_channels", minimum=1)
+        check_int(self.out_units, "out_units", minimum=1)
+        for name, minimum in (("kernel", 1), ("stride", 1), ("padding", 0), ("dilation", 1)):
+            values = getattr(self, name)
+            if len(values) != axes[self.kind]:
+                raise ValueError(f"a {self.kind} geometry needs {axes[self.kind]} {name} values, got {values}")
+            for v in values:
+                check_int(v, name, minimum=minimum)
 
     @property
     def fan_in(self) -> int:
@@ -135,9 +147,9 @@ class EHDGLayer:
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: rasu, tasu or None")
         check_embedding(embedding, precision)
-        self.geometry, self.dim = geometry, int(dim)
+        self.geometry, self.dim = geometry, check_int(dim, "dim", minimum=1)
         self.codes = self._checked_codes(codes)
-        self.bias, self.alpha = float(bias), float(alpha)
+        self.bias, self.alpha = check_number(bias, "bias"), check_number(alpha, "alpha")
         self.embedding, self.seed, self.index = embedding, int(seed), int(index)
         self.projection, self.activation, self.precision = projection, activation, precision
         fan_in = geometry.fan_in
@@ -161,6 +173,10 @@ class EHDGLayer:
         ):
             got = f"{codes.dtype} {codes.shape}" if isinstance(codes, np.ndarray) else type(codes).__name__
             raise ValueError(f"codes must be uint64 ({self.geometry.out_units}, {words}) for dim={self.dim}, got {got}")
+        tail = self.dim % 64
+        if tail and np.any(codes[:, -1] >> np.uint64(tail)):
+            # bits beyond dim would shift every Hamming distance
+            raise ValueError(f"codes have non-zero bits beyond dim={self.dim} in their last word")
         return np.ascontiguousarray(codes)
 
     @property
