@@ -174,10 +174,14 @@ DEFAULT_ARCHITECTURE = {"digits": "digits", "mnist": "mnist", "fashion-mnist": "
 class DatasetInfo(Protocol):
     """What :func:`architecture_for` reads of a dataset (a :class:`gnet.data.DataSplits` has it)."""
 
-    name: str
-    kind: str
-    input_shape: tuple[int, ...]
-    n_classes: int
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+    @property
+    def n_classes(self) -> int: ...
 
 
 def architecture_for(dataset: DatasetInfo, arch: str | None = None, activation: str = "rasu") -> list[LayerSpec]:

@@ -29,7 +29,7 @@ from hdc.io import atomic_write_text
 
 __all__ = ["NonFiniteLossError", "TrainConfig", "TrainResult", "evaluate", "predict", "train"]
 
-Pair = tuple[torch.Tensor, torch.Tensor]
+Pair = tuple[torch.Tensor, ...]  # (x, y), as TensorDataset.tensors holds them
 
 
 @dataclass

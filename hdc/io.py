@@ -95,7 +95,8 @@ def save_container(
     full = {"format": fmt, "version": int(version), **header}
     text = json.dumps({**full, "sha256": digest(full, arrays)})
     header_bytes = np.frombuffer(text.encode(), dtype=np.uint8)
-    return atomic_write(path, lambda fh: np.savez(fh, **{HEADER: header_bytes}, **arrays))
+    members: dict[str, Any] = {HEADER: header_bytes, **arrays}
+    return atomic_write(path, lambda fh: np.savez(fh, **members))
 
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -33,9 +33,8 @@ def parse_layers(text: str) -> list[int] | None:
 def model_label(model: EHDModel, path: str | Path) -> str:
     """"RASU" or "TASU" when every hidden layer uses that activation, else the file name."""
     acts = {layer.activation for layer in model.layers[:-1]}
-    if len(acts) == 1 and next(iter(acts)) in ("rasu", "tasu"):
-        return next(iter(acts)).upper()
-    return Path(path).stem
+    only = next(iter(acts)) if len(acts) == 1 else None
+    return only.upper() if only in ("rasu", "tasu") and only is not None else Path(path).stem
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:

@@ -108,7 +108,7 @@ def resolve_per_layer(value: str | Sequence[str], layers: int, name: str) -> lis
 
 
 def convert_layer(
-    layer: nn.Module,
+    layer: GLinear | GConv1d | GConv2d | NormalizedClassifier,
     dim: int,
     *,
     embedding: str = "gaussian",

@@ -96,6 +96,10 @@ class Geometry:
         """
         if self.kind == "linear":
             return shifted, ()
+        kernel: tuple[int, ...]
+        stride: tuple[int, ...]
+        padding: tuple[int, ...]
+        dilation: tuple[int, ...]
         if self.kind == "conv1d":
             x4 = shifted.unsqueeze(2)
             kernel, stride = (1, self.kernel[0]), (1, self.stride[0])

@@ -81,12 +81,19 @@ class EHDModel:
         self.input_shape: tuple[int, ...] | None = (
             None if shape is None else tuple(check_int(s, "input_shape entries", minimum=1) for s in shape)
         )
-        out_units = self.stages[-1].geometry.out_units
+        out_units = self.classifier.geometry.out_units
         classes = n_classes if n_classes is not None else legacy_classes
         if classes is not None and check_int(classes, "n_classes", minimum=1) != out_units:
             raise ValueError(f"n_classes={classes} does not match the classifier's {out_units} outputs")
         self.n_classes: int = out_units
         self.device = torch.device("cpu")
+
+    @property
+    def classifier(self) -> EHDClassifier:
+        """The last stage: the binary classifier."""
+        clf = self.stages[-1]
+        assert isinstance(clf, EHDClassifier)  # checked in __init__
+        return clf
 
     @property
     def layers(self) -> list[EHDGLayer]:
@@ -169,7 +176,7 @@ class EHDModel:
         uint64 (B, ceil(dim/64)) with dim the classifier's. Fitting a Hamming classifier on these codes is
         the paper's fine-tuning of the binary classifier."""
         x = self._check(x)
-        clf = self.stages[-1]
+        clf = self.classifier
         out = []
         for i in range(0, len(x), batch_size):
             h = x[i : i + batch_size]

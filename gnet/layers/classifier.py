@@ -18,6 +18,8 @@ class NormalizedClassifier(nn.Module):
     softmax during training; it does not change the argmax.
     """
 
+    scale: torch.Tensor  # a buffer: moves with .to() and is saved, never trained
+
     def __init__(
         self,
         in_features: int,
