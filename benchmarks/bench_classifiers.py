@@ -106,11 +106,11 @@ def run_ours(d: dict, model: str, dim: int, epochs: int, batch_size: int, seed: 
             "time_s": t2 - t0, "epochs_run": getattr(est, "n_iter_", None)}
 
 
-def _torchhd_model(model: str, n_features: int, dim: int, n_classes: int, epochs: int):
+def _torchhd_model(model: str, in_features: int, dim: int, n_classes: int, epochs: int):
     cls = getattr(thd, THEIRS[model])
     if model == "centroid":
-        return cls(n_features, dim, n_classes)
-    return cls(n_features, dim, n_classes, epochs=epochs)
+        return cls(in_features, dim, n_classes)
+    return cls(in_features, dim, n_classes, epochs=epochs)
 
 
 def _batches(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list:

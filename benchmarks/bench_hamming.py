@@ -18,8 +18,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -27,8 +27,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hdc import ops  # noqa: E402
-from hdc.hamming import _hamming_numpy, _unpack_pm1_int8, hamming_distance  # noqa: E402
+from hdc.hamming import hamming_distance  # noqa: E402
 from hdc.packed import to_bipolar  # noqa: E402
+
+
+def _pm1_all_bits(words: np.ndarray) -> np.ndarray:
+    """(R, W) uint64 -> int8 (R, 64 W) in {-1, +1}, the zero tail bits included (as the GEMM method unpacks)."""
+    return to_bipolar(words, 64 * words.shape[1], np.int8)
+
 
 try:
     import faiss
@@ -82,13 +88,13 @@ def check_equal(name: str, got: np.ndarray, ref: np.ndarray) -> None:
 def all_pairs(q: int, m: int, dim: int, repeats: int, torchhd_rows: int) -> dict:
     a = ops.random(q, dim, seed=1)
     b = ops.random(m, dim, seed=2)
-    ref = _hamming_numpy(a, b)
+    ref = hamming_distance(a, b, method="numpy")
 
     # Inputs in each method's native storage, built outside the timed region.
     a_pm = torch.from_numpy(to_bipolar(a, dim, np.float32))
     b_pm = torch.from_numpy(to_bipolar(b, dim, np.float32))
-    a_i8 = torch.from_numpy(_unpack_pm1_int8(a))
-    b_i8t = torch.from_numpy(_unpack_pm1_int8(b)).t()
+    a_i8 = torch.from_numpy(_pm1_all_bits(a))
+    b_i8t = torch.from_numpy(_pm1_all_bits(b)).t()
     dp = a.shape[1] * 64
 
     fns: dict[str, Callable[[], object]] = {
@@ -149,7 +155,7 @@ def all_pairs(q: int, m: int, dim: int, repeats: int, torchhd_rows: int) -> dict
 def single_query(m: int, dim: int, repeats: int) -> dict:
     a = ops.random(1, dim, seed=3)
     b = ops.random(m, dim, seed=4)
-    ref = _hamming_numpy(a, b)
+    ref = hamming_distance(a, b, method="numpy")
     a_pm = torch.from_numpy(to_bipolar(a, dim, np.float32))
     b_pm = torch.from_numpy(to_bipolar(b, dim, np.float32))
     fns: dict[str, Callable[[], object]] = {
@@ -161,8 +167,8 @@ def single_query(m: int, dim: int, repeats: int) -> dict:
     check_equal("float32 matvec", ((dim - b_pm @ a_pm[0]) / 2).numpy()[None], ref)
     if hasattr(torch, "_int_mm"):
         dp = a.shape[1] * 64
-        a_i8 = torch.from_numpy(_unpack_pm1_int8(a))
-        b_i8t = torch.from_numpy(_unpack_pm1_int8(b)).t()
+        a_i8 = torch.from_numpy(_pm1_all_bits(a))
+        b_i8t = torch.from_numpy(_pm1_all_bits(b)).t()
         fns["torch._int_mm int8 +-1 (pre-unpacked)"] = lambda: (dp - torch._int_mm(a_i8, b_i8t)) >> 1
         check_equal("_int_mm", fns["torch._int_mm int8 +-1 (pre-unpacked)"]().numpy(), ref)
     if faiss is not None:

@@ -6,7 +6,7 @@ The policy is read once, when torch loads its OpenMP runtime, so each measuremen
 alternate the two settings, and the medians are compared. Each process converts the paper's MNIST net at
 N = (6000, 15000, 15000, 14000) with the fast G (dense Gaussian first layer, Hadamard after it), warms up, and
 times ``predict`` on --images test images at batch 256, with the machine's default thread counts. Writes
-results/bench_omp_wait.json. Why the difference arises: hdc.openmp.
+results/bench_omp_wait.json. Why the difference arises: hdc.prefer_passive_openmp (hdc/_kernels/runtime.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# Run in the child: it must not go through hdc.openmp.prefer_passive_openmp, which would set PASSIVE when unset.
+# Run in the child: it must not go through hdc.prefer_passive_openmp, which would set PASSIVE when unset.
 CHILD = """
 import json, sys, time
 import torch

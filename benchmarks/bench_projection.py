@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hdc.openmp import prefer_passive_openmp  # noqa: E402
+from hdc import prefer_passive_openmp  # noqa: E402
 
-prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.openmp)
+prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc._kernels.runtime)
 
 import numba  # noqa: E402
 import torch  # noqa: E402
@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from gnet.checkpoint import load_model  # noqa: E402
 from gnet.ehd import convert  # noqa: E402
 from hdc.datasets import read_idx, search_places  # noqa: E402
-from hdc.embeddings import make_projection  # noqa: E402
+from hdc.projection import make_projection  # noqa: E402
 
 PAPER_N = [6000, 15000, 15000, 14000]
 
@@ -48,10 +48,10 @@ def _median_times(fns: dict, repeats: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def _mnist_test(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _mnist_test(n_images: int) -> tuple[torch.Tensor, torch.Tensor]:
     root = next(p for p in search_places("mnist") if (p / "t10k-images-idx3-ubyte.gz").exists())
-    x = torch.from_numpy(read_idx(root / "t10k-images-idx3-ubyte.gz")[:n].astype("float32"))
-    y = torch.from_numpy(read_idx(root / "t10k-labels-idx1-ubyte.gz")[:n].astype("int64"))
+    x = torch.from_numpy(read_idx(root / "t10k-images-idx3-ubyte.gz")[:n_images].astype("float32"))
+    y = torch.from_numpy(read_idx(root / "t10k-labels-idx1-ubyte.gz")[:n_images].astype("int64"))
     return (x / 127.5 - 1).unsqueeze(1), y
 
 
@@ -70,20 +70,19 @@ def main() -> int:
     load_at_start = os.getloadavg()[0]
 
     # Part 1: one layer's encoding.
-    fan_in, n = 800, 15000
+    fan_in, dim = 800, 15000
     rows = torch.relu(torch.randn(196 * args.images, fan_in, generator=torch.Generator().manual_seed(0)))
     projections = {
-        "gaussian float32": (make_projection("gaussian", fan_in, n, seed=0, stream=(1,)), "float32"),
-        "rademacher int8": (make_projection("rademacher", fan_in, n, seed=0, stream=(1,)), "int8"),
-        "hadamard float32": (make_projection("hadamard", fan_in, n, seed=0, stream=(1,)), "float32"),
+        "gaussian float32": (make_projection("gaussian", fan_in, dim, seed=0, stream=(1,)), "float32"),
+        "rademacher int8": (make_projection("rademacher", fan_in, dim, seed=0, stream=(1,)), "int8"),
+        "hadamard float32": (make_projection("hadamard", fan_in, dim, seed=0, stream=(1,)), "float32"),
     }
-    fns = {k: (lambda p=p, prec=prec: p.encode_unchecked(rows) if p.kind == "hadamard"
-               else p.encode_unchecked(rows, 16384, prec)) for k, (p, prec) in projections.items()}
+    fns = {k: (lambda p=p, prec=prec: p.encode_unchecked(rows, 16384, prec)) for k, (p, prec) in projections.items()}
     for fn in fns.values():
         fn()  # warm-up: G caches, numba and oneDNN kernels
     layer = _median_times(fns, args.repeats)
     base = layer["rademacher int8"]
-    print(f"layer encode, fan-in {fan_in}, N {n}, {len(rows)} patches ({args.images} images):")
+    print(f"layer encode, fan-in {fan_in}, N {dim}, {len(rows)} patches ({args.images} images):")
     for k, v in layer.items():
         print(f"  {k:18s} {v * 1e3:8.1f} ms   {args.images / v:7.1f} img/s   {base / v:5.2f}x int8")
 
@@ -113,7 +112,7 @@ def main() -> int:
         "command": "PYTHONPATH=. python3 benchmarks/bench_projection.py " + " ".join(sys.argv[1:]),
         "threads": torch.get_num_threads(), "numba_threads": numba.get_num_threads(), "machine": platform.machine(),
         "load_average_1min_at_start": load_at_start, "repeats": args.repeats,
-        "layer": {"fan_in": fan_in, "n": n, "patches": len(rows), "images": args.images,
+        "layer": {"fan_in": fan_in, "dim": dim, "patches": len(rows), "images": args.images,
                   "seconds": layer, "speedup_vs_int8": {k: layer["rademacher int8"] / v for k, v in layer.items()}},
         "net": {"n_per_layer": PAPER_N, "batch": args.images,
                 "images_per_second": {k: args.images / v for k, v in whole.items()},

@@ -1,11 +1,11 @@
-"""Packed-sign kernels of hdc._signpack: the blocked kernels against verbatim copies of the plain ones, side by side.
+"""Packed-sign kernels of hdc._kernels (signpack, sorf): the blocked kernels against verbatim copies of the plain ones.
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/bench_signpack.py
 
 Cases are the G-Net MNIST EHD layers at N = (6000, 15000, 15000, 14000), 32 images each: the fused dense first
 layer (fan-in 9, 784 patches per image) and the structured (SORF) layers 2-4 (fan-in 800 with 196 patches per
 image; fan-in 3136 and 512, one row per image). The baseline sign kernels below are copied verbatim from
-hdc/_signpack.py as it was before the blocking (commit ab5ff31). Both versions are compiled and warmed up first, their packed words
+the kernels as they were before the blocking. Both versions are compiled and warmed up first, their packed words
 are asserted bit-identical, then they are timed alternately (``--repeats`` rounds, baseline and new interleaved in
 each round, so background load hits both alike; a round of a small case repeats the call) and the medians are
 compared. Single-thread numbers come from
@@ -29,13 +29,13 @@ from numba import njit, prange
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hdc import _signpack as new
+from hdc._kernels import signpack, sorf
 
 # ------------------------------------------------------------------------------------------------ baseline (verbatim)
-# The plain tile transform (_load_tile, _sorf_tile, _fwht_tile; TILE lanes) is unchanged in hdc._signpack, where
+# The plain tile transform (_load_tile, _sorf_tile, _fwht_tile; TILE lanes) is unchanged in hdc._kernels.sorf, where
 # sorf_project_into still uses it: the baseline sign kernel below calls it from there.
-TILE = new.TILE
-_load_tile, _sorf_tile = new._load_tile, new._sorf_tile
+TILE = sorf.TILE
+_load_tile, _sorf_tile = sorf._load_tile, sorf._sorf_tile
 
 
 @njit(parallel=True, cache=True, nogil=True)
@@ -130,9 +130,10 @@ def make_case(kind: str, n: int, d: int | None, n_out: int, rows: int, dtype=np.
     words = (n_out + 63) // 64
     if kind == "dense":
         gt = rng.standard_normal((n, n_out)).astype(dtype)
-        return (lambda out: dense_signs_into(x, gt, out)), (lambda out: new.dense_signs_into(x, gt, out)), (rows, words)
+        return ((lambda out: dense_signs_into(x, gt, out)), (lambda out: signpack.dense_signs_into(x, gt, out)),
+                (rows, words))
     diag = (2 * rng.integers(0, 2, size=(-(-n_out // d), 3, d)) - 1).astype(dtype)
-    return ((lambda out: sorf_signs_into(x, diag, n_out, out)), (lambda out: new.sorf_signs_into(x, diag, n_out, out)),
+    return ((lambda out: sorf_signs_into(x, diag, n_out, out)), (lambda out: sorf.sorf_signs_into(x, diag, n_out, out)),
             (rows, words))
 
 

@@ -11,15 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
+__all__ = ["build_parser", "main"]
 
-__all__ = ["build_parser", "main", "run_classify"]
-
+# hdc.classifiers.MODELS and ENCODERS, spelled out so that --help does not import scikit-learn.
 MODEL_NAMES = ("centroid", "adapthd", "onlinehd")
+ENCODER_NAMES = ("kernel", "projection", "level")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,15 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="digits, iris, wine, breast_cancer, mnist, fashion-mnist or ucr:NAME")
     p.add_argument("--model", default="onlinehd", choices=MODEL_NAMES)
     p.add_argument("--dim", type=int, default=10000, help="hypervector dimension D (default 10000)")
-    p.add_argument("--encoder", default="kernel", choices=("kernel", "projection", "level"))
+    p.add_argument("--encoder", default="kernel", choices=ENCODER_NAMES)
     p.add_argument("--scaling", default=None, choices=("feature", "global", "none"),
                    help="input scaling; default 'global' for images, 'feature' otherwise")
     p.add_argument("--epochs", type=int, default=10, help="retraining passes (adapthd, onlinehd)")
     p.add_argument("--lr", type=float, default=0.1, help="learning rate (adapthd, onlinehd)")
     p.add_argument("--batch-size", type=int, default=64, help="samples per update (adapthd, onlinehd)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train-size", type=int, default=None, help="use only the first N training samples")
-    p.add_argument("--test-size", type=int, default=None, help="use only the first N test samples")
+    p.add_argument("--train-size", type=int, default=None, help="use only the first TRAIN_SIZE training samples")
+    p.add_argument("--test-size", type=int, default=None, help="use only the first TEST_SIZE test samples")
     p.add_argument("--root", default=None, help="directory holding the dataset files")
     p.add_argument("--no-download", action="store_true", help="never fetch a missing dataset")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
@@ -48,52 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(value: int | None, name: str) -> None:
-    if value is not None and value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-
-
-def run_classify(args: argparse.Namespace) -> dict[str, Any]:
-    """Load, fit, predict; return the measured numbers (see ``main`` for the printed form)."""
-    from hdc.classifiers import MODELS
-    from hdc.datasets import load
-
-    _positive(args.train_size, "--train-size")
-    _positive(args.test_size, "--test-size")
-    t0 = time.perf_counter()
-    data = load(args.dataset, root=args.root, download=not args.no_download)
-    load_s = time.perf_counter() - t0
-    x_train = data.x_train.reshape(len(data.x_train), -1)[: args.train_size]
-    y_train = data.y_train[: args.train_size]
-    x_test = data.x_test.reshape(len(data.x_test), -1)[: args.test_size]
-    y_test = data.y_test[: args.test_size]
-    scaling = args.scaling or ("global" if data.kind == "image" else "feature")
-
-    params: dict[str, Any] = dict(dim=args.dim, encoder=args.encoder, encoder_params={"scaling": scaling},
-                                  seed=args.seed)
-    if args.model != "centroid":
-        params.update(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, verbose=not args.quiet)
-    model = MODELS[args.model](**params)
-
-    t0 = time.perf_counter()
-    model.fit(x_train, y_train)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pred = model.predict(x_test)
-    predict_s = time.perf_counter() - t0
-    return {
-        "dataset": data.name, "model": args.model, "dim": args.dim, "encoder": args.encoder, "scaling": scaling,
-        "seed": args.seed, "n_train": int(len(x_train)), "n_test": int(len(x_test)),
-        "n_features": int(x_train.shape[1]), "n_classes": int(data.n_classes),
-        "epochs": getattr(model, "n_iter_", None),
-        "accuracy": float(np.mean(pred == y_test)), "load_s": load_s, "fit_s": fit_s, "predict_s": predict_s,
-        "test_samples_per_s": len(x_test) / predict_s if predict_s > 0 else None,
-    }
-
-
 def _print_table(r: dict[str, Any]) -> None:
     rows = [
-        ("dataset", f"{r['dataset']} ({r['n_train']} train / {r['n_test']} test, {r['n_features']} features, "
+        ("dataset", f"{r['dataset']} ({r['n_train']} train / {r['n_test']} test, {r['in_features']} features, "
                     f"{r['n_classes']} classes)"),
         ("model", f"{r['model']} (dim={r['dim']}, encoder={r['encoder']}, scaling={r['scaling']}, seed={r['seed']}"
                   + (f", epochs run={r['epochs']}" if r["epochs"] is not None else "") + ")"),
@@ -113,7 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "classify":
-            result = run_classify(args)
+            from hdc.classifiers import evaluate_on_dataset
+
+            result = evaluate_on_dataset(
+                args.dataset, args.model, dim=args.dim, encoder=args.encoder, scaling=args.scaling,
+                epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                train_size=args.train_size, test_size=args.test_size, root=args.root,
+                download=not args.no_download, verbose=not args.quiet,
+            ).as_dict()
             if args.json:
                 print(json.dumps(result))
             else:

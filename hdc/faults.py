@@ -27,25 +27,25 @@ in a block of any size. Uniform integers below ``m`` are taken as ``x mod m`` fr
 below ``m / 2**64`` (< 1e-12 for any realistic D).
 
 ``sampling="with_replacement"`` reproduces the protocol of the G-Net paper's code for comparison:
-``floor(p * n)`` positions are drawn *with* replacement and a position drawn more than once is hit once, so only
+``floor(p * n_bits)`` positions are drawn *with* replacement and a position drawn more than once is hit once, so only
 a fraction ``1 - exp(-p)`` of the bits is corrupted (0.393 at p = 0.5).
 
-For the Hamming classifiers of :mod:`hdc.classifiers`, :func:`faulty_prototypes`, :func:`predict_with_faults` and
-:func:`classifier_robustness` apply the same fault model to the class prototypes, to the encoded samples, or both.
+:mod:`hdc.classifiers.faults` applies the same fault model to the prototypes and encoded samples of the Hamming
+classifiers.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from hdc.hamming import hamming_distance
+from hdc._kernels.faults import GOLDEN, MIX1, MIX2, row_masks
+from hdc._validate import Seed, as_generator, check_choice, check_int, check_number, check_seed
 from hdc.packed import WORD_BITS, check_dim, n_words, pack_bits, validate_words
 
 __all__ = [
@@ -54,14 +54,10 @@ __all__ = [
     "SCOPES",
     "BitFaults",
     "apply_fault_mask",
-    "CLASSIFIER_TARGETS",
     "array_fault_mask",
-    "classifier_robustness",
     "fault_count",
     "fault_key",
-    "faulty_prototypes",
     "inject_faults",
-    "predict_with_faults",
     "row_fault_mask",
 ]
 
@@ -69,31 +65,13 @@ FAULT_KINDS = ("flip", "stuck0", "stuck1")
 SCOPES = ("row", "array")
 SAMPLINGS = ("without_replacement", "with_replacement")
 
-CLASSIFIER_TARGETS = ("prototypes", "data", "both")
-# Stream prefixes: prototypes (the classifier's "model" codes) and encoded samples (its data codes).
-_PROTOTYPE_STREAM = (0, 0)
-_DATA_STREAM = (1, 0)
-
 _U64 = np.uint64
-_GOLDEN = _U64(0x9E3779B97F4A7C15)
-_MIX1 = _U64(0xBF58476D1CE4E5B9)
-_MIX2 = _U64(0x94D049BB133111EB)
+_BACKENDS = ("auto", "numba", "numpy")
 
 
 # --------------------------------------------------------------------------------------------- validation
 def _check_p(p: Any) -> float:
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, float, np.integer, np.floating)):
-        raise ValueError(f"p must be a number in [0, 1], got {p!r}")
-    p = float(p)
-    if not math.isfinite(p) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be a finite number in [0, 1], got {p}")
-    return p
-
-
-def _check_choice(value: Any, valid: Sequence[str], name: str) -> str:
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
-    return value
+    return check_number(p, "p", 0.0, 1.0)
 
 
 def _check_stream(stream: Any) -> tuple[int, ...]:
@@ -106,96 +84,56 @@ def _check_stream(stream: Any) -> tuple[int, ...]:
     return out
 
 
-def fault_count(p: float, n: int, sampling: str = "without_replacement") -> int:
-    """Number of hits for rate ``p`` over ``n`` bits.
+def fault_count(p: float, n_bits: int, sampling: str = "without_replacement") -> int:
+    """Number of hits for rate ``p`` over ``n_bits`` bits.
 
-    ``floor(p * n + 1/2)`` (round half up, never banker's rounding) without replacement; ``int(p * n)`` draws with
-    replacement, which is what the paper's ``int(p * numel)`` does.
+    ``floor(p * n_bits + 1/2)`` (round half up, never banker's rounding) without replacement; ``int(p * n_bits)``
+    draws with replacement, which is what the paper's ``int(p * numel)`` does.
     """
     p = _check_p(p)
-    n = check_dim(n, "n")
-    _check_choice(sampling, SAMPLINGS, "sampling")
+    n_bits = check_dim(n_bits, "n_bits")
+    check_choice(sampling, SAMPLINGS, "sampling")
     if sampling == "with_replacement":
-        return int(p * n)  # exactly the paper's int(p * numel), float noise included
-    # Rounding p * n to 6 decimals first makes exact halves such as 0.35 * 10 = 3.4999999999999996 round up.
-    return min(n, int(math.floor(round(p * n, 6) + 0.5)))
+        return int(p * n_bits)  # exactly the paper's int(p * numel), float noise included
+    # Rounding p * n_bits to 6 decimals first makes exact halves such as 0.35 * 10 = 3.4999999999999996 round up.
+    return min(n_bits, math.floor(round(p * n_bits, 6) + 0.5))
 
 
-def fault_key(seed: int | np.random.Generator, stream: Sequence[int] = ()) -> int:
+def fault_key(seed: Seed, stream: Sequence[int] = ()) -> int:
     """A 64-bit key for the counter-based row sampler.
 
     An int ``seed`` gives ``SeedSequence(seed, spawn_key=stream)``'s first 64-bit word, so distinct streams (for
     example ``(target, layer, unit)``) are independent. A Generator is advanced once to draw the key.
     """
     stream = _check_stream(stream)
+    seed = check_seed(seed)
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(0, 2**64, dtype=np.uint64))
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int or a numpy.random.Generator, got {seed!r}")
-    return int(np.random.SeedSequence(int(seed), spawn_key=stream).generate_state(1, np.uint64)[0])
-
-
-def _generator(seed: int | np.random.Generator, stream: Sequence[int]) -> np.random.Generator:
-    stream = _check_stream(stream)
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int or a numpy.random.Generator, got {seed!r}")
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=stream))
+    return int(np.random.SeedSequence(seed, spawn_key=stream).generate_state(1, np.uint64)[0])
 
 
 # --------------------------------------------------------------------------------------------- row sampler
-try:
-    from numba import njit
-except ImportError:  # pragma: no cover - numba is a dependency; the numpy reference below is the fallback
-    njit = None
-
-if njit is not None:
-
-    @njit(cache=True, inline="always")
-    def _mix(z):  # pragma: no cover - compiled
-        z = (z ^ (z >> _U64(30))) * _MIX1
-        z = (z ^ (z >> _U64(27))) * _MIX2
-        return z ^ (z >> _U64(31))
-
-    @njit(cache=True, nogil=True)
-    def _row_masks_numba(row_ids, key, dim, k, replace, out):  # pragma: no cover - compiled
-        """out[r] |= k positions of row r (out must be zero on entry); see _row_masks_numpy for the definition."""
-        for r in range(row_ids.shape[0]):
-            state = _mix(_mix(row_ids[r] + _GOLDEN) ^ key)
-            if replace:
-                for _ in range(k):
-                    state += _GOLDEN
-                    t = _mix(state) % _U64(dim)
-                    out[r, t >> _U64(6)] |= _U64(1) << (t & _U64(63))
-            else:
-                # Floyd: for j = dim-k .. dim-1 draw t in [0, j]; take t unless already taken, else take j.
-                for j in range(dim - k, dim):
-                    state += _GOLDEN
-                    t = _mix(state) % _U64(j + 1)
-                    if (out[r, t >> _U64(6)] >> (t & _U64(63))) & _U64(1):
-                        t = _U64(j)
-                    out[r, t >> _U64(6)] |= _U64(1) << (t & _U64(63))
-
-
-def _mix_np(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> _U64(30))) * _MIX1
-    z = (z ^ (z >> _U64(27))) * _MIX2
+def _mix_np(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    z = (z ^ (z >> _U64(30))) * MIX1
+    z = (z ^ (z >> _U64(27))) * MIX2
     return z ^ (z >> _U64(31))
 
 
-def _row_masks_numpy(row_ids: np.ndarray, key: int, dim: int, k: int, replace: bool, out: np.ndarray) -> None:
-    """Reference definition of the row sampler, vectorised over rows (the numba kernel computes the same bits).
+def _row_masks_numpy(
+    row_ids: NDArray[np.uint64], key: int, dim: int, k: int, replace: bool, out: NDArray[np.uint64]
+) -> None:
+    """Reference definition of the row sampler, vectorised over rows (:func:`hdc._kernels.faults.row_masks`
+    computes the same bits).
 
     Row ``r`` uses the SplitMix64 stream ``state_j = s_r + j * golden``, output ``mix(state_j)``, seeded with
     ``s_r = mix(mix(row_id + golden) ^ key)``.
     """
     with np.errstate(over="ignore"):
-        state = _mix_np(_mix_np(row_ids + _GOLDEN) ^ _U64(key))
+        state = _mix_np(_mix_np(row_ids + GOLDEN) ^ _U64(key))
         rows = np.arange(len(row_ids))
         draws = range(k) if replace else range(dim - k, dim)
         for j in draws:
-            state = state + _GOLDEN
+            state = state + GOLDEN
             t = _mix_np(state) % _U64(dim if replace else j + 1)
             if not replace:
                 taken = (out[rows, t >> _U64(6)] >> (t & _U64(63))) & _U64(1)
@@ -205,7 +143,7 @@ def _row_masks_numpy(row_ids: np.ndarray, key: int, dim: int, k: int, replace: b
 
 def row_fault_mask(
     row_ids: Any, dim: int, k: int, key: int, *, replace: bool = False, backend: str = "auto"
-) -> np.ndarray:
+) -> NDArray[np.uint64]:
     """Masks with ``k`` hit positions per row, a pure function of ``(key, row id)``.
 
     Args:
@@ -226,26 +164,24 @@ def row_fault_mask(
         raise ValueError(f"row_ids must be a 1-D integer array, got dtype {ids.dtype} shape {ids.shape}")
     if ids.size and ids.min() < 0:
         raise ValueError("row_ids must be non-negative")
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or not 0 <= k:
-        raise ValueError(f"k must be a non-negative int, got {k!r}")
+    k = check_int(k, "k", minimum=0)
     if not replace and k > dim:
         raise ValueError(f"k={k} distinct positions cannot be drawn from dim={dim} bits")
-    if backend not in ("auto", "numba", "numpy"):
-        raise ValueError(f"unknown backend {backend!r}; valid: auto, numba, numpy")
+    check_choice(backend, _BACKENDS, "backend")
     key = int(key)
     if not 0 <= key < 2**64:
         raise ValueError(f"key must be a 64-bit unsigned int, got {key}")
     ids = np.ascontiguousarray(ids.astype(np.uint64))
-    k, invert = int(k), False
+    invert = False
     if not replace and 2 * k > dim:
         # A uniform k-subset is the complement of a uniform (dim-k)-subset: draw the smaller one.
         k, invert = dim - k, True
     out = np.zeros((len(ids), n_words(dim)), dtype=np.uint64)
     if k and len(ids):
-        if backend == "numpy" or njit is None:
+        if backend == "numpy":
             _row_masks_numpy(ids, key, dim, k, bool(replace), out)
         else:
-            _row_masks_numba(ids, _U64(key), np.int64(dim), np.int64(k), bool(replace), out)
+            row_masks(ids, _U64(key), np.int64(dim), np.int64(k), bool(replace), out)
     if invert:
         np.invert(out, out=out)
         if dim % WORD_BITS:
@@ -255,7 +191,7 @@ def row_fault_mask(
 
 def array_fault_mask(
     n_rows: int, dim: int, k: int, rng: np.random.Generator, *, replace: bool = False
-) -> np.ndarray:
+) -> NDArray[np.uint64]:
     """A mask ``(n_rows, ceil(D / 64))`` with ``k`` hits spread over all ``n_rows * D`` valid bits.
 
     Without ``replace`` the ``k`` positions are distinct (``rng.choice(..., replace=False)``); with it, ``k``
@@ -273,9 +209,10 @@ def array_fault_mask(
     return pack_bits(bits.reshape(n_rows, dim))
 
 
-def apply_fault_mask(words: np.ndarray, mask: np.ndarray, kind: str = "flip") -> np.ndarray:
-    """A new array: ``words ^ mask`` (flip), ``words & ~mask`` (stuck0) or ``words | mask`` (stuck1)."""
-    _check_choice(kind, FAULT_KINDS, "kind")
+def apply_fault_mask(words: NDArray[np.uint64], mask: NDArray[np.uint64], kind: str = "flip") -> NDArray[np.uint64]:
+    """A new array: ``words ^ mask`` (flip), ``words & ~mask`` (stuck0) or ``words | mask`` (stuck1), all uint64
+    of the same shape."""
+    check_choice(kind, FAULT_KINDS, "kind")
     if words.shape != mask.shape:
         raise ValueError(f"mask shape {mask.shape} does not match words shape {words.shape}")
     if kind == "flip":
@@ -300,22 +237,21 @@ class BitFaults:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "p", _check_p(self.p))
-        _check_choice(self.kind, FAULT_KINDS, "kind")
-        _check_choice(self.scope, SCOPES, "scope")
-        _check_choice(self.sampling, SAMPLINGS, "sampling")
+        check_choice(self.kind, FAULT_KINDS, "kind")
+        check_choice(self.scope, SCOPES, "scope")
+        check_choice(self.sampling, SAMPLINGS, "sampling")
 
     @property
     def replace(self) -> bool:
         return self.sampling == "with_replacement"
 
-    def count(self, n: int) -> int:
-        """Hits (distinct positions, or draws with replacement) over ``n`` bits."""
-        return fault_count(self.p, n, self.sampling)
+    def count(self, n_bits: int) -> int:
+        """Hits (distinct positions, or draws with replacement) over ``n_bits`` bits."""
+        return fault_count(self.p, n_bits, self.sampling)
 
     def mask(
-        self, shape: tuple[int, ...], dim: int, seed: int | np.random.Generator, stream: Sequence[int] = (),
-        row_ids: Any = None,
-    ) -> np.ndarray:
+        self, shape: tuple[int, ...], dim: int, seed: Seed, stream: Sequence[int] = (), row_ids: Any = None
+    ) -> NDArray[np.uint64]:
         """The hit mask for codes of batch shape ``shape`` (words shape ``(*shape, ceil(dim / 64))``).
 
         ``row_ids`` (row scope only) overrides the default ids ``0 .. prod(shape) - 1`` of the flattened codes.
@@ -332,13 +268,13 @@ class BitFaults:
         else:
             if row_ids is not None:
                 raise ValueError("row_ids only apply to scope='row'")
-            mask = array_fault_mask(rows, dim, self.count(rows * dim), _generator(seed, stream),
-                                    replace=self.replace)
+            rng = as_generator(seed, "seed", _check_stream(stream))
+            mask = array_fault_mask(rows, dim, self.count(rows * dim), rng, replace=self.replace)
         return mask.reshape(*shape, n_words(dim))
 
     def apply(
-        self, words: Any, dim: int, seed: int | np.random.Generator, stream: Sequence[int] = (), row_ids: Any = None
-    ) -> np.ndarray:
+        self, words: Any, dim: int, seed: Seed, stream: Sequence[int] = (), row_ids: Any = None
+    ) -> NDArray[np.uint64]:
         """Faulty copy of packed codes ``words`` uint64 ``(..., ceil(dim / 64))``; the input is never modified.
 
         Args:
@@ -361,102 +297,12 @@ def inject_faults(
     words: Any,
     dim: int,
     p: float,
-    seed: int | np.random.Generator,
+    seed: Seed,
     *,
     kind: str = "flip",
     scope: str = "row",
     sampling: str = "without_replacement",
     stream: Sequence[int] = (),
-) -> np.ndarray:
+) -> NDArray[np.uint64]:
     """Functional form of :meth:`BitFaults.apply`: a faulty copy of ``words`` (uint64 ``(..., ceil(dim/64))``)."""
     return BitFaults(p, kind, scope, sampling).apply(words, dim, seed, stream)
-
-
-# --------------------------------------------------------------------------------------------- HDC classifiers
-# Duck-typed on the public attributes of the hdc.classifiers estimators (and anything shaped like them):
-# ``prototypes_`` uint64 (n_classes, W), ``dim_``, ``classes_`` and ``encode(X) -> uint64 (n, W)``; prediction is
-# the nearest prototype in Hamming distance with ties to the first class, as in ``HammingClassifier.predict``.
-
-
-def _check_classifier(clf: Any) -> None:
-    for name in ("prototypes_", "dim_", "classes_"):
-        if not hasattr(clf, name):
-            raise ValueError(f"clf must be a fitted Hamming classifier with a {name!r} attribute "
-                             f"(got {type(clf).__name__}; fit it first)")
-
-
-def faulty_prototypes(clf: Any, faults: BitFaults | float, seed: int | np.random.Generator) -> Any:
-    """A shallow copy of a fitted Hamming classifier whose ``prototypes_`` carry ``faults``.
-
-    The copy shares the (read-only) encoder with ``clf``, which is left unchanged; use it for inference (a later
-    ``fit``/``partial_fit`` of the copy recomputes clean prototypes).
-    """
-    _check_classifier(clf)
-    faults = faults if isinstance(faults, BitFaults) else BitFaults(faults)
-    clone = copy.copy(clf)
-    clone.prototypes_ = faults.apply(clf.prototypes_, clf.dim_, seed, _PROTOTYPE_STREAM)
-    return clone
-
-
-def predict_with_faults(
-    clf: Any, X: Any, target: str, faults: BitFaults | float, seed: int
-) -> np.ndarray:
-    """Labels ``(n,)`` of a fitted Hamming classifier when its prototypes, the encoded samples, or both are faulty.
-
-    Data faults hit every encoded sample (row scope only): sample ``i`` of ``X`` is row ``i``, so its faults depend
-    on the seed and its position in ``X``, never on chunking. Prototype and data faults use independent streams
-    of ``seed``.
-    """
-    _check_classifier(clf)
-    if target not in CLASSIFIER_TARGETS:
-        raise ValueError(f"unknown target {target!r}; valid: {', '.join(CLASSIFIER_TARGETS)}")
-    faults = faults if isinstance(faults, BitFaults) else BitFaults(faults)
-    if target != "prototypes" and faults.scope != "row":
-        raise ValueError("data-code faults are per code: use scope='row' (scope='array' is for prototypes)")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    protos = clf.prototypes_
-    if target in ("prototypes", "both"):
-        protos = faults.apply(protos, clf.dim_, int(seed), _PROTOTYPE_STREAM)
-    codes = clf.encode(X)
-    if target in ("data", "both"):
-        codes = faults.apply(codes, clf.dim_, int(seed), _DATA_STREAM)
-    return clf.classes_[np.argmin(hamming_distance(codes, protos), axis=1)]
-
-
-def classifier_robustness(
-    clf: Any,
-    X: Any,
-    y: Any,
-    ps: Sequence[float],
-    seeds: Sequence[int],
-    *,
-    target: str = "data",
-    kind: str = "flip",
-    scope: str = "row",
-    sampling: str = "without_replacement",
-) -> dict[str, Any]:
-    """Accuracy of a fitted Hamming classifier under faults for every rate in ``ps`` and seed in ``seeds``.
-
-    Returns a JSON-serialisable dict shaped like :func:`gnet.robustness.robustness_sweep`'s: settings,
-    ``clean_accuracy`` and ``rows`` with ``p``, ``hits`` (per code), ``accuracies``, ``accuracy_mean``,
-    ``accuracy_std`` (population std over seeds).
-    """
-    _check_classifier(clf)
-    y = np.asarray(y)
-    if not len(ps) or not len(seeds):
-        raise ValueError("ps and seeds must not be empty")
-    clean = float(np.mean(clf.predict(X) == y))
-    rows = []
-    for p in ps:
-        faults = BitFaults(p, kind, scope, sampling)
-        hits = faults.count(clf.dim_ if scope == "row" else clf.prototypes_.shape[0] * clf.dim_)
-        if hits == 0:
-            accs = [clean] * len(seeds)
-        else:
-            accs = [float(np.mean(predict_with_faults(clf, X, target, faults, int(s)) == y)) for s in seeds]
-        rows.append({"p": faults.p, "hits": hits, "accuracies": accs, "accuracy_mean": statistics.mean(accs),
-                     "accuracy_std": statistics.pstdev(accs)})
-    return {"target": target, "kind": kind, "scope": scope, "sampling": sampling, "dim": int(clf.dim_),
-            "hits_unit": "per code" if scope == "row" else "per prototype array",
-            "seeds": [int(s) for s in seeds], "n_test": int(len(y)), "clean_accuracy": clean, "rows": rows}

@@ -5,13 +5,15 @@ Methods (all exact, all return int32):
 * ``"numba"``  XOR + popcount over uint64 words (``vpopcntq`` with AVX-512 VPOPCNTDQ), parallel
   over queries (or over items when there are few queries).  Never builds a Q x M x W temporary.
 * ``"gemm"``   unpack to int8 +-1 and multiply with ``torch._int_mm`` (int32 accumulation, exact);
-  falls back to float32 matmul, exact while the padded dimension is below 2**24.  Chunked.
+  falls back to an int32 matmul (also exact) where torch lacks it.  Chunked.
 * ``"numpy"``  ``np.bitwise_count`` reference, chunked so the temporary stays bounded.
 * ``"auto"``   picks by shape, see :func:`choose_method`.
 
-Tail bits beyond the true dimension are zero in both operands, so they never count, and the
-kernels need no ``dim``.  For the +-1 GEMM the padded width ``Dp = 64 * W`` is used:
-``dot_p = Dp - 2 H`` because the zero tail bits agree.
+Every function takes plain uint64 words or :class:`hdc.packed.PackedHV` (whose ``dim`` is used;
+an explicit ``dim`` that disagrees with it raises ``ValueError``).  Tail bits beyond the true
+dimension are zero in both operands, so they never count, and the kernels need no ``dim``.
+For the +-1 GEMM the padded width ``Dp = 64 * W`` is used: ``dot_p = Dp - 2 H`` because the
+zero tail bits agree.
 """
 
 from __future__ import annotations
@@ -19,8 +21,11 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from hdc.packed import WORD_BITS, _to_numpy, check_dim, n_words
+from hdc._linalg import chunks, int8_matmul, int_mm_available
+from hdc._validate import check_choice, check_int
+from hdc.packed import WORD_BITS, PackedHV, _to_numpy, check_dim, n_words
 
 __all__ = [
     "METHODS",
@@ -35,7 +40,7 @@ METHODS = ("auto", "numba", "gemm", "numpy")
 
 # Temporaries of the chunked methods stay below this many bytes.
 _CHUNK_BYTES = 64 * 2**20
-# numba kernel tiling (see hdc/_popcount.py): up to this many queries use the item-parallel
+# numba kernel tiling (see hdc/_kernels/popcount.py): up to this many queries use the item-parallel
 # scan; otherwise tiles of _TILE_QUERIES queries x (_TILE_ITEM_BYTES of item rows).
 _FEW_QUERIES = 2
 # Below this many word comparisons (~1 ms on one core) the kernels run on the calling thread:
@@ -60,21 +65,38 @@ def _as_rows(x: Any, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def _check_pair(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
-    a2 = _as_rows(a, "a")
-    b2 = _as_rows(b, "b")
+def _pair_dim(a: Any, b: Any, dim: Any) -> int | None:
+    """The dimension of a pair: the PackedHVs' (which must agree with each other and with an explicit ``dim``),
+    else ``dim`` (None when neither gives one)."""
+    carried = [x.dim for x in (a, b) if isinstance(x, PackedHV)]
+    if len(carried) == 2 and carried[0] != carried[1]:
+        raise ValueError(f"a and b have different dims (a.dim={carried[0]}, b.dim={carried[1]})")
+    if dim is None:
+        return carried[0] if carried else None
+    dim = check_dim(dim)
+    if carried and carried[0] != dim:
+        raise ValueError(f"dim={dim} does not match the PackedHV dim {carried[0]}")
+    return dim
+
+
+def _check_pair(a: Any, b: Any, dim: Any = None) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """Packed queries and items as C-contiguous (Q, W) and (M, W) uint64, plus the pair's dim (see _pair_dim)."""
+    dim = _pair_dim(a, b, dim)
+    a2 = _as_rows(a.words if isinstance(a, PackedHV) else a, "a")
+    b2 = _as_rows(b.words if isinstance(b, PackedHV) else b, "b")
     if a2.shape[1] != b2.shape[1]:
         raise ValueError(
             f"a and b have different word counts ({a2.shape[1]} vs {b2.shape[1]}); "
             "they must share the same dimension"
         )
-    return a2, b2
+    if dim is not None and n_words(dim) != a2.shape[1]:
+        raise ValueError(f"dim={dim} needs {n_words(dim)} words but the inputs have {a2.shape[1]}")
+    return a2, b2, dim
 
 
-def _check_dim_matches(dim: Any, w: int) -> int:
-    dim = check_dim(dim)
-    if n_words(dim) != w:
-        raise ValueError(f"dim={dim} needs {n_words(dim)} words but the inputs have {w}")
+def _require_dim(dim: int | None, caller: str) -> int:
+    if dim is None:
+        raise ValueError(f"{caller}: dim is required for packed uint64 words (or pass PackedHV)")
     return dim
 
 
@@ -83,7 +105,7 @@ def _check_dim_matches(dim: Any, w: int) -> int:
 
 def _numba_available() -> bool:
     try:
-        import hdc._popcount  # noqa: F401
+        import hdc._kernels.popcount  # noqa: F401
     except Exception:  # pragma: no cover - numba missing or broken
         return False
     return True
@@ -92,7 +114,7 @@ def _numba_available() -> bool:
 def _hamming_numba(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     from numba import get_num_threads
 
-    from hdc import _popcount
+    from hdc._kernels import popcount
 
     Q, W = a.shape
     M = b.shape[0]
@@ -102,19 +124,19 @@ def _hamming_numba(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     tile_m = max(2, min(256, _TILE_ITEM_BYTES // (8 * W)))
     if Q <= _FEW_QUERIES:
         if serial:
-            _popcount.hamming_few_queries_serial(a, b, out)
+            popcount.hamming_few_queries_serial(a, b, out)
         else:
             block = max(1, min(_ITEM_BLOCK, -(-M // threads)))
-            _popcount.hamming_few_queries(a, b, out, block)
+            popcount.hamming_few_queries(a, b, out, block)
     elif serial:
-        _popcount.hamming_tiled_serial(a, b, out, _TILE_QUERIES, tile_m)
+        popcount.hamming_tiled_serial(a, b, out, _TILE_QUERIES, tile_m)
     else:
         tile_q = _TILE_QUERIES
         # Enough tiles for every thread, otherwise shrink the query tile.
         n_mt = -(-M // tile_m)
         while tile_q > 2 and n_mt * -(-Q // tile_q) < 4 * threads:
             tile_q //= 2
-        _popcount.hamming_tiled(a, b, out, tile_q, tile_m)
+        popcount.hamming_tiled(a, b, out, tile_q, tile_m)
     return out
 
 
@@ -122,10 +144,9 @@ def _hamming_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     Q, W = a.shape
     M = b.shape[0]
     out = np.empty((Q, M), dtype=np.int32)
-    rows = max(1, _CHUNK_BYTES // (M * W * 8))
-    for q0 in range(0, Q, rows):
-        x = np.bitwise_xor(a[q0 : q0 + rows, None, :], b[None, :, :])
-        out[q0 : q0 + rows] = np.bitwise_count(x).sum(axis=-1, dtype=np.int32)
+    for q0, q1 in chunks(Q, max(1, _CHUNK_BYTES // (M * W * 8))):
+        x = np.bitwise_xor(a[q0:q1, None, :], b[None, :, :])
+        out[q0:q1] = np.bitwise_count(x).sum(axis=-1, dtype=np.int32)
     return out
 
 
@@ -138,57 +159,26 @@ def _unpack_pm1_int8(words: np.ndarray) -> np.ndarray:
     return bits
 
 
-def _int_mm_available() -> bool:
-    import torch
-
-    if not hasattr(torch, "_int_mm"):
-        return False
-    try:
-        x = torch.ones((17, 64), dtype=torch.int8)
-        return int(torch._int_mm(x, torch.ones((64, 8), dtype=torch.int8))[0, 0]) == 64
-    except Exception:
-        return False
-
-
-_INT_MM: bool | None = None
-
-
 def _hamming_gemm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """H = (Dp - dot) / 2 with dot the exact int32 product of the +-1 unpackings (Dp = 64 W padded bits)."""
     import torch
 
-    global _INT_MM
-    if _INT_MM is None:
-        _INT_MM = _int_mm_available()
     Q, W = a.shape
     M = b.shape[0]
     dp = W * WORD_BITS
-    if not _INT_MM and dp >= 2**24:
-        # float32 accumulation would no longer be exact; the popcount path always is.
-        return _hamming_numpy(a, b)
     out = np.empty((Q, M), dtype=np.int32)
     rows = max(8, _CHUNK_BYTES // dp)
-    for m0 in range(0, M, rows):
-        b_chunk = b[m0 : m0 + rows]
-        mb = b_chunk.shape[0]
-        if _INT_MM and mb % 8:
-            # _int_mm documents N % 8 == 0 (and M > 16) on some builds; zero-padded rows are
+    for m0, m1 in chunks(M, rows):
+        b_chunk = b[m0:m1]
+        mb = m1 - m0
+        if int_mm_available() and mb % 8:
+            # Padded once per item chunk (not by int8_matmul for every query chunk); the zero rows' columns are
             # sliced off again, so padding never changes a result.
             b_chunk = np.concatenate([b_chunk, np.zeros((8 - mb % 8, W), np.uint64)])
-        bt = torch.from_numpy(_unpack_pm1_int8(b_chunk))
-        bt = bt.t() if _INT_MM else bt.to(torch.float32).t()
-        for q0 in range(0, Q, rows):
-            a_chunk = a[q0 : q0 + rows]
-            qa = a_chunk.shape[0]
-            if _INT_MM and qa <= 16:
-                a_chunk = np.concatenate([a_chunk, np.zeros((17 - qa, W), np.uint64)])
-            at = torch.from_numpy(_unpack_pm1_int8(a_chunk))
-            if _INT_MM:
-                dot = torch._int_mm(at, bt)
-            else:
-                dot = torch.matmul(at.to(torch.float32), bt).to(torch.int32)
-            # H = (Dp - dot) / 2, exact integers
-            ham = (dp - dot[:qa, :mb]) >> 1
-            out[q0 : q0 + qa, m0 : m0 + mb] = ham.numpy()
+        bt = torch.from_numpy(_unpack_pm1_int8(b_chunk)).t()
+        for q0, q1 in chunks(Q, rows):
+            dot = int8_matmul(torch.from_numpy(_unpack_pm1_int8(a[q0:q1])), bt)
+            out[q0:q1, m0:m1] = ((dp - dot[:, :mb]) >> 1).numpy()  # exact integers
     return out
 
 
@@ -199,7 +189,8 @@ def choose_method(n_queries: int, n_items: int, n_words_: int) -> str:
     ``benchmarks/bench_hamming.py`` (results/bench_hamming.json, "auto_crossover_grid"): the numba
     popcount kernel beat the int8 ``torch._int_mm`` GEMM (including its unpacking) at every shape
     tried, Q = 1 .. 2000, M = 1000 .. 10,000, D = 256 .. 10,000, by 2.8x to 155x (Q = M = 1000,
-    D = 10,000: 4x; the pre-unpacked ``_int_mm`` alone was 5x slower than the numba kernel too).  So there is no crossover on this CPU and "auto" means numba.
+    D = 10,000: 4x; the pre-unpacked ``_int_mm`` alone was 5x slower than the numba kernel too).
+    So there is no crossover on this CPU and "auto" means numba.
     On a CPU with AMX-int8 the GEMM runs several times faster and may win for large Q and M;
     pass ``method="gemm"`` there.  Without numba, GEMM is used from 4096 pairs up and the numpy
     reference below that.
@@ -214,37 +205,42 @@ def choose_method(n_queries: int, n_items: int, n_words_: int) -> str:
 _IMPLS = {"numba": _hamming_numba, "gemm": _hamming_gemm, "numpy": _hamming_numpy}
 
 
-def hamming_distance(a: Any, b: Any, *, method: str = "auto") -> np.ndarray:
+def hamming_distance(a: Any, b: Any, *, method: str = "auto") -> NDArray[np.int32]:
     """All-pairs Hamming distances.
 
     Args:
-        a: uint64 packed queries ``(Q, W)`` or one query ``(W,)`` (promoted to ``(1, W)``).
-        b: uint64 packed items ``(M, W)`` or ``(W,)`` (promoted to ``(1, W)``).
+        a: uint64 packed queries ``(Q, W)`` or one query ``(W,)`` (promoted to ``(1, W)``), or a PackedHV.
+        b: uint64 packed items ``(M, W)`` or ``(W,)`` (promoted to ``(1, W)``), or a PackedHV.
         method: "auto", "numba", "gemm" or "numpy" (all exact).
 
     Returns:
         int32 ``(Q, M)``: number of differing bits.  Always 2-D.
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    a2, b2 = _check_pair(a, b)
+    check_choice(method, METHODS, "method")
+    a2, b2, _ = _check_pair(a, b)
     if method == "auto":
         method = choose_method(a2.shape[0], b2.shape[0], a2.shape[1])
     return _IMPLS[method](a2, b2)
 
 
-def hamming_similarity(a: Any, b: Any, dim: int, *, method: str = "auto") -> np.ndarray:
-    """Normalised similarity ``1 - H / D`` as float64 ``(Q, M)`` (1 = identical, 0.5 = unrelated)."""
-    a2, b2 = _check_pair(a, b)
-    dim = _check_dim_matches(dim, a2.shape[1])
+def hamming_similarity(a: Any, b: Any, dim: int | None = None, *, method: str = "auto") -> NDArray[np.float64]:
+    """Normalised similarity ``1 - H / D`` as float64 ``(Q, M)`` (1 = identical, 0.5 = unrelated).
+
+    ``dim`` is required for plain words and taken from PackedHV input otherwise.
+    """
+    a2, b2, dim = _check_pair(a, b, dim)
+    dim = _require_dim(dim, "hamming_similarity")
     h = hamming_distance(a2, b2, method=method)
     return 1.0 - h / float(dim)
 
 
-def bipolar_dot(a: Any, b: Any, dim: int, *, method: str = "auto") -> np.ndarray:
-    """Inner product of the +-1 vectors, ``D - 2 H``, as int32 ``(Q, M)``."""
-    a2, b2 = _check_pair(a, b)
-    dim = _check_dim_matches(dim, a2.shape[1])
+def bipolar_dot(a: Any, b: Any, dim: int | None = None, *, method: str = "auto") -> NDArray[np.int32]:
+    """Inner product of the +-1 vectors, ``D - 2 H``, as int32 ``(Q, M)``.
+
+    ``dim`` is required for plain words and taken from PackedHV input otherwise.
+    """
+    a2, b2, dim = _check_pair(a, b, dim)
+    dim = _require_dim(dim, "bipolar_dot")
     h = hamming_distance(a2, b2, method=method)
     return np.int32(dim) - 2 * h
 
@@ -256,14 +252,14 @@ def hamming_topk(
     *,
     method: str = "auto",
     max_block_bytes: int = 256 * 2**20,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[NDArray[np.int64], NDArray[np.int32]]:
     """The ``k`` nearest items (smallest Hamming distance) for every query.
 
     Ties are broken by the lower item index, so the result is deterministic.
 
     Args:
-        a: uint64 queries ``(Q, W)`` or ``(W,)``.
-        b: uint64 items ``(M, W)`` or ``(W,)``.
+        a: uint64 queries ``(Q, W)`` or ``(W,)``, or a PackedHV.
+        b: uint64 items ``(M, W)`` or ``(W,)``, or a PackedHV.
         k: 1 <= k <= M.
         method: Hamming method, see :func:`hamming_distance`.
         max_block_bytes: queries are processed in blocks whose (block, M) distance matrix
@@ -272,22 +268,18 @@ def hamming_topk(
     Returns:
         ``(indices, distances)``: int64 ``(Q, k)`` and int32 ``(Q, k)``, nearest first.
     """
-    a2, b2 = _check_pair(a, b)
+    a2, b2, _ = _check_pair(a, b)
     M = b2.shape[0]
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise ValueError(f"k must be an integer, got {k!r}")
-    k = int(k)
+    k = check_int(k, "k")
     if not 1 <= k <= M:
         raise ValueError(f"k must be between 1 and the number of items ({M}), got {k}")
-    if max_block_bytes <= 0:
-        raise ValueError(f"max_block_bytes must be positive, got {max_block_bytes}")
+    max_block_bytes = check_int(max_block_bytes, "max_block_bytes", minimum=1)
     Q = a2.shape[0]
     idx_out = np.empty((Q, k), dtype=np.int64)
     dist_out = np.empty((Q, k), dtype=np.int32)
-    rows = max(1, max_block_bytes // (M * 12))
     item_ids = np.arange(M, dtype=np.int64)
-    for q0 in range(0, Q, rows):
-        h = hamming_distance(a2[q0 : q0 + rows], b2, method=method)
+    for q0, q1 in chunks(Q, max(1, max_block_bytes // (M * 12))):
+        h = hamming_distance(a2[q0:q1], b2, method=method)
         # A unique key (distance, index) makes argpartition's choice at the k-th boundary
         # deterministic: equal distances go to the lower index.
         key = h.astype(np.int64) * M + item_ids
@@ -297,6 +289,6 @@ def hamming_topk(
             part = np.broadcast_to(item_ids, key.shape).copy()
         order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1)
         best = np.take_along_axis(part, order, axis=1)
-        idx_out[q0 : q0 + rows] = best
-        dist_out[q0 : q0 + rows] = np.take_along_axis(h, best, axis=1)
+        idx_out[q0:q1] = best
+        dist_out[q0:q1] = np.take_along_axis(h, best, axis=1)
     return idx_out, dist_out

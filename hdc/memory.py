@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from hdc._validate import check_number
 from hdc.hamming import hamming_topk
 from hdc.packed import PackedHV, check_dim, n_words, validate_words
 
@@ -22,10 +25,10 @@ def chance_threshold(dim: int, k: float = 4.4, p: float = 0.5) -> float:
     about 5e-6 per comparison, vsapy's default).
     """
     dim = check_dim(dim)
-    if not (math.isfinite(k) and k >= 0):
-        raise ValueError(f"k must be a finite non-negative number, got {k}")
-    if not (0.0 < p < 1.0):
-        raise ValueError(f"p must be in (0, 1), got {p}")
+    k = check_number(k, "k", minimum=0.0)
+    p = check_number(p, "p", minimum=0.0, maximum=1.0, strict=True)
+    if p == 1.0:
+        raise ValueError("p must be < 1, got 1.0")
     return p + k * math.sqrt(p * (1.0 - p) / dim)
 
 
@@ -67,7 +70,7 @@ class ItemMemory:
         return list(self._names)
 
     @property
-    def words(self) -> np.ndarray:
+    def words(self) -> NDArray[np.uint64]:
         """uint64 ``(len(self), n_words(dim))`` read-only view of the stored vectors."""
         view = self._buf[: len(self._names)]
         view.flags.writeable = False
@@ -87,7 +90,7 @@ class ItemMemory:
         self.extend([name], hv.words[None] if isinstance(hv, PackedHV) else np.asarray(hv)[None])
 
     def extend(self, names: Iterable[Hashable], words: Any) -> None:
-        """Store several vectors ``(n, W)`` under new, unique ``names``."""
+        """Store several vectors, uint64 ``(len(names), W)`` (or a PackedHV), under new, unique ``names``."""
         if isinstance(words, PackedHV):
             if words.dim != self.dim:
                 raise ValueError(f"words has dim {words.dim}, memory has dim {self.dim}")
@@ -95,7 +98,7 @@ class ItemMemory:
         names = list(names)
         arr = validate_words(words, self.dim, name="words")
         if arr.ndim != 2:
-            raise ValueError(f"words must be 2-D (n, {self._w}), got shape {arr.shape}")
+            raise ValueError(f"words must be 2-D (n_items, {self._w}), got shape {arr.shape}")
         if arr.shape[0] != len(names):
             raise ValueError(f"got {len(names)} names for {arr.shape[0]} vectors")
         if not names:
@@ -123,7 +126,7 @@ class ItemMemory:
         except (KeyError, TypeError):
             raise ValueError(f"name {name!r} is not in the memory") from None
 
-    def get(self, name: Hashable) -> np.ndarray:
+    def get(self, name: Hashable) -> NDArray[np.uint64]:
         """Copy of the vector stored under ``name``: uint64 ``(W,)``."""
         return self._buf[self.index(name)].copy()
 
@@ -186,9 +189,7 @@ class ItemMemory:
                 raise ValueError(f"threshold must be None, 'chance' or a number, got {threshold!r}")
             thr = chance_threshold(self.dim)
         else:
-            thr = float(threshold)
-            if not (0.0 <= thr <= 1.0):
-                raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+            thr = check_number(threshold, "threshold", minimum=0.0, maximum=1.0)
         q, single = self._queries(queries)
         idx, dist = hamming_topk(q, self._buf[: len(self._names)], 1, method=method)
         sim = 1.0 - dist[:, 0] / float(self.dim)

@@ -15,11 +15,14 @@ bound in one representation with a query bound in the other.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from hdc.hamming import bipolar_dot, hamming_distance, hamming_similarity
+from hdc._linalg import chunks
+from hdc._validate import Seed, as_generator, check_choice, check_int
+from hdc.hamming import _pair_dim, _require_dim, bipolar_dot, hamming_distance, hamming_similarity
 from hdc.packed import (
     WORD_BITS,
     PackedHV,
@@ -33,9 +36,7 @@ from hdc.packed import (
 )
 
 __all__ = [
-    "Seed",
     "TIES",
-    "as_generator",
     "bind",
     "bit_counts",
     "bundle",
@@ -49,24 +50,10 @@ __all__ = [
     "similarity",
 ]
 
-Seed = Union[int, np.integer, np.random.Generator]
 TIES = ("random", "deterministic")
 
 # Unpacked chunks (bits as uint8) stay below this size.
 _CHUNK_BYTES = 64 * 2**20
-
-
-def as_generator(seed: Seed, name: str = "seed") -> np.random.Generator:
-    """A ``numpy.random.Generator`` from an int seed (or the generator itself, used as is)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(
-            f"{name} must be an int or a numpy.random.Generator, got {type(seed).__name__}"
-        )
-    if seed < 0:
-        raise ValueError(f"{name} must be non-negative, got {seed}")
-    return np.random.default_rng(int(seed))
 
 
 def _random_words(rng: np.random.Generator, shape: tuple[int, ...], dim: int) -> np.ndarray:
@@ -74,12 +61,14 @@ def _random_words(rng: np.random.Generator, shape: tuple[int, ...], dim: int) ->
     return clear_tail(words, dim)
 
 
-def random(n: int, dim: int, seed: Seed = 0) -> np.ndarray:
-    """``n`` i.i.d. uniformly random packed hypervectors: uint64 ``(n, n_words(dim))``."""
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+def random(n_vectors: int, dim: int, seed: Seed = 0) -> NDArray[np.uint64]:
+    """``n_vectors`` i.i.d. uniformly random packed hypervectors: uint64 ``(n_vectors, n_words(dim))``.
+
+    ``seed`` is an int (``numpy.random.default_rng(seed)``) or a Generator, which is used as is.
+    """
+    n_vectors = check_int(n_vectors, "n_vectors", minimum=1)
     dim = check_dim(dim)
-    return _random_words(as_generator(seed), (int(n), n_words(dim)), dim)
+    return _random_words(as_generator(seed), (n_vectors, n_words(dim)), dim)
 
 
 def _is_packed(x: Any) -> bool:
@@ -167,12 +156,6 @@ def _shift_down(x: np.ndarray, s: int) -> np.ndarray:
     return out
 
 
-def _check_shift(k: Any) -> int:
-    if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
-        raise ValueError(f"k must be an integer shift, got {k!r}")
-    return int(k)
-
-
 def permute(x: Any, k: int = 1, dim: int | None = None) -> Any:
     """Cyclic shift by ``k`` positions: ``result[..., i] = x[..., (i - k) mod D]`` (np.roll).
 
@@ -185,7 +168,7 @@ def permute(x: Any, k: int = 1, dim: int | None = None) -> Any:
     Returns:
         the same kind as ``x``.  ``permute(permute(x, k, dim), -k, dim) == x``.
     """
-    k = _check_shift(k)
+    k = check_int(k, "k (the shift)")
     if isinstance(x, PackedHV):
         return PackedHV(permute(x.words, k, x.dim), x.dim)
     if _is_packed(x):
@@ -212,15 +195,10 @@ def permute(x: Any, k: int = 1, dim: int | None = None) -> Any:
 
 def inverse_permute(x: Any, k: int = 1, dim: int | None = None) -> Any:
     """Inverse of :func:`permute`: shift by ``-k``."""
-    return permute(x, -_check_shift(k), dim)
+    return permute(x, -check_int(k, "k (the shift)"), dim)
 
 
 # --------------------------------------------------------------------------- bundle
-
-
-def _check_ties(ties: str) -> None:
-    if ties not in TIES:
-        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
 
 
 def _tie_words(ties: str, seed: Seed, shape: tuple[int, ...], dim: int) -> np.ndarray:
@@ -231,45 +209,44 @@ def _tie_words(ties: str, seed: Seed, shape: tuple[int, ...], dim: int) -> np.nd
     return _random_words(as_generator(seed), shape, dim)
 
 
-def bit_counts(words: Any, dim: int, weights: Any = None) -> np.ndarray:
+def bit_counts(words: Any, dim: int, weights: Any = None) -> NDArray[Any]:
     """Per-position (weighted) count of 1 bits over axis -2.
 
     Args:
-        words: uint64 ``(..., n, W)``.
+        words: uint64 ``(..., n_rows, W)``.
         dim: true dimension ``D``.
-        weights: optional real weights ``(n,)``; a 1 bit at row ``i`` adds ``weights[i]``.
+        weights: optional real weights ``(n_rows,)``; a 1 bit at row ``i`` adds ``weights[i]``.
 
     Returns:
         ``(..., D)``: int64 without weights, float64 with weights.
     """
     arr = validate_words(words, dim)
     if arr.ndim < 2 or arr.shape[-2] == 0:
-        raise ValueError(f"words must have shape (..., n, W) with n >= 1, got {arr.shape}")
-    n = arr.shape[-2]
+        raise ValueError(f"words must have shape (..., n_rows, W) with n_rows >= 1, got {arr.shape}")
+    n_rows = arr.shape[-2]
     w = None
     if weights is not None:
         w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (n,):
-            raise ValueError(f"weights must have shape ({n},), got {w.shape}")
+        if w.shape != (n_rows,):
+            raise ValueError(f"weights must have shape ({n_rows},), got {w.shape}")
         if not np.isfinite(w).all():
             raise ValueError("weights contain NaN or inf")
     batch = arr.shape[:-2]
-    flat = arr.reshape((-1, n, arr.shape[-1]))
+    flat = arr.reshape((-1, n_rows, arr.shape[-1]))
     out = np.zeros((flat.shape[0], dim), dtype=np.float64 if w is not None else np.int64)
-    rows = max(1, _CHUNK_BYTES // max(1, dim))
     for g in range(flat.shape[0]):
-        for i0 in range(0, n, rows):
-            bits = unpack_bits(flat[g, i0 : i0 + rows], dim).view(np.uint8)
+        for i0, i1 in chunks(n_rows, max(1, _CHUNK_BYTES // max(1, dim))):
+            bits = unpack_bits(flat[g, i0:i1], dim).view(np.uint8)
             if w is None:
                 out[g] += bits.sum(axis=0, dtype=np.int64)
             else:
-                out[g] += w[i0 : i0 + rows] @ bits
+                out[g] += w[i0:i1] @ bits
     return out.reshape(batch + (dim,))
 
 
 def bundle_from_counts(
     counts: Any, total: Any, *, ties: str = "random", seed: Seed = 0
-) -> np.ndarray:
+) -> NDArray[np.uint64]:
     """Majority threshold of accumulated counts: packed bit = ``2 * counts > total``.
 
     Args:
@@ -283,7 +260,7 @@ def bundle_from_counts(
     Returns:
         uint64 ``(..., n_words(D))``.
     """
-    _check_ties(ties)
+    check_choice(ties, TIES, "ties")
     c = np.asarray(counts)
     if c.ndim == 0 or c.shape[-1] == 0:
         raise ValueError(f"counts must have a non-empty last axis, got shape {c.shape}")
@@ -322,38 +299,54 @@ def bundle(
     """Majority (bundle) over axis -2.
 
     Args:
-        x: packed uint64 ``(..., n, W)`` with ``dim``, a batched PackedHV, or a bipolar array
-            ``(..., n, D)``.
+        x: packed uint64 ``(..., n_rows, W)`` with ``dim``, a batched PackedHV, or a bipolar numpy array or
+            torch tensor ``(..., n_rows, D)``.
         dim: true dimension, required for plain packed words.
-        weights: optional real weights ``(n,)`` (weighted majority; negative weights subtract).
-        ties: "random" (seeded coin flip where the vote is tied, only possible for even ``n``
+        weights: optional real weights ``(n_rows,)`` (weighted majority; negative weights subtract).
+        ties: "random" (seeded coin flip where the vote is tied, only possible for even ``n_rows``
             or weights) or "deterministic" (+1, like sign(0)).
         seed: int or Generator used for random ties.
 
     Returns:
-        packed ``(..., W)`` (or PackedHV), or for bipolar input an array ``(..., D)`` of the
-        input dtype with values +-1.
+        packed uint64 ``(..., W)`` (a PackedHV for PackedHV input), or for bipolar input an array ``(..., D)`` of
+        values +-1 of the input's kind (a torch tensor on the input's device for a tensor, as :func:`bind`),
+        dtype and, for torch, device.
     """
-    _check_ties(ties)
+    check_choice(ties, TIES, "ties")
     if isinstance(x, PackedHV):
         return PackedHV(bundle(x.words, x.dim, weights=weights, ties=ties, seed=seed), x.dim)
     if _is_packed(x):
-        if dim is None:
-            raise ValueError("bundle: dim is required for packed uint64 words")
-        arr = validate_words(x, dim, name="x")
-        d = check_dim(dim)
-        if arr.ndim < 2 or arr.shape[-2] == 0:
-            raise ValueError(f"bundle: x must have shape (..., n, W) with n >= 1, got {arr.shape}")
-        if weights is not None:
-            w = np.asarray(weights, dtype=np.float64)
-            counts = bit_counts(arr, d, w)
-            return bundle_from_counts(counts, w.sum(), ties=ties, seed=seed)
-        return _bundle_packed_uniform(arr, d, ties, seed)
+        return _bundle_packed(x, dim, weights, ties, seed)
     arr = _check_bipolar_array(x, "x")
-    if type(arr).__module__.startswith("torch"):
-        arr = arr.detach().cpu().numpy()
+    if not type(arr).__module__.startswith("torch"):
+        return _bundle_bipolar(arr, weights, ties, seed).astype(arr.dtype)
+    import torch
+
+    host = arr.detach().cpu()
+    if host.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds every bfloat16 value exactly
+        host = host.to(torch.float32)
+    out = _bundle_bipolar(host.numpy(), weights, ties, seed)
+    return torch.from_numpy(out).to(device=arr.device, dtype=arr.dtype)
+
+
+def _bundle_packed(x: Any, dim: int | None, weights: Any, ties: str, seed: Seed) -> NDArray[np.uint64]:
+    if dim is None:
+        raise ValueError("bundle: dim is required for packed uint64 words")
+    arr = validate_words(x, dim, name="x")
+    d = check_dim(dim)
     if arr.ndim < 2 or arr.shape[-2] == 0:
-        raise ValueError(f"bundle: x must have shape (..., n, D) with n >= 1, got {arr.shape}")
+        raise ValueError(f"bundle: x must have shape (..., n_rows, W) with n_rows >= 1, got {arr.shape}")
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        counts = bit_counts(arr, d, w)
+        return bundle_from_counts(counts, w.sum(), ties=ties, seed=seed)
+    return _bundle_packed_uniform(arr, d, ties, seed)
+
+
+def _bundle_bipolar(arr: np.ndarray, weights: Any, ties: str, seed: Seed) -> NDArray[np.int64]:
+    """The +-1 majority of a real array (..., n_rows, D) over axis -2, as int64 (..., D)."""
+    if arr.ndim < 2 or arr.shape[-2] == 0:
+        raise ValueError(f"bundle: x must have shape (..., n_rows, D) with n_rows >= 1, got {arr.shape}")
     if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise ValueError("bundle: x contains NaN or inf")
     if weights is None:
@@ -373,68 +366,49 @@ def bundle(
         else:
             coin = np.ones(total.shape, dtype=np.int64)
         out = np.where(tie, coin, out)
-    return out.astype(arr.dtype)
+    return out
 
 
-def _bundle_packed_uniform(arr: np.ndarray, dim: int, ties: str, seed: Seed) -> np.ndarray:
-    from hdc._popcount import xor_gather_majority
+def _bundle_packed_uniform(arr: np.ndarray, dim: int, ties: str, seed: Seed) -> NDArray[np.uint64]:
+    from hdc._kernels.popcount import xor_gather_majority
 
     batch = arr.shape[:-2]
-    n, w = arr.shape[-2:]
+    n_rows, w = arr.shape[-2:]
     rows = np.ascontiguousarray(arr.reshape((-1, w)))
-    groups = rows.shape[0] // n
+    groups = rows.shape[0] // n_rows
     idx = np.arange(rows.shape[0], dtype=np.int64)[:, None]
-    ptr = np.arange(0, rows.shape[0] + 1, n, dtype=np.int64)
+    ptr = np.arange(0, rows.shape[0] + 1, n_rows, dtype=np.int64)
     tw = _tie_words(ties, seed, (groups, w), dim)
     out = np.empty((groups, w), dtype=np.uint64)
-    xor_gather_majority(rows, idx, ptr, tw, int(n).bit_length(), out)
+    xor_gather_majority(rows, idx, ptr, tw, int(n_rows).bit_length(), out)
     return out.reshape(batch + (w,))
 
 
 # --------------------------------------------------------------------------- similarities
 
 
-def hamming(a: Any, b: Any, *, method: str = "auto") -> np.ndarray:
-    """All-pairs Hamming distance of packed words, int32 ``(Q, M)``; see hdc.hamming."""
-    if isinstance(a, PackedHV) and isinstance(b, PackedHV):
-        _same_dim(a, b)
-        a, b = a.words, b.words
+def hamming(a: Any, b: Any, *, method: str = "auto") -> NDArray[np.int32]:
+    """All-pairs Hamming distance of packed words or PackedHV, int32 ``(Q, M)``; see :mod:`hdc.hamming`."""
     return hamming_distance(a, b, method=method)
 
 
-def _same_dim(a: PackedHV, b: PackedHV) -> int:
-    if a.dim != b.dim:
-        raise ValueError(f"dimensions differ (a.dim={a.dim}, b.dim={b.dim})")
-    return a.dim
-
-
-def similarity(a: Any, b: Any, dim: int | None = None, *, method: str = "auto") -> np.ndarray:
+def similarity(a: Any, b: Any, dim: int | None = None, *, method: str = "auto") -> NDArray[np.float64]:
     """Normalised Hamming similarity ``1 - H / D`` of packed vectors, float64 ``(Q, M)``."""
-    if isinstance(a, PackedHV) and isinstance(b, PackedHV):
-        dim = _same_dim(a, b)
-        a, b = a.words, b.words
-    if dim is None:
-        raise ValueError("similarity: dim is required for packed uint64 words")
-    return hamming_similarity(a, b, dim, method=method)
+    return hamming_similarity(a, b, _require_dim(_pair_dim(a, b, dim), "similarity"), method=method)
 
 
 def _as_matrix(x: np.ndarray) -> np.ndarray:
     return x[None, :] if x.ndim == 1 else x
 
 
-def dot(a: Any, b: Any, dim: int | None = None, *, method: str = "auto") -> np.ndarray:
+def dot(a: Any, b: Any, dim: int | None = None, *, method: str = "auto") -> NDArray[Any]:
     """All-pairs bipolar inner product ``(Q, M)``.
 
-    Packed inputs (with ``dim``): exact int32 ``D - 2 H``.  Bipolar/real arrays ``(Q, D)`` and
+    Packed inputs (with ``dim``, or PackedHV): exact int32 ``D - 2 H``.  Bipolar/real arrays ``(Q, D)`` and
     ``(M, D)``: float64 ``a @ b.T``.
     """
-    if isinstance(a, PackedHV) and isinstance(b, PackedHV):
-        dim = _same_dim(a, b)
-        a, b = a.words, b.words
     if _is_packed(a) or _is_packed(b):
-        if dim is None:
-            raise ValueError("dot: dim is required for packed uint64 words")
-        return bipolar_dot(a, b, dim, method=method)
+        return bipolar_dot(a, b, _require_dim(_pair_dim(a, b, dim), "dot"), method=method)
     a2 = _as_matrix(_to_numpy(_check_bipolar_array(a, "a"), "a"))
     b2 = _as_matrix(_to_numpy(_check_bipolar_array(b, "b"), "b"))
     if a2.ndim != 2 or b2.ndim != 2:
@@ -444,17 +418,13 @@ def dot(a: Any, b: Any, dim: int | None = None, *, method: str = "auto") -> np.n
     return a2.astype(np.float64) @ b2.astype(np.float64).T
 
 
-def cosine(a: Any, b: Any, dim: int | None = None, *, method: str = "auto") -> np.ndarray:
+def cosine(a: Any, b: Any, dim: int | None = None, *, method: str = "auto") -> NDArray[np.float64]:
     """All-pairs cosine similarity, float64 ``(Q, M)``.
 
     Packed: ``(D - 2 H) / D``.  Real arrays: ``a.b / (|a| |b|)``; a zero vector raises ValueError.
     """
-    if isinstance(a, PackedHV) and isinstance(b, PackedHV):
-        dim = _same_dim(a, b)
-        a, b = a.words, b.words
     if _is_packed(a) or _is_packed(b):
-        if dim is None:
-            raise ValueError("cosine: dim is required for packed uint64 words")
+        dim = _require_dim(_pair_dim(a, b, dim), "cosine")
         return bipolar_dot(a, b, dim, method=method) / float(dim)
     d = dot(a, b)
     a2 = _as_matrix(_to_numpy(a, "a")).astype(np.float64)
@@ -464,4 +434,3 @@ def cosine(a: Any, b: Any, dim: int | None = None, *, method: str = "auto") -> n
     if not (np.all(na > 0) and np.all(nb > 0)):
         raise ValueError("cosine: a zero vector has no direction")
     return d / na[:, None] / nb[None, :]
-

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = [
     "WORD_BITS",
@@ -78,7 +79,7 @@ def _to_numpy(x: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} could not be converted to an array: {exc}") from exc
 
 
-def validate_words(words: Any, dim: int, *, name: str = "words", check_tail: bool = True) -> np.ndarray:
+def validate_words(words: Any, dim: int, *, name: str = "words", check_tail: bool = True) -> NDArray[np.uint64]:
     """Check that ``words`` is a packed array for dimension ``dim`` and return it as a uint64 ndarray.
 
     Args:
@@ -108,7 +109,7 @@ def validate_words(words: Any, dim: int, *, name: str = "words", check_tail: boo
     return arr
 
 
-def clear_tail(words: np.ndarray, dim: int) -> np.ndarray:
+def clear_tail(words: np.ndarray, dim: int) -> NDArray[np.uint64]:
     """Zero the bits beyond ``dim`` in the last word, in place; returns ``words``."""
     dim = check_dim(dim)
     if dim % WORD_BITS:
@@ -130,7 +131,7 @@ def _pack_bool(bits: np.ndarray) -> np.ndarray:
     return words.astype(np.uint64, copy=False)
 
 
-def pack_bits(bits: Any) -> np.ndarray:
+def pack_bits(bits: Any) -> NDArray[np.uint64]:
     """Pack booleans along the last axis.
 
     Args:
@@ -154,7 +155,7 @@ def pack_bits(bits: Any) -> np.ndarray:
     return _pack_bool(arr)
 
 
-def unpack_bits(words: Any, dim: int) -> np.ndarray:
+def unpack_bits(words: Any, dim: int) -> NDArray[np.bool_]:
     """Inverse of :func:`pack_bits`.
 
     Args:
@@ -170,7 +171,7 @@ def unpack_bits(words: Any, dim: int) -> np.ndarray:
     return bits.view(np.bool_)
 
 
-def pack_sign(x: Any) -> np.ndarray:
+def pack_sign(x: Any) -> NDArray[np.uint64]:
     """Pack ``x >= 0`` along the last axis (the tie at exactly 0 goes to +1).
 
     Args:
@@ -211,7 +212,7 @@ def _real_numeric_vectors(x: Any, kind: str) -> np.ndarray:
     return arr
 
 
-def from_bipolar(x: Any) -> np.ndarray:
+def from_bipolar(x: Any) -> NDArray[np.uint64]:
     """Pack a bipolar array (values exactly -1 or +1) along the last axis: +1 -> bit 1.
 
     Args:
@@ -227,7 +228,7 @@ def from_bipolar(x: Any) -> np.ndarray:
     return _pack_bool(pos)
 
 
-def to_bipolar(words: Any, dim: int, dtype: Any = np.int8) -> np.ndarray:
+def to_bipolar(words: Any, dim: int, dtype: Any = np.int8) -> NDArray[Any]:
     """Unpack to a bipolar array: bit 1 -> +1, bit 0 -> -1.
 
     Args:
@@ -248,7 +249,7 @@ def to_bipolar(words: Any, dim: int, dtype: Any = np.int8) -> np.ndarray:
     return out
 
 
-def popcount(words: Any) -> np.ndarray:
+def popcount(words: Any) -> NDArray[np.int64]:
     """Number of set bits along the last axis: uint64 ``(..., W)`` -> int64 ``(...)``."""
     arr = _to_numpy(words, "words")
     if arr.dtype != np.uint64:
@@ -279,20 +280,20 @@ class PackedHV:
         object.__setattr__(self, "words", words)
 
     @classmethod
-    def from_bits(cls, bits: Any) -> "PackedHV":
+    def from_bits(cls, bits: Any) -> PackedHV:
         """Pack a bool array ``(..., D)``."""
         arr = _to_numpy(bits, "bits")
         words = pack_bits(arr)
         return cls(words, arr.shape[-1])
 
     @classmethod
-    def from_sign(cls, x: Any) -> "PackedHV":
+    def from_sign(cls, x: Any) -> PackedHV:
         """Pack ``x >= 0`` of a real array or tensor ``(..., D)``."""
         words = pack_sign(x)
         return cls(words, int(x.shape[-1]))
 
     @classmethod
-    def from_bipolar(cls, x: Any) -> "PackedHV":
+    def from_bipolar(cls, x: Any) -> PackedHV:
         """Pack a {-1, +1} array ``(..., D)``."""
         words = from_bipolar(x)
         return cls(words, int(x.shape[-1]))
@@ -315,7 +316,7 @@ class PackedHV:
             raise TypeError("a single PackedHV has no len(); it is not a batch")
         return int(self.words.shape[0])
 
-    def __getitem__(self, index: Any) -> "PackedHV":
+    def __getitem__(self, index: Any) -> PackedHV:
         """Index the batch axes; the word axis is always kept whole."""
         if self.words.ndim < 2:
             raise TypeError("a single PackedHV cannot be indexed; it is not a batch")
@@ -329,11 +330,11 @@ class PackedHV:
         sub = self.words[index]
         return PackedHV(sub, self.dim)
 
-    def bits(self) -> np.ndarray:
+    def bits(self) -> NDArray[np.bool_]:
         """bool array ``(..., D)``."""
         return unpack_bits(self.words, self.dim)
 
-    def bipolar(self, dtype: Any = np.int8) -> np.ndarray:
+    def bipolar(self, dtype: Any = np.int8) -> NDArray[Any]:
         """{-1, +1} array ``(..., D)`` of ``dtype``."""
         return to_bipolar(self.words, self.dim, dtype=dtype)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hdc.openmp import prefer_passive_openmp  # noqa: I001
+from hdc import prefer_passive_openmp  # noqa: I001
 
-prefer_passive_openmp()  # before torch loads: spinning OpenMP workers stall the numba kernels (hdc.openmp)
+prefer_passive_openmp()  # before torch loads: spinning OpenMP workers stall the numba kernels (hdc._kernels.runtime)
 
 from gnet.data import load_dataset  # noqa: E402
 from gnet.models import architecture, build_model  # noqa: E402

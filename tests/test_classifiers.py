@@ -19,8 +19,8 @@ from hdc.classifiers import (
     ProjectionEncoder,
     make_encoder,
 )
-from hdc.classifiers.encoders import corrected_factor, kernel_matrix, shifted_codebooks
 from hdc.datasets import load
+from hdc.encoders.features import corrected_factor, kernel_matrix, shifted_codebooks
 from hdc.packed import PackedHV, n_words, pack_bits, to_bipolar, unpack_bits
 
 # Small D keeps the ~55 checks per estimator fast; every encoder is exercised by some estimator.
@@ -335,7 +335,7 @@ def test_bandwidth_heuristic_is_half_the_median_distance():
 
 
 def test_projection_encoder_is_sign_of_seeded_projection():
-    from hdc.classifiers.encoders import PROJECTION_KINDS
+    from hdc.encoders.features import PROJECTION_KINDS
     from hdc.projection import KINDS, RandomProjection
 
     assert PROJECTION_KINDS == KINDS

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from hdc import datasets as hd
 from gnet import data as gd
-
+from hdc import datasets as hd
+from hdc.datasets import places
 
 # ------------------------------------------------------------------------------------------- helpers
 
@@ -134,7 +134,7 @@ def test_train_val_split_deterministic_disjoint_and_complete():
 
 
 @pytest.mark.parametrize("args, match", [
-    ((0, 0.1, 0), "n must"),
+    ((0, 0.1, 0), "n_items must"),
     ((10, 1.0, 0), "val_fraction"),
     ((10, -0.1, 0), "val_fraction"),
     ((10, float("nan"), 0), "val_fraction"),
@@ -221,30 +221,125 @@ def test_env_var_is_searched(tmp_path, monkeypatch):
     assert len(hd.load("mnist", download=False).y_train) == 4
 
 
-def test_missing_mnist_names_every_place_looked(tmp_path, monkeypatch):
-    # Point every default place into an empty tmp tree so the real files on this machine are not found.
-    monkeypatch.setattr(hd, "_REPO_ROOT", tmp_path / "repo")
-    monkeypatch.setattr(hd, "_FIXED_PLACES", (tmp_path / "fixed",))
+@pytest.fixture
+def isolated_places(tmp_path, monkeypatch):
+    """Every default place under tmp_path: a fake source checkout tmp/repo (so ../shared is tmp/shared), an OS
+    package folder tmp/os/<name>, the cache under tmp/cache, and no data environment variables."""
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "pyproject.toml").write_text("[project]\nname = 'fake'\n")
+    monkeypatch.setattr(places, "_SOURCE_ROOT", tmp_path / "repo")
+    for name in hd.IDX_NAMES:
+        monkeypatch.setitem(places.OS_PACKAGE_DIRS, name, (tmp_path / "os" / name,))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("GNET_MNIST_DIR", str(tmp_path / "env"))
-    monkeypatch.setenv("GNET_DATA_DIR", str(tmp_path / "data"))
-    (tmp_path / "cwd").mkdir()
-    monkeypatch.chdir(tmp_path / "cwd")
+    for var in [hd.DATA_DIR_ENV_VAR, *hd.DATASET_ENV_VARS.values()]:
+        monkeypatch.delenv(var, raising=False)
+    return tmp_path
+
+
+def test_search_order_is_env_dataset_dir_env_data_dir_shared_os_package_cache(isolated_places, monkeypatch):
+    tmp = isolated_places
+    monkeypatch.setenv("GNET_MNIST_DIR", str(tmp / "env"))
+    monkeypatch.setenv("GNET_DATA_DIR", str(tmp / "data"))
+    order = [tmp / "env", tmp / "data" / "mnist", tmp / "shared" / "datasets" / "mnist", tmp / "os" / "mnist",
+             tmp / "cache" / "gnet-hdc" / "datasets" / "mnist"]
+    assert hd.search_places("mnist") == order
+    # Each place holds a different fake set (told apart by its number of training images); load takes the first
+    # place that has all four files, and falls through to the next when it is emptied.
+    for count, place in enumerate(order, start=3):
+        write_fake_mnist(place, n_train=count, n_test=2)
+    for count, place in enumerate(order, start=3):
+        assert len(hd.load("mnist", download=False).y_train) == count, place
+        for path in place.iterdir():
+            path.unlink()
+    # An explicit root is the only place looked, whatever else is set.
+    write_fake_mnist(tmp / "explicit", n_train=9, n_test=2)
+    write_fake_mnist(tmp / "env", n_train=3, n_test=2)
+    assert hd.search_places("mnist", root=tmp / "explicit") == [tmp / "explicit"]
+    assert len(hd.load("mnist", root=tmp / "explicit", download=False).y_train) == 9
+
+
+def test_missing_mnist_names_every_place_looked(isolated_places, monkeypatch):
+    tmp = isolated_places
+    monkeypatch.setenv("GNET_MNIST_DIR", str(tmp / "env"))
+    (tmp / "shared" / "datasets" / "mnist").mkdir(parents=True)
+    write_idx(tmp / "shared" / "datasets" / "mnist" / "train-images-idx3-ubyte", np.zeros((2, 28, 28), np.uint8))
     with pytest.raises(hd.DatasetNotFoundError) as info:
         hd.load("mnist", download=False)
     assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ValueError)
     message = str(info.value)
-    expected = [tmp_path / "env", tmp_path / "data" / "mnist", tmp_path / "shared" / "datasets" / "mnist",
-                tmp_path / "fixed" / "mnist", tmp_path / "cache" / "gnet-hdc" / "mnist"]
-    for place in expected:  # tmp_path/shared/... is both ../shared from cwd and from the (fake) repo root
-        assert str(place) in message
-    assert [str(p) for p in hd.search_places("mnist")] == [str(p) for p in expected]
-    assert "download=False" in message and "GNET_MNIST_DIR" in message
-    assert not (tmp_path / "cache").exists()  # nothing downloaded or created
-    # An explicit root is the only place looked.
+    for place in hd.search_places("mnist"):
+        assert f"- {place} (" in message
+    assert "train-labels-idx1-ubyte[.gz]" in message  # what the partly filled place lacks
+    assert "download=False" in message and "GNET_MNIST_DIR" in message and "GNET_DATA_DIR" in message
+    assert not (tmp / "cache").exists()  # nothing downloaded or created
     with pytest.raises(hd.DatasetNotFoundError) as info:
-        hd.load("mnist", root=tmp_path / "nowhere", download=False)
-    assert str(tmp_path / "nowhere") in str(info.value) and str(tmp_path / "env") not in str(info.value)
+        hd.load("mnist", root=tmp / "nowhere", download=False)
+    assert str(tmp / "nowhere") in str(info.value) and str(tmp / "env") not in str(info.value)
+    with pytest.raises(hd.DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        hd.load("fashion-mnist", download=False)
+
+
+def test_download_goes_into_the_user_cache(isolated_places, monkeypatch):
+    """With no files anywhere and download=True, the four files are fetched into the cache and loaded from there
+    (the network is replaced by a local fake serving small IDX files)."""
+    import io
+    import urllib.request
+
+    from hdc.datasets import idx
+
+    served = write_fake_mnist(isolated_places / "served", n_train=4, n_test=3, gz=True)
+    requested = []
+
+    def fake_urlopen(url, timeout):
+        requested.append(url)
+        return io.BytesIO((isolated_places / "served" / url.rsplit("/", 1)[1]).read_bytes())
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(idx, "_IDX_EXPECTED_SHAPES", {k: v.shape for k, v in served.items()})
+    ds = hd.load("mnist")
+    assert len(requested) == 4 and all(url.startswith(hd.IDX_DOWNLOAD_URLS["mnist"]) for url in requested)
+    cache = isolated_places / "cache" / "gnet-hdc" / "datasets" / "mnist"
+    assert sorted(p.name for p in cache.iterdir()) == sorted(f"{stem}.gz" for stem in hd.IDX_FILES.values())
+    np.testing.assert_array_equal(ds.y_train, served["y_train"].astype(np.int64))
+    hd.load("mnist")  # the second load finds the cache and fetches nothing
+    assert len(requested) == 4
+
+
+def test_shared_folder_of_a_worktree_and_of_its_main_checkout(tmp_path, monkeypatch):
+    main, worktree = tmp_path / "main", tmp_path / "worktrees" / "h1"
+    (main / ".git" / "worktrees" / "h1").mkdir(parents=True)
+    (main / ".git" / "worktrees" / "h1" / "commondir").write_text("../..\n")
+    worktree.mkdir(parents=True)
+    (worktree / ".git").write_text(f"gitdir: {main / '.git' / 'worktrees' / 'h1'}\n")
+    monkeypatch.setattr(places, "_SOURCE_ROOT", worktree)
+    assert places.checkout_roots() == [worktree, main.resolve()]
+    shared = [p for p in hd.search_places("mnist") if "shared" in p.parts]
+    assert shared == [tmp_path / "worktrees" / "shared" / "datasets" / "mnist",
+                      tmp_path.resolve() / "shared" / "datasets" / "mnist"]
+    # An installed package (no .git or pyproject.toml beside it) has no checkout and no shared folder.
+    monkeypatch.setattr(places, "_SOURCE_ROOT", tmp_path / "site-packages")
+    assert places.checkout_roots() == []
+    assert not any("shared" in p.parts for p in hd.search_places("mnist"))
+
+
+def test_no_absolute_machine_path_in_hdc():
+    """String literals in hdc/ (f-string pieces included) that look like an absolute path may only name standard
+    system folders (/usr, /proc, /dev, /etc, /sys); data folders come from root=, environment variables, the
+    checkout, or the user cache."""
+    import ast
+    import re
+
+    path_like = re.compile(r"^/[\w.~-]+(/[\w.~-]*)*$")  # "/work/shared", "/home/", not "/sqrt(d)" or "/ y"
+    allowed = ("/usr/", "/proc/", "/dev/", "/etc/", "/sys/")
+    package = Path(hd.__file__).resolve().parents[1]
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                text = node.value.strip()
+                if path_like.match(text) and not (text + "/").startswith(allowed):
+                    found.append(f"{path.relative_to(package.parent)}:{node.lineno}: {text!r}")
+    assert not found, "absolute paths in hdc/:\n" + "\n".join(found)
 
 
 @pytest.mark.skipif(real_mnist_dir() is None, reason="MNIST IDX files not found in any hdc.datasets.search_places")
@@ -312,7 +407,7 @@ def test_gnet_digits_images_scaled_to_minus_one_one_and_deterministic():
     n_val = round(0.1 * len(raw.y_train))
     assert (len(a.train), len(a.val), len(a.test)) == (len(raw.y_train) - n_val, n_val, len(raw.y_test))
     for split in ("train", "val", "test"):
-        for ta, tb in zip(getattr(a, split).tensors, getattr(b, split).tensors):
+        for ta, tb in zip(getattr(a, split).tensors, getattr(b, split).tensors, strict=True):
             assert torch.equal(ta, tb)
     x, y = a.train.tensors
     assert x.dtype == torch.float32 and y.dtype == torch.int64 and x.shape[1:] == (1, 8, 8)
@@ -364,7 +459,7 @@ def test_make_loader_seeded_and_leaves_global_rng_alone():
     assert sorted(first) == list(range(50)) and first != list(range(50))
     assert torch.equal(torch.get_rng_state(), torch_state)
     assert all(np.array_equal(u, v) if isinstance(u, np.ndarray) else u == v
-               for u, v in zip(np.random.get_state(), np_state))
+               for u, v in zip(np.random.get_state(), np_state, strict=True))
     plain = gd.make_loader(data, 8)
     assert torch.cat([y for _, y in plain]).tolist() == list(range(50))
     assert [len(y) for _, y in plain] == [8] * 6 + [2]

@@ -87,6 +87,20 @@ def test_records_match_bundle_of_bound_pairs():
     assert np.array_equal(enc.encode(x[0]), codes[0])
 
 
+def test_record_encoder_in_features_and_its_deprecated_name():
+    enc = RecordEncoder(in_features=3, dim=200, levels=4, seed=2)
+    x = np.random.default_rng(2).random((4, 3))
+    with pytest.warns(DeprecationWarning, match="in_features"):
+        old = RecordEncoder(n_features=3, dim=200, levels=4, seed=2)
+    assert np.array_equal(old.encode(x), enc.encode(x))
+    with pytest.warns(DeprecationWarning):
+        assert old.n_features == 3 == old.in_features
+    with pytest.raises(ValueError, match="in_features only"):
+        RecordEncoder(3, 200, n_features=3)
+    with pytest.raises(TypeError, match="in_features and dim"):
+        RecordEncoder(dim=200)
+
+
 def test_records_with_even_features_use_one_fixed_tie_vector():
     dim, f = 640, 4
     enc = RecordEncoder(f, dim, levels=4, seed=1)
@@ -172,12 +186,12 @@ def test_ngram_profiles_separate_languages_of_symbols():
         (lambda: value_to_level([], 5, 0, 1), "empty"),
         (lambda: value_to_level([0.5], 5, 1, 0), "low < high"),
         (lambda: value_to_level(["a"], 5, 0, 1), "real numbers"),
-        (lambda: ScalarEncoder(5, 100, kind="log"), "kind must be one of"),
+        (lambda: ScalarEncoder(5, 100, kind="log"), "unknown kind 'log'"),
         (lambda: RecordEncoder(3, 100).encode(np.ones((2, 4))), r"shape \(B, 3\)"),
         (lambda: RecordEncoder(3, 100).encode(np.array([[0.1, np.nan, 0.2]])), "NaN"),
         (lambda: RecordEncoder(3, 100).encode(np.ones((0, 3))), "empty"),
-        (lambda: RecordEncoder(0, 100), "n_features"),
-        (lambda: RecordEncoder(3, 100, ties="coin"), "ties must be one of"),
+        (lambda: RecordEncoder(0, 100), "in_features"),
+        (lambda: RecordEncoder(3, 100, ties="coin"), "unknown ties 'coin'"),
         (lambda: encode_records(np.array([[0, 9]]), random(2, 100, 0), random(3, 100, 1), 100), "level_index must lie"),
         (lambda: encode_records(np.array([[0.0, 1.0]]), random(2, 100, 0), random(3, 100, 1), 100), "integers"),
         (lambda: ngrams(np.array([0, 1]), random(3, 100, 0), 100, 3), "shorter than n"),

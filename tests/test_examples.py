@@ -78,11 +78,15 @@ def test_hdc_classification():
     r = run_example("03_hdc_classification")
     assert r["dim"] == 512
     digits = r["results"]["digits"]
-    # Kernel-encoded digits at D = 512 score 0.89-0.93 (seed 0); chance is 0.1.
-    for name in ("CentroidHD", "AdaptHD", "OnlineHD"):
-        assert digits[name] > 0.8, name
-    # Retraining corrects centroid mistakes, so it should not be clearly worse than plain bundling.
-    assert max(digits["AdaptHD"], digits["OnlineHD"]) >= digits["CentroidHD"] - 0.02
+    # Kernel-encoded digits at D = 512 on the 540 test images, seed 0 (what the example runs): CentroidHD 0.894,
+    # AdaptHD 0.822, OnlineHD 0.922; chance is 0.1. Over seeds 0-5 the lowest were 0.856, 0.822 and 0.922 (the
+    # codebook draw moves AdaptHD most at this small D), and a binomial std on 540 images is about 0.013, so each
+    # floor sits at or below the lowest seed: a working model clears it, one that lost a few points fails.
+    floors = {"CentroidHD": 0.85, "AdaptHD": 0.8, "OnlineHD": 0.9}
+    for name, floor in floors.items():
+        assert digits[name] > floor, (name, digits[name])
+    # Retraining corrects centroid mistakes: OnlineHD beat plain bundling by 0.035-0.063 on every seed 0-5.
+    assert digits["OnlineHD"] > digits["CentroidHD"]
     # Packed prototypes: 10 classes x ceil(512 / 64) uint64 words.
     assert digits["prototype_bytes"] == 10 * 8 * 8
 

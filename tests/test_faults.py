@@ -1,4 +1,5 @@
-"""hdc.faults: exact-rate bit flips and stuck-at faults on packed codes."""
+"""hdc.faults: exact-rate bit flips and stuck-at faults on packed codes; hdc.classifiers.faults: the same faults in
+the Hamming classifiers."""
 
 from __future__ import annotations
 
@@ -7,16 +8,14 @@ import math
 import numpy as np
 import pytest
 
+from hdc.classifiers.faults import classifier_robustness, faulty_prototypes, predict_with_faults
 from hdc.faults import (
     BitFaults,
     apply_fault_mask,
     array_fault_mask,
-    classifier_robustness,
     fault_count,
     fault_key,
-    faulty_prototypes,
     inject_faults,
-    predict_with_faults,
     row_fault_mask,
 )
 from hdc.packed import pack_bits, popcount, tail_mask, unpack_bits, validate_words

@@ -8,7 +8,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hdc import _popcount, hamming
+from hdc import _linalg
+from hdc._kernels import popcount
 from hdc.hamming import (
     METHODS,
     bipolar_dot,
@@ -18,7 +19,7 @@ from hdc.hamming import (
     hamming_topk,
 )
 from hdc.ops import random
-from hdc.packed import pack_bits, to_bipolar
+from hdc.packed import PackedHV, pack_bits, to_bipolar
 
 EXACT = [m for m in METHODS if m != "auto"]
 
@@ -80,21 +81,22 @@ def test_each_numba_kernel_directly():
     b = random(29, 200, rng)
     ref = hamming_distance(a, b, method="numpy")
     for tq, tm in [(2, 2), (3, 5), (64, 7), (1, 1)]:
-        for kernel in (_popcount.hamming_tiled, _popcount.hamming_tiled_serial):
+        for kernel in (popcount.hamming_tiled, popcount.hamming_tiled_serial):
             out = np.full(ref.shape, -1, np.int32)
             kernel(a, b, out, tq, tm)
             assert np.array_equal(out, ref)
     for block in (1, 4, 100):
         out = np.full(ref.shape, -1, np.int32)
-        _popcount.hamming_few_queries(a, b, out, block)
+        popcount.hamming_few_queries(a, b, out, block)
         assert np.array_equal(out, ref)
     out = np.full(ref.shape, -1, np.int32)
-    _popcount.hamming_few_queries_serial(a, b, out)
+    popcount.hamming_few_queries_serial(a, b, out)
     assert np.array_equal(out, ref)
 
 
-def test_gemm_float32_fallback_is_exact(monkeypatch):
-    monkeypatch.setattr(hamming, "_INT_MM", False)
+def test_gemm_int32_fallback_is_exact(monkeypatch):
+    # a torch build without a CPU torch._int_mm: hdc._linalg.int8_matmul multiplies in int32 instead
+    monkeypatch.setitem(_linalg._INT_MM, "cpu", False)
     rng = np.random.default_rng(2)
     a, b = random(20, 777, rng), random(11, 777, rng)
     assert np.array_equal(
@@ -158,7 +160,7 @@ def test_choose_method_prefers_numba_here():
         (lambda a, b: hamming_distance(a, b[:, :1]), "word counts"),
         (lambda a, b: hamming_distance(a[:0], b), "empty"),
         (lambda a, b: hamming_distance(a[None], b), "1-D .* or 2-D"),
-        (lambda a, b: hamming_distance(a, b, method="fast"), "method must be one of"),
+        (lambda a, b: hamming_distance(a, b, method="fast"), "unknown method 'fast'"),
         (lambda a, b: hamming_similarity(a, b, 64), "needs 1 words"),
         (lambda a, b: bipolar_dot(a, b, 0), "positive"),
         (lambda a, b: hamming_topk(a, b, 0), "k must be between"),
@@ -172,6 +174,36 @@ def test_bad_input(call, match):
         call(a, b)
 
 
+def test_packedhv_inputs_carry_their_dim():
+    dim = 130
+    a, b = random(3, dim, 0), random(4, dim, 1)
+    pa, pb = PackedHV(a, dim), PackedHV(b, dim)
+    h = hamming_distance(a, b)
+    assert np.array_equal(hamming_distance(pa, pb), h)
+    assert np.array_equal(hamming_distance(pa, b), h)  # one wrapped, one plain: the word counts must agree
+    assert np.array_equal(hamming_similarity(pa, pb), hamming_similarity(a, b, dim))
+    assert np.array_equal(hamming_similarity(pa, b, dim), hamming_similarity(a, b, dim))
+    assert np.array_equal(bipolar_dot(a, pb), bipolar_dot(a, b, dim))
+    idx, dist = hamming_topk(pa, pb, 2)
+    assert np.array_equal((idx, dist), hamming_topk(a, b, 2))
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda pa, pb: hamming_similarity(pa, pb, 129), "dim=129 does not match the PackedHV dim 130"),
+        (lambda pa, pb: bipolar_dot(pa, pb.words, 100), "does not match"),
+        (lambda pa, pb: hamming_distance(pa, PackedHV(random(1, 100, 2), 100)), "different dims"),
+        (lambda pa, pb: hamming_similarity(pa, PackedHV(random(1, 129, 2), 129)), "different dims"),
+        (lambda pa, pb: hamming_similarity(pa.words, pb.words), "dim is required"),
+    ],
+)
+def test_packedhv_dim_mismatch_is_an_error(call, match):
+    pa, pb = PackedHV(random(2, 130, 0), 130), PackedHV(random(3, 130, 1), 130)
+    with pytest.raises(ValueError, match=match):
+        call(pa, pb)
+
+
 def test_numba_kernel_uses_vector_popcount():
     try:
         flags = Path("/proc/cpuinfo").read_text()
@@ -182,7 +214,7 @@ def test_numba_kernel_uses_vector_popcount():
     import numba
 
     # A fresh, uncached compile of the scan kernel so the assembly can be inspected.
-    scan = numba.njit(fastmath=True)(_popcount._scan.py_func)
+    scan = numba.njit(fastmath=True)(popcount._scan.py_func)
     a = random(2, 640, 0)
     out = np.zeros((2, 2), np.int32)
     scan(a, a, out, 0, 2, 0, 2)

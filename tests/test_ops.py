@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from hdc.hamming import hamming_distance
 from hdc.ops import (
-    as_generator,
     bind,
     bit_counts,
     bundle,
@@ -182,6 +181,28 @@ def test_bipolar_bundle():
     assert bundle(x, weights=[1, 1, 3]).tolist() == [1, -1, -1, 1]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16, torch.int8])
+def test_bipolar_bundle_returns_torch_for_torch_input(dtype):
+    # as bind does: a tensor in, a tensor of the same dtype (and device) out, with the numpy result's values
+    x = np.array([[1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1], [-1, -1, 1, 1]], dtype=np.int8)
+    t = torch.from_numpy(x).to(dtype)
+    out = bundle(t, seed=3)
+    assert isinstance(out, torch.Tensor) and out.dtype == dtype and out.device == t.device
+    assert out.tolist() == bundle(x, seed=3).tolist()  # ties (even count) use the same seeded coin
+    assert torch.equal(bundle(t, weights=[1, 1, 3, 1]), torch.tensor([1, -1, -1, 1], dtype=dtype))
+    assert isinstance(bind(t[0], t[1]), torch.Tensor)
+
+
+def test_similarities_accept_one_packedhv_and_check_dims():
+    dim = 100
+    a, b = random(2, dim, 0), random(3, dim, 1)
+    assert np.array_equal(similarity(PackedHV(a, dim), b), similarity(a, b, dim))
+    assert np.array_equal(dot(a, PackedHV(b, dim)), dot(a, b, dim))
+    assert np.array_equal(cosine(PackedHV(a, dim), b), cosine(a, b, dim))
+    with pytest.raises(ValueError, match="does not match"):
+        similarity(PackedHV(a, dim), b, 99)
+
+
 def test_similarities():
     dim = 500
     a, b = random(3, dim, 1), random(4, dim, 2)
@@ -204,24 +225,24 @@ def test_similarities():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: random(0, 10, 0), "n must be"),
+        (lambda: random(0, 10, 0), "n_vectors must be"),
         (lambda: random(2, 10, None), "seed"),
         (lambda: random(2, 10, -1), "non-negative"),
-        (lambda: as_generator("x"), "seed"),
+        (lambda: random(2, 10, "x"), "seed"),
         (lambda: bind(random(1, 10, 0), np.ones(10)), "cannot mix"),
         (lambda: bind(random(1, 10, 0), random(1, 100, 0)), "word counts differ"),
         (lambda: bind(np.ones(3), np.ones(4)), "dimensions differ"),
         (lambda: bind(PackedHV(random(1, 10, 0), 10), PackedHV(random(1, 20, 0), 20)), "dimensions differ"),
         (lambda: permute(random(1, 10, 0), 1), "dim is required"),
-        (lambda: permute(random(1, 10, 0), 1.5, 10), "integer shift"),
+        (lambda: permute(random(1, 10, 0), 1.5, 10), r"k \(the shift\) must be an integer"),
         (lambda: permute(random(1, 10, 0), 1, 200), "words"),
         (lambda: bundle(random(3, 10, 0)), "dim is required"),
-        (lambda: bundle(random(3, 10, 0), 10, ties="coin"), "ties must be one of"),
-        (lambda: bundle(random(3, 10, 0)[0], 10), r"\(\.\.\., n, W\)"),
+        (lambda: bundle(random(3, 10, 0), 10, ties="coin"), "unknown ties 'coin'"),
+        (lambda: bundle(random(3, 10, 0)[0], 10), r"\(\.\.\., n_rows, W\)"),
         (lambda: bundle(random(3, 10, 0), 10, weights=[1, 2]), "weights must have shape"),
         (lambda: bundle(random(3, 10, 0), 10, weights=[1, np.nan, 2]), "NaN"),
         (lambda: bundle(np.array([[1.0, np.nan]])), "NaN"),
-        (lambda: bundle(np.zeros((0, 4))), "n >= 1"),
+        (lambda: bundle(np.zeros((0, 4))), "n_rows >= 1"),
         (lambda: bundle_from_counts(np.array([1.0, np.inf]), 2), "NaN or inf"),
         (lambda: bundle_from_counts(np.ones((2, 3)), np.ones(3)), "total must be"),
         (lambda: similarity(random(1, 10, 0), random(1, 10, 1)), "dim is required"),

@@ -1,4 +1,4 @@
-"""hdc.projection: seeded, chunk-independent random sign projections."""
+"""hdc.projection: the Projection protocol, make_projection, and the dense seeded, chunk-independent projections."""
 
 from __future__ import annotations
 
@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from hdc.packed import unpack_bits
-from hdc.projection import BLOCK_ROWS, RandomProjection, int8_matmul
+from hdc._linalg import chunks, int8_matmul
+from hdc.packed import pack_sign, unpack_bits
+from hdc.projection import (
+    BLOCK_ROWS,
+    EMBEDDINGS,
+    PRECISIONS,
+    HadamardProjection,
+    Projection,
+    RandomProjection,
+    make_projection,
+)
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "rademacher"])
@@ -70,8 +79,12 @@ def test_int8_matmul_exact_on_awkward_shapes():
 def test_bad_input():
     with pytest.raises(ValueError, match="kind"):
         RandomProjection(3, 10, "uniform")
-    with pytest.raises(ValueError, match="n"):
+    with pytest.raises(ValueError, match="dim must be >= 1"):
         RandomProjection(3, 0)
+    with pytest.raises(ValueError, match="in_features must be >= 1"):
+        RandomProjection(0, 10)
+    with pytest.raises(ValueError, match="row range"):
+        RandomProjection(3, 10).project(torch.zeros(1, 3), 5, 11)
     with pytest.raises(ValueError, match="seed"):
         RandomProjection(3, 10, seed=-1)
     p = RandomProjection(3, 10)
@@ -187,9 +200,6 @@ def test_orthogonal_rows_are_nested_chunk_independent_and_deterministic(fan_in):
 
 
 def test_orthogonal_bad_input_and_wiring():
-    from gnet.ehd.layers import check_embedding
-    from hdc.embeddings import EMBEDDINGS, make_projection
-
     p = RandomProjection(5, 100, "orthogonal")
     with pytest.raises(ValueError, match="rademacher"):
         p.project(torch.zeros(1, 5), precision="int8")
@@ -200,8 +210,86 @@ def test_orthogonal_bad_input_and_wiring():
     with pytest.raises(ValueError, match="kind"):
         RandomProjection(5, 100, "Orthogonal")
     with pytest.raises(ValueError, match="int8"):
-        check_embedding("orthogonal", "int8")
-    check_embedding("orthogonal", "bfloat16")
+        p.check_precision("int8")
+    assert p.check_precision("bfloat16") == "bfloat16"
     assert "orthogonal" in EMBEDDINGS
     q = make_projection("orthogonal", 5, 100, seed=0, stream=(1,))
     assert q.kind == "orthogonal" and torch.equal(q.rows(), RandomProjection(5, 100, "orthogonal", 0, (1,)).rows())
+
+
+# ------------------------------------------------------------------------------ the Projection protocol
+def test_every_kind_satisfies_the_protocol():
+    for kind in EMBEDDINGS:
+        proj = make_projection(kind, 9, 200, seed=1, stream=(3,))
+        assert isinstance(proj, Projection)
+        assert (proj.in_features, proj.dim, proj.kind, proj.seed, proj.stream) == (9, 200, kind, 1, (3,))
+        assert list(proj.chunks(130)) == [(0, 128), (128, 200)]  # whole words, whatever chunk_rows asks
+        assert list(proj.chunks(1)) == list(chunks(200, 64))
+        x = torch.randn(4, 9, generator=torch.Generator().manual_seed(len(kind)))
+        words = proj.encode(x)
+        assert words.shape == (4, 4) and words.dtype == np.uint64
+        np.testing.assert_array_equal(words, proj.encode_unchecked(x))
+        np.testing.assert_array_equal(unpack_bits(words, 200), (proj.project(x) >= 0).numpy())
+        part = proj.project(x, 64, 130)
+        assert part.dtype == torch.float32 and part.shape == (4, 66)
+        assert torch.equal(part, proj.project_unchecked(x, 64, 130))
+    assert isinstance(make_projection("hadamard", 9, 200), HadamardProjection)
+    assert isinstance(make_projection("rademacher", 9, 200), RandomProjection)
+
+
+def test_make_projection_rejects_unknown_kinds_and_arguments():
+    valid = "gaussian, rademacher, orthogonal, hadamard"
+    with pytest.raises(ValueError, match=f"unknown embedding 'sparse'; valid: {valid}"):
+        make_projection("sparse", 10, 64)
+    with pytest.raises(TypeError):
+        make_projection("gaussian", 10, 64, n=64)  # the old name of dim is not swallowed
+    with pytest.raises(TypeError):
+        make_projection("hadamard", 10, 64, chunk_rows=128)
+    with pytest.raises(TypeError):
+        HadamardProjection(10, 64, cache_bytes=0)
+    with pytest.raises(ValueError, match="cache_bytes"):
+        make_projection("hadamard", 10, 64, cache_bytes=-1)
+    with pytest.raises(ValueError, match="stream"):
+        make_projection("gaussian", 10, 64, stream=(-1,))
+
+
+@pytest.mark.parametrize("kind", EMBEDDINGS)
+def test_check_precision(kind):
+    proj = make_projection(kind, 5, 64)
+    runs = {"hadamard": ["float32"], "rademacher": list(PRECISIONS)}.get(kind, ["float32", "bfloat16"])
+    for precision in PRECISIONS:
+        if precision in runs:
+            assert proj.check_precision(precision) == precision
+        else:
+            with pytest.raises(ValueError, match="int8|float32 only"):
+                proj.check_precision(precision)
+            with pytest.raises(ValueError):
+                proj.encode(torch.zeros(1, 5), precision=precision)
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        proj.check_precision("fp8")
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "rademacher", "orthogonal"])
+def test_encode_exact_is_the_float64_product_per_2048_rows(kind):
+    # The EHD weight-code recipe: G's float32 rows cast to float64, 2048 rows per product, signs packed per chunk.
+    proj = make_projection(kind, 30, 4200, seed=2, stream=(1, 4), cache_bytes=0)
+    w = torch.randn(3, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    want = np.concatenate(
+        [pack_sign((w @ proj.rows(a, b).to(torch.float64).T).numpy()) for a, b in proj.chunks(2048)], axis=-1
+    )
+    np.testing.assert_array_equal(proj.encode_exact(w), want)
+    np.testing.assert_array_equal(proj.encode_exact(w.float()), proj.encode_exact(w.float().double()))
+
+
+def test_encode_exact_hadamard_runs_the_transform_in_float64():
+    proj = make_projection("hadamard", 30, 300, seed=2, stream=(1,))
+    w = torch.randn(3, 30, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    np.testing.assert_array_equal(proj.encode_exact(w), pack_sign((w @ proj.rows().double().T).numpy()))
+    with pytest.raises(ValueError, match="shape"):
+        proj.encode_exact(torch.zeros(2, 31, dtype=torch.float64))
+
+
+def test_the_old_name_of_dim_still_reads_with_a_warning():
+    proj = make_projection("hadamard", 5, 100)
+    with pytest.warns(DeprecationWarning, match="dim"):
+        assert proj.n == 100 == proj.dim

@@ -1,5 +1,5 @@
-"""The packed-sign kernels of hdc._signpack against plain numpy references: bit-identical words, whatever the shape,
-dtype or batch split.
+"""The packed-sign kernels of hdc._kernels.signpack and hdc._kernels.sorf against plain numpy references:
+bit-identical words, whatever the shape, dtype or batch split.
 
 The references repeat the kernels' arithmetic exactly (the same products and sums in the same order, one IEEE
 operation at a time), so the packed words must be equal, not merely close: this is what lets the blocked kernels
@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hdc._signpack import dense_signs_into, sorf_project_into, sorf_signs_into
+from hdc._kernels.signpack import dense_signs_into
+from hdc._kernels.sorf import sorf_project_into, sorf_signs_into
 
 
 def pack_reference(bits: np.ndarray) -> np.ndarray:

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from hdc.embeddings import EMBEDDINGS, make_projection
 from hdc.packed import pack_bits
-from hdc.structured_projection import HadamardProjection
+from hdc.projection import EMBEDDINGS, HadamardProjection, make_projection
 
 
 def test_block_rows_are_orthogonal_with_gaussian_scale():
@@ -45,12 +44,14 @@ def test_seeded_nested_and_batch_independent():
     assert np.array_equal(whole, HadamardProjection(50, 1000, seed=9, stream=(1,)).encode(x))
 
 
-def test_tail_bits_are_zero_and_float64_input_is_kept():
+def test_tail_bits_are_zero_and_encode_exact_runs_in_float64():
     p = HadamardProjection(10, 100, seed=0)
     x = torch.randn(5, 10, dtype=torch.float64)
-    codes = p.encode_unchecked(x)
+    codes = p.encode_exact(x)
     assert codes.shape == (5, 2) and np.all(codes[:, 1] >> np.uint64(36) == 0)  # bits 100..127 clear
     assert np.array_equal(codes, pack_bits((x @ p.rows().double().T >= 0).numpy()))
+    # encode_unchecked runs in float32, as the dense projections do: float64 input is rounded first
+    assert np.array_equal(p.encode_unchecked(x), p.encode_unchecked(x.float()))
 
 
 @pytest.mark.parametrize("bad, message", [

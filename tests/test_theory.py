@@ -23,29 +23,29 @@ def test_grothendieck_mean_known_values():
 
 
 def test_required_n_is_the_smallest_n_meeting_the_union_bound():
-    n = T.required_n(0.05, 0.01, units=512)
+    dim = T.required_n(0.05, 0.01, units=512)
     # pi^2/(2 t^2) log(2 m / delta) = 1973.9 * 11.537 (docs/reference: "about 22,800")
-    assert n == math.ceil(math.pi**2 / (2 * 0.05**2) * math.log(2 * 512 / 0.01))
-    assert 22_700 < n < 22_800
-    assert T.union_bound(n, 0.05, 512) <= 0.01 < T.union_bound(n - 1, 0.05, 512)
-    assert T.required_n(0.05, 0.01, units=512, patches=4) > n
+    assert dim == math.ceil(math.pi**2 / (2 * 0.05**2) * math.log(2 * 512 / 0.01))
+    assert dim == 22_773  # the value docs/sections/50-verify.md quotes
+    assert T.union_bound(dim, 0.05, 512) <= 0.01 < T.union_bound(dim - 1, 0.05, 512)
+    assert T.required_n(0.05, 0.01, units=512, patches=4) > dim
 
 
 def test_exact_tail_never_exceeds_hoeffding():
     # Hoeffding is a theorem for the Binomial count, so the exact tail must sit below it everywhere.
-    for n in (1, 7, 64, 1000):
+    for dim in (1, 7, 64, 1000):
         for rho in (-0.95, 0.0, 0.5, 0.99):
             for t in (0.01, 0.1, 0.3, 1.0):
-                assert T.exact_unit_tail(n, rho, t) <= T.hoeffding_unit_bound(n, t) + 1e-12
+                assert T.exact_unit_tail(dim, rho, t) <= T.hoeffding_unit_bound(dim, t) + 1e-12
 
 
 def test_exact_tail_matches_brute_force_enumeration():
     # N = 3, p = 1/2 + arcsin(rho)/pi: z_hat takes 4 values; sum the Binomial mass where |z_hat - z| >= t.
-    n, rho, t = 3, 0.3, 0.4
+    dim, rho, t = 3, 0.3, 0.4
     p, z = 0.5 + math.asin(rho) / math.pi, math.asin(rho)
-    want = sum(math.comb(n, k) * p**k * (1 - p) ** (n - k)
-               for k in range(n + 1) if abs(math.pi / (2 * n) * (2 * k - n) - z) >= t)
-    assert T.exact_unit_tail(n, rho, t) == pytest.approx(want, rel=1e-12)
+    want = sum(math.comb(dim, k) * p**k * (1 - p) ** (dim - k)
+               for k in range(dim + 1) if abs(math.pi / (2 * dim) * (2 * k - dim) - z) >= t)
+    assert T.exact_unit_tail(dim, rho, t) == pytest.approx(want, rel=1e-12)
 
 
 def test_binarization_limits_and_gaussian_sd_constant():
@@ -104,10 +104,10 @@ def test_unit_z_is_arcsin_of_cosine():
         (lambda: T.required_n(-0.1, 0.1), "t"),
         (lambda: T.required_n(0.1, 0.1, units=0), "units"),
         (lambda: T.union_bound(10, 0.1, units=2, patches=0), "patches"),
-        (lambda: T.check_grothendieck(ns=(256, 64)), "ns"),
+        (lambda: T.check_grothendieck(dims=(256, 64)), "dims"),
         (lambda: T.check_grothendieck(kind="bernoulli"), "kind"),
         (lambda: T.check_grothendieck(layout="diagonal"), "layout"),
-        (lambda: T.check_unit_concentration(ns=(0, 4)), "ns"),
+        (lambda: T.check_unit_concentration(dims=(0, 4)), "dims"),
         (lambda: T.check_unit_concentration(seed=-1), "seed"),
         (lambda: T.check_binarization_angle("cauchy"), "distribution"),
         (lambda: T.unit_z(np.ones((2, 3)), np.ones((2, 4))), "features"),
@@ -127,7 +127,8 @@ def test_bad_input_raises_value_error_naming_the_problem(call, match):
 
 # ============================================================================================ 1. Grothendieck
 def test_grothendieck_gaussian_projection_is_unbiased():
-    ch = T.check_grothendieck(rhos=(-0.5, 0.3, 0.8), ns=(64, 4096), kind="gaussian", dim=64, n_draws=32, seed=0)
+    ch = T.check_grothendieck(rhos=(-0.5, 0.3, 0.8), dims=(64, 4096), kind="gaussian", in_features=64, n_draws=32,
+                              seed=0)
     assert ch.packed_agrees is True  # N - 2 hamming(encode u, encode v) == float sign-product sums
     mean = np.array(ch.mean)[:, -1]
     # mean of D*N i.i.d. +-1 terms with mean mu: sd = sqrt((1 - mu^2) / (D N)) (<= 0.0028 here).
@@ -136,7 +137,8 @@ def test_grothendieck_gaussian_projection_is_unbiased():
 
 
 def test_grothendieck_rademacher_dense_bias_is_small():
-    ch = T.check_grothendieck(rhos=(-0.6, 0.0, 0.5, 0.9), ns=(4096,), kind="rademacher", dim=256, n_draws=32, seed=1)
+    ch = T.check_grothendieck(rhos=(-0.6, 0.0, 0.5, 0.9), dims=(4096,), kind="rademacher",
+                              in_features=256, n_draws=32, seed=1)
     mean = np.array(ch.mean)[:, -1]
     se = np.sqrt((1 - np.array(ch.theory_mean) ** 2) / (32 * 4096))
     # Rademacher rows are not rotation-invariant, so only an allowance is possible: the third cumulants vanish
@@ -147,7 +149,7 @@ def test_grothendieck_rademacher_dense_bias_is_small():
 
 
 def test_grothendieck_rademacher_sparse_matches_exact_enumeration_not_arcsin():
-    ch = T.check_grothendieck(rhos=(-0.9, 0.5, 0.95), ns=(64, 2048), kind="rademacher", dim=8, n_draws=16,
+    ch = T.check_grothendieck(rhos=(-0.9, 0.5, 0.95), dims=(64, 2048), kind="rademacher", in_features=8, n_draws=16,
                               seed=2, layout="sparse", check_packed=False)
     exact = np.array(ch.exact_mean)
     np.testing.assert_array_equal(exact, [-1.0, 0.0, 1.0])
@@ -159,33 +161,33 @@ def test_grothendieck_rademacher_sparse_matches_exact_enumeration_not_arcsin():
 
 
 def test_same_seed_gives_identical_measurements():
-    a = T.check_grothendieck(rhos=(0.2,), ns=(64, 128), dim=16, n_draws=3, seed=5, check_packed=False)
-    b = T.check_grothendieck(rhos=(0.2,), ns=(64, 128), dim=16, n_draws=3, seed=5, check_packed=False)
+    a = T.check_grothendieck(rhos=(0.2,), dims=(64, 128), in_features=16, n_draws=3, seed=5, check_packed=False)
+    b = T.check_grothendieck(rhos=(0.2,), dims=(64, 128), in_features=16, n_draws=3, seed=5, check_packed=False)
     assert a == b
-    c = T.check_unit_concentration(ns=(8, 16), n_draws=50, seed=5)
-    assert c == T.check_unit_concentration(ns=(8, 16), n_draws=50, seed=5)
-    assert c != T.check_unit_concentration(ns=(8, 16), n_draws=50, seed=6)
+    c = T.check_unit_concentration(dims=(8, 16), n_draws=50, seed=5)
+    assert c == T.check_unit_concentration(dims=(8, 16), n_draws=50, seed=5)
+    assert c != T.check_unit_concentration(dims=(8, 16), n_draws=50, seed=6)
 
 
 # ============================================================================================ 2. concentration
-def _kurtosis_excess_of_mean(mu: float, n: int) -> float:
+def _kurtosis_excess_of_mean(mu: float, n_terms: int) -> float:
     # A +-1 term with mean mu is 2B - 1 with B ~ Bernoulli(q), q = (1 + mu)/2, whose excess kurtosis is
-    # (1 - 6 q (1 - q)) / (q (1 - q)); the mean of n i.i.d. terms divides it by n.
+    # (1 - 6 q (1 - q)) / (q (1 - q)); the mean of n_terms i.i.d. terms divides it by n_terms.
     q = (1 + mu) / 2
-    return (1 - 6 * q * (1 - q)) / (q * (1 - q)) / n
+    return (1 - 6 * q * (1 - q)) / (q * (1 - q)) / n_terms
 
 
 def test_unit_concentration_gaussian_matches_exact_tail_and_variance():
-    ns, ts, d = (16, 64, 256, 1024), (0.1, 0.2, 0.4), 4000
-    ch = T.check_unit_concentration(rho=0.5, ns=ns, ts=ts, kind="gaussian", n_draws=d, seed=0)
+    dims, ts, d = (16, 64, 256, 1024), (0.1, 0.2, 0.4), 4000
+    ch = T.check_unit_concentration(rho=0.5, dims=dims, ts=ts, kind="gaussian", n_draws=d, seed=0)
     fail, exact, hoeff = np.array(ch.failure), np.array(ch.exact), np.array(ch.hoeffding)
     # A frequency over D draws has sd sqrt(p (1 - p) / D); p = exact.
     assert np.all(np.abs(fail - exact) <= Z * np.sqrt(exact * (1 - exact) / d) + 1e-12)
     assert np.all(fail <= hoeff)  # the empirical failure frequency is at most the bound
     # Sample variance over D draws: Var(s^2)/sigma^4 = 2/(D-1) + kappa/D, kappa = excess kurtosis of mu_hat.
     mu = 2 / math.pi * math.asin(0.5)
-    for n, s, th in zip(ns, ch.zhat_std, ch.theory_std):
-        rel_sd_var = math.sqrt(2 / (d - 1) + abs(_kurtosis_excess_of_mean(mu, n)) / d)
+    for dim, s, th in zip(dims, ch.zhat_std, ch.theory_std):
+        rel_sd_var = math.sqrt(2 / (d - 1) + abs(_kurtosis_excess_of_mean(mu, dim)) / d)
         assert abs((s / th) ** 2 - 1) <= Z * rel_sd_var
     # the mean estimator is unbiased for arcsin(rho): sd of the mean over draws = theory_std / sqrt(D)
     assert np.all(np.abs(np.array(ch.zhat_mean) - ch.z) <= Z * np.array(ch.theory_std) / math.sqrt(d))
@@ -193,7 +195,8 @@ def test_unit_concentration_gaussian_matches_exact_tail_and_variance():
 
 def test_unit_concentration_rademacher_respects_hoeffding():
     d = 600
-    ch = T.check_unit_concentration(rho=-0.3, ns=(16, 128, 1024), ts=(0.1, 0.3), kind="rademacher", dim=64,
+    ch = T.check_unit_concentration(rho=-0.3, dims=(16, 128, 1024), ts=(0.1, 0.3), kind="rademacher",
+                                    in_features=64,
                                     n_draws=d, seed=3)
     fail = np.array(ch.failure)
     # Hoeffding holds around the terms' true mean; for Rademacher G that mean differs from (2/pi) arcsin(rho) by
@@ -201,7 +204,7 @@ def test_unit_concentration_rademacher_respects_hoeffding():
     # is evaluated at t minus that shift, plus the frequency noise 5 sqrt(b (1 - b) / D).
     shift = math.pi / 2 * ch.delocalisation
     assert shift < 0.1
-    b = T.hoeffding_unit_bound(np.array(ch.ns)[:, None], np.array(ch.ts)[None, :] - shift)
+    b = T.hoeffding_unit_bound(np.array(ch.dims)[:, None], np.array(ch.ts)[None, :] - shift)
     assert np.all(fail <= b + Z * np.sqrt(b * (1 - b) / d))
     assert fail[-1, -1] == 0.0
 
@@ -212,12 +215,12 @@ def test_layer_union_bound_and_required_n():
     x = rng.standard_normal((20, 24)) + 2.0 * w[rng.integers(0, 12, 20)]
     d = 60
     ch = T.check_layer_concentration(w, x, t=0.2, delta=0.1, n_draws=d, seed=0)
-    assert ch.n_required == T.required_n(0.2, 0.1, 12, 20)
-    assert ch.n_required in ch.ns
+    assert ch.dim_required == T.required_n(0.2, 0.1, 12, 20)
+    assert ch.dim_required in ch.dims
     fa, union = np.array(ch.failure_any), np.array(ch.union)
     # The frequency over D draws has sd <= sqrt(b (1 - b) / D) when its probability is at most the bound b.
     assert np.all(fa <= union + Z * np.sqrt(union * (1 - union) / d))
-    at_req = fa[ch.ns.index(ch.n_required)]
+    at_req = fa[ch.dims.index(ch.dim_required)]
     assert at_req <= 0.1 + Z * math.sqrt(0.1 * 0.9 / d)
     fu, hoeff = np.array(ch.failure_unit_mean), np.array(ch.hoeffding)
     assert np.all(fu <= hoeff + Z * np.sqrt(hoeff * (1 - hoeff) / d))
@@ -231,7 +234,7 @@ def test_layer_union_bound_and_required_n():
 @pytest.mark.parametrize("dist", T.DISTRIBUTIONS)
 def test_binarization_angle_matches_formula(dist):
     d, draws = 1000, 2000
-    ch = T.check_binarization_angle(dist, dims=(30, d), n_draws=draws, seed=4)
+    ch = T.check_binarization_angle(dist, in_features=(30, d), n_draws=draws, seed=4)
     # mean over D vectors: se = sd / sqrt(D); the 2nd-order delta-method mean leaves an O(d^-2) error (1e-6 rad).
     assert abs(ch.mean[-1] - ch.pred_mean[-1]) <= Z * ch.sd[-1] / math.sqrt(draws) + 1e-5
     assert abs(ch.mean[-1] - ch.limit) <= Z * ch.sd[-1] / math.sqrt(draws) + abs(ch.pred_mean[-1] - ch.limit)
@@ -243,12 +246,12 @@ def test_binarization_angle_matches_formula(dist):
 
 
 def test_random_rotation_restores_isotropic_angle():
-    d, n = 100, 200
-    ch = T.check_rotation(dims=(d,), n_samples=n, n_rotations=n, seed=5)
+    d, n_samples = 100, 200
+    ch = T.check_rotation(in_features=(d,), n_samples=n_samples, n_rotations=n_samples, seed=5)
     # With a fresh Haar R per sample, R x / |x| is uniform on the sphere, so the angle is distributed exactly as
-    # for Gaussian weights at d: mean pred_mean, sd 0.3522/sqrt(d) rad; se of the mean = sd / sqrt(n).
+    # for Gaussian weights at d: mean pred_mean, sd 0.3522/sqrt(d) rad; se of the mean = sd / sqrt(n_samples).
     _, sd = T.angle_delta_method(T.distribution_moments("gaussian"), d)
-    assert abs(ch.rotated_mean[0] - ch.rotated_pred[0]) <= Z * sd / math.sqrt(n)
+    assert abs(ch.rotated_mean[0] - ch.rotated_pred[0]) <= Z * sd / math.sqrt(n_samples)
     assert math.degrees(ch.plain_mean[0]) > 60  # binarising in the standard basis destroys the direction
     # the large-d formula for the plain case (ratio of expectations) is an approximation: within 3 deg here
     assert abs(math.degrees(ch.plain_mean[0] - ch.plain_pred[0])) < 3
@@ -271,7 +274,7 @@ def test_dot_product_correlation_equals_cosine_for_isotropic_activations():
 
 # ============================================================================================ report
 def test_quick_synthetic_report(tmp_path):
-    from hdc.theory_report import run_synthetic
+    from hdc.theory.synthetic import run_synthetic
 
     rep = run_synthetic(tmp_path, seed=0, quick=True, progress=False)
     assert all(v.ok for v in rep.verdicts), [v for v in rep.verdicts if not v.ok]
@@ -282,3 +285,19 @@ def test_quick_synthetic_report(tmp_path):
         for fig in sec["figures"]:
             assert (tmp_path / fig).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
             assert f"]({fig})" in md
+
+
+# ============================================================================================ layout
+def test_package_reexports_every_public_name_and_measuring_needs_no_matplotlib():
+    import subprocess
+    import sys
+
+    from hdc.theory import angles, concentration, formulas, grothendieck
+
+    for module in (formulas, grothendieck, concentration, angles):
+        assert set(module.__all__) <= set(T.__all__), module.__name__
+        for name in module.__all__:
+            assert getattr(T, name) is getattr(module, name)
+    code = "import sys, hdc.theory; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

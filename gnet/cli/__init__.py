@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from hdc.openmp import prefer_passive_openmp
+from hdc import prefer_passive_openmp
 
 prefer_passive_openmp()  # before any sub-command imports torch: see hdc.openmp
 

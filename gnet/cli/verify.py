@@ -1,16 +1,21 @@
 """``gnet verify``: measure the theory on synthetic vectors or on a trained G-Net, and write a report.
 
     gnet verify --synthetic --out results/verify/synthetic
-    gnet verify --model runs/digits/best.pt --out results/verify/digits
-    gnet verify --n-required --t 0.05 --delta 0.01 --units 512 --patches 196
+    gnet verify --model runs/digits/best.pt --out results/verify/digits --dim 256,1024,4096
+    gnet verify --dim-required --t 0.05 --delta 0.01 --units 512 --patches 196
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hdc import theory as T
+from hdc.theory import KINDS, required_n
+
+if TYPE_CHECKING:
+    from hdc.theory.report import Report
 
 
 def _ints(text: str) -> list[int]:
@@ -23,7 +28,15 @@ def _ints(text: str) -> list[int]:
     return values
 
 
-def _summary(rep) -> int:
+def _deprecated(args: argparse.Namespace, old: str, new: str) -> None:
+    """Copy a deprecated flag's value onto its new name, with a warning line on stderr."""
+    value = getattr(args, f"deprecated_{old.lstrip('-').replace('-', '_')}")
+    if value is not None:
+        print(f"gnet verify: warning: {old} is deprecated, use {new}", file=sys.stderr)
+        setattr(args, new.lstrip("-").replace("-", "_"), value)
+
+
+def _summary(rep: Report) -> int:
     bad = [v for v in rep.verdicts if v.ok is False]
     checked = [v for v in rep.verdicts if v.ok is not None]
     print(f"wrote {rep.out_dir / 'report.md'}, report.json and {len(list(rep.out_dir.glob('*.png')))} plots: "
@@ -35,19 +48,19 @@ def _summary(rep) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    if args.n_required:
-        if args.units < 1 or args.patches < 1:
-            raise ValueError("--units and --patches must be >= 1")
-        n = T.required_n(args.t, args.delta, args.units, args.patches)
-        print(f"N >= pi^2/(2 t^2) log(2 m P / delta) = {n} "
+    _deprecated(args, "--n", "--dim")
+    _deprecated(args, "--n-required", "--dim-required")
+    if args.dim_required:
+        dim = required_n(args.t, args.delta, args.units, args.patches)
+        print(f"N >= pi^2/(2 t^2) log(2 m P / delta) = {dim} "
               f"(t={args.t:g}, delta={args.delta:g}, m={args.units}, P={args.patches})")
         return 0
     if (args.model is None) == (not args.synthetic):
-        raise ValueError("give exactly one of --synthetic or --model CHECKPOINT (or --n-required)")
+        raise ValueError("give exactly one of --synthetic or --model CHECKPOINT (or --dim-required)")
     if args.out is None:
         raise ValueError("--out DIR is required")
     if args.synthetic:
-        from hdc.theory_report import run_synthetic
+        from hdc.theory.synthetic import run_synthetic
 
         return _summary(run_synthetic(args.out, seed=args.seed, quick=args.quick, progress=not args.quiet))
 
@@ -56,16 +69,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     model, config, data = load_model_and_data(args)
     x, y = data.test.tensors
-    if args.items < 1:
-        raise ValueError(f"--items must be >= 1, got {args.items}")
-    x, y = x[: args.items], y[: args.items]
-    ns = _ints(args.n) if not args.quick else [256, 1024]
-    seeds = list(range(args.seed, args.seed + (args.seeds if not args.quick else 1)))
     rep = run_model_report(
         model, config, x, y, args.out, title=f"Theory verification: {data.name} G-Net ({Path(args.model).name})",
-        ns=ns, seeds=seeds, embedding=args.embedding, t=args.t, delta=args.delta,
-        n_draws=args.draws if not args.quick else 10, max_units=args.max_units, max_patches=args.max_patches,
-        layer_items=args.layer_items, seed=args.seed, progress=not args.quiet,
+        dims=_ints(args.dim), seeds=range(args.seed, args.seed + args.seeds), embedding=args.embedding, t=args.t,
+        delta=args.delta, n_draws=args.draws, max_units=args.max_units, max_patches=args.max_patches,
+        layer_items=args.layer_items, n_items=args.items, seed=args.seed, quick=args.quick, progress=not args.quiet,
     )
     return _summary(rep)
 
@@ -78,20 +86,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     what = p.add_argument_group("what to verify")
     what.add_argument("--synthetic", action="store_true", help="synthetic vectors only (about a minute)")
     what.add_argument("--model", metavar="CHECKPOINT", help="a float G-Net checkpoint (.pt from gnet train)")
-    what.add_argument("--n-required", action="store_true",
-                      help="print the N that makes m*P estimates within t with probability 1 - delta, and exit")
+    what.add_argument("--dim-required", action="store_true",
+                      help="print the code length N that makes m*P estimates within t with probability 1 - delta")
+    what.add_argument("--n-required", dest="deprecated_n_required", action="store_const", const=True,
+                      default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", metavar="DIR", help="output directory for report.md, report.json and PNGs")
     p.add_argument("--dataset", help="dataset of the test inputs (default: the checkpoint's)")
     p.add_argument("--data-dir", default=None, help="directory holding the dataset files (e.g. MNIST IDX)")
     p.add_argument("--items", type=int, default=200, help="test items for the network-level check (default 200)")
     p.add_argument("--layer-items", type=int, default=16, help="items whose patches feed the per-layer EHD check")
-    p.add_argument("--n", default="256,1024,4096", help="comma list of N for the EHD sweep (default 256,1024,4096)")
+    p.add_argument("--dim", default="256,1024,4096",
+                   help="comma list of code lengths N for the EHD sweep (default 256,1024,4096)")
+    p.add_argument("--n", dest="deprecated_n", default=None, help=argparse.SUPPRESS)
     p.add_argument("--seeds", type=int, default=2, help="draws of G (conversion seeds) per N (default 2)")
-    p.add_argument("--embedding", default="gaussian", choices=T.KINDS)
+    p.add_argument("--embedding", default="gaussian", choices=KINDS)
     p.add_argument("--t", type=float, default=0.15, help="error threshold t on z = arcsin(rho), radians")
     p.add_argument("--delta", type=float, default=0.05, help="failure probability for the N-required calculator")
-    p.add_argument("--units", type=int, default=1, help="units m for --n-required")
-    p.add_argument("--patches", type=int, default=1, help="patches P per unit for --n-required")
+    p.add_argument("--units", type=int, default=1, help="units m for --dim-required")
+    p.add_argument("--patches", type=int, default=1, help="patches P per unit for --dim-required")
     p.add_argument("--draws", type=int, default=50, help="draws of G in the per-layer concentration check")
     p.add_argument("--max-units", type=int, default=64, help="units sampled per layer for the concentration check")
     p.add_argument("--max-patches", type=int, default=128, help="real patches sampled per layer for it")

@@ -9,7 +9,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from hdc.classifiers.encoders import CHUNK_ROWS, ENCODERS, as_seed, make_encoder
+from hdc._validate import as_seed, check_choice, check_seed
+from hdc.encoders.features import CHUNK_ROWS, ENCODERS, make_encoder
 from hdc.hamming import hamming_distance
 from hdc.packed import PackedHV, check_dim, validate_words
 
@@ -24,22 +25,20 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
     """Base class: binary class prototypes, prediction by the smallest Hamming distance.
 
     Subclasses set ``prototypes_`` (uint64 ``(n_classes, n_words(dim))``) in ``_fit_codes`` and
-    ``_partial_fit_codes``.  Inputs are encoded by ``encoder`` (see :mod:`hdc.classifiers.encoders`);
-    with ``encoder="precomputed"`` ``X`` is already packed: uint64 ``(n, n_words(dim))`` (or a
+    ``_partial_fit_codes``.  Inputs are encoded by ``encoder`` (see :mod:`hdc.encoders.features`);
+    with ``encoder="precomputed"`` ``X`` is already packed: uint64 ``(n_samples, n_words(dim))`` (or a
     :class:`hdc.packed.PackedHV` of dimension ``dim``).
     """
 
     # ------------------------------------------------------------------ parameters
     def _check_common_params(self) -> None:
         check_dim(self.dim)
-        if not isinstance(self.encoder, str) or self.encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        check_choice(self.encoder, ENCODERS, "encoder")
         if self.encoder_params is not None and not isinstance(self.encoder_params, dict):
             raise ValueError(f"encoder_params must be a dict or None, got {type(self.encoder_params).__name__}")
         if self.encoder == "precomputed" and self.encoder_params:
             raise ValueError("encoder_params must be empty when encoder='precomputed'")
-        if not isinstance(self.seed, np.random.Generator):
-            as_seed(self.seed)
+        check_seed(self.seed)
         if not isinstance(self.verbose, (bool, np.bool_, int, np.integer)):
             raise ValueError(f"verbose must be a bool, got {self.verbose!r}")
         self._check_params()
@@ -47,10 +46,10 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         """Subclass hook for its own parameters."""
 
-    def _encoder_defaults(self, online: bool, n_features: int) -> dict:
+    def _encoder_defaults(self, online: bool, in_features: int) -> dict:
         """Subclass hook: encoder keyword defaults that ``encoder_params`` may override
         (``online``: the encoder is fitted by the first ``partial_fit`` call, not by ``fit``;
-        ``n_features``: the input dimension)."""
+        ``in_features``: the length of an input vector)."""
         return {}
 
     def _seed_int(self) -> int:
@@ -82,7 +81,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         return np.ascontiguousarray(arr)
 
     def _fit_encoder_and_encode(self, X: Any, seed: int, online: bool = False) -> np.ndarray:
-        """Validate ``X``, fit ``encoder_`` on it and return its codes uint64 ``(n, W)``."""
+        """Validate ``X``, fit ``encoder_`` on it and return its codes uint64 ``(n_samples, n_words(dim))``."""
         if self.encoder == "precomputed":
             self.encoder_ = None
             return self._precomputed_codes(X, reset=True)
@@ -101,7 +100,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         return x if self.encoder_ is None else self.encoder_.transform(x)
 
     def encode(self, X: Any) -> np.ndarray:
-        """Packed codes of ``X``: uint64 ``(n, n_words(dim))`` (the fitted encoder's output)."""
+        """Packed codes of ``X``: uint64 ``(n_samples, n_words(dim))`` (the fitted encoder's output)."""
         return self._codes(self._validated_input(X))
 
     def _targets(self, y: Any) -> np.ndarray:
@@ -114,9 +113,9 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"X and y have different numbers of samples: {len(codes)} and {len(y)}")
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: Any, y: Any) -> "HammingClassifier":
-        """Encode ``X`` (float ``(n, F)``, or packed codes with ``encoder="precomputed"``) and fit
-        the class prototypes to the labels ``y`` ``(n,)``. Returns self."""
+    def fit(self, X: Any, y: Any) -> HammingClassifier:
+        """Encode ``X`` (float ``(n_samples, in_features)``, or packed codes with ``encoder="precomputed"``) and fit
+        the class prototypes to the labels ``y`` ``(n_samples,)``. Returns self."""
         self._check_common_params()
         y = self._targets(y)
         seed = self._seed_int()
@@ -127,7 +126,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         self._fit_codes(codes, y_idx.astype(np.int64), seed)
         return self
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "HammingClassifier":
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> HammingClassifier:
         """Update the prototypes with one batch.
 
         The first call needs ``classes`` (every label that will ever appear) and fits the encoder
@@ -167,9 +166,9 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ inference
     def hamming(self, X: Any) -> np.ndarray:
-        """Hamming distance of each sample's code to each class prototype: int32 ``(n, n_classes)``.
+        """Hamming distance of each sample's code to each class prototype: int32 ``(n_samples, n_classes)``.
 
-        Encodes and compares in chunks of rows, so memory stays bounded for any ``n``.
+        Encodes and compares in chunks of rows, so memory stays bounded for any number of samples.
         """
         x = self._validated_input(X)
         parts = [hamming_distance(self._codes(x[i : i + CHUNK_ROWS]), self.prototypes_)
@@ -177,12 +176,13 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         return np.concatenate(parts, axis=0)
 
     def similarity(self, X: Any) -> np.ndarray:
-        """Bipolar cosine ``1 - 2 H / D`` of each code with each prototype: float64 ``(n, n_classes)``."""
+        """Bipolar cosine ``1 - 2 H / D`` of each code with each prototype: float64 ``(n_samples, n_classes)``."""
         h = self.hamming(X).astype(np.float64)
         return 1.0 - 2.0 * h / self.dim_
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """``similarity(X)`` ``(n, n_classes)``; for two classes ``(n,)``, positive for ``classes_[1]``."""
+        """``similarity(X)`` ``(n_samples, n_classes)``; for two classes ``(n_samples,)``, positive for
+        ``classes_[1]``."""
         s = self.similarity(X)
         if len(self.classes_) == 2:
             return s[:, 1] - s[:, 0]
@@ -199,7 +199,7 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         return logits - logits.max(axis=1, keepdims=True)
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Softmax of ``sqrt(D) * similarity`` over classes: float64 ``(n, n_classes)``.
+        """Softmax of ``sqrt(D) * similarity`` over classes: float64 ``(n_samples, n_classes)``.
 
         A monotone confidence score (its argmax is ``predict``), not a calibrated probability;
         wrap the classifier in ``sklearn.calibration.CalibratedClassifierCV`` for that.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
+from hdc._validate import check_int, check_number
 from hdc.classifiers._base import HammingClassifier
 from hdc.classifiers.centroid import class_bit_counts
-from hdc.classifiers.encoders import _check_int, _check_positive
 from hdc.hamming import hamming_distance
 from hdc.packed import pack_sign, to_bipolar
 
@@ -30,7 +30,7 @@ class RetrainedHD(HammingClassifier):
     binarised prototypes during training is what the model is used with at inference, so the
     updates correct the binary model's mistakes, not the float one's.  Training stops early after
     an epoch without updates.  Only one batch is ever unpacked to floats, so memory is
-    ``O(n * D / 8 + batch_size * D * 4 + n_classes * D * 4)`` bytes.
+    ``O(n_samples * D / 8 + batch_size * D * 4 + n_classes * D * 4)`` bytes.
 
     ``partial_fit`` runs one pass of the same rule at rate ``lr`` over the given batch, in the
     given order, starting from zero prototypes on the first call (online learning without the
@@ -38,9 +38,9 @@ class RetrainedHD(HammingClassifier):
     """
 
     def _check_params(self) -> None:
-        _check_int(self.epochs, "epochs", 0)
-        _check_positive(self.lr, "lr")
-        _check_int(self.batch_size, "batch_size", 1)
+        check_int(self.epochs, "epochs", minimum=0)
+        check_number(self.lr, "lr", 0.0, strict=True)
+        check_int(self.batch_size, "batch_size", minimum=1)
 
     def _margin_bits(self) -> float:
         """Hamming margin below which a correctly classified sample still updates (0: mistakes only)."""
@@ -64,7 +64,9 @@ class RetrainedHD(HammingClassifier):
         np.add.at(coef, (pred, rows), -b)
         weights += np.einsum("ck,kd->cd", coef, x)
 
-    def _pass(self, weights: np.ndarray, codes: np.ndarray, y: np.ndarray, order: np.ndarray, lr: float) -> tuple[int, int]:
+    def _pass(
+        self, weights: np.ndarray, codes: np.ndarray, y: np.ndarray, order: np.ndarray, lr: float
+    ) -> tuple[int, int]:
         """One pass over ``codes[order]`` in batches at learning rate ``lr``.
 
         A sample updates the prototypes when its Hamming distance to the nearest other class

@@ -14,7 +14,7 @@ def class_bit_counts(codes: np.ndarray, y: np.ndarray, n_classes: int, dim: int)
     """Per-class count of 1 bits and of samples.
 
     Args:
-        codes: uint64 ``(n, n_words(dim))``; y: int ``(n,)`` in ``[0, n_classes)``.
+        codes: uint64 ``(n_samples, n_words(dim))``; y: int ``(n_samples,)`` in ``[0, n_classes)``.
 
     Returns:
         ``(counts, totals)``: int64 ``(n_classes, dim)`` and int64 ``(n_classes,)``.
@@ -36,7 +36,7 @@ class CentroidHD(HammingClassifier):
     Args:
         dim: hypervector dimension ``D``.
         encoder: ``"kernel"`` (default), ``"projection"``, ``"level"`` or ``"precomputed"``
-            (``X`` is uint64 packed codes ``(n, ceil(dim / 64))``); see :mod:`hdc.classifiers.encoders`.
+            (``X`` is uint64 packed codes ``(n_samples, ceil(dim / 64))``); see :mod:`hdc.encoders.features`.
         encoder_params: extra keyword arguments of the encoder (e.g. ``{"kernel": "rbf"}``).
         seed: int seed (or a Generator, from which one int is drawn per fit) of the encoder.
         verbose: unused here (bundling is a single pass); kept for a uniform interface.

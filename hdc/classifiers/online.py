@@ -52,5 +52,5 @@ class OnlineHD(RetrainedHD):
         # |x| = sqrt(D) for a bipolar x, so the cosine needs no per-sample norm.
         cos = np.einsum("kd,cd->kc", x, weights / norms) / np.float32(math.sqrt(x.shape[1]))
         rows = np.arange(len(x))
-        lr = np.float32(lr)
-        return lr * (1 - cos[rows, target]), lr * (1 - cos[rows, pred])
+        step = np.float32(lr)
+        return step * (1 - cos[rows, target]), step * (1 - cos[rows, pred])

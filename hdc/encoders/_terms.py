@@ -3,36 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
-from hdc.ops import TIES
+from hdc._validate import check_choice
+from hdc.ops import TIES, _tie_words
 from hdc.packed import clear_tail
 
 
-def tie_vector(ties: str, rng: np.random.Generator, n_words_: int, dim: int) -> np.ndarray:
-    """The tie-break hypervector shared by every encoded sample.
+def tie_vector(ties: str, rng: np.random.Generator, n_words_: int, dim: int) -> NDArray[np.uint64]:
+    """The tie-break hypervector shared by every encoded sample: uint64 (n_words_,), all +1 for "deterministic".
 
     One fixed vector (not one per sample) so that a sample's code never depends on which batch
     it was encoded in.
     """
-    if ties not in TIES:
-        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
-    if ties == "deterministic":
-        words = np.full(n_words_, np.iinfo(np.uint64).max, dtype=np.uint64)
-    else:
-        words = rng.integers(0, np.iinfo(np.uint64).max, size=n_words_, dtype=np.uint64,
-                             endpoint=True)
-    return clear_tail(words, dim)
+    return _tie_words(check_choice(ties, TIES, "ties"), rng, (n_words_,), dim)
 
 
 def xor_terms_majority(
     rows: np.ndarray, idx: np.ndarray, group_ptr: np.ndarray, tie: np.ndarray, dim: int
-) -> np.ndarray:
+) -> NDArray[np.uint64]:
     """out[g] = majority over t in group g of XOR_j rows[idx[t, j]]; ties take ``tie``'s bit.
 
     rows: uint64 (R, W); idx: int64 (T, J); group_ptr: int64 (G + 1,) non-decreasing with
     non-empty groups; tie: uint64 (W,).  Returns uint64 (G, W).
     """
-    from hdc._popcount import xor_gather_majority
+    from hdc._kernels.popcount import xor_gather_majority
 
     groups = group_ptr.shape[0] - 1
     sizes = np.diff(group_ptr)

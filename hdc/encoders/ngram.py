@@ -6,12 +6,15 @@ symbol is shifted most, so order matters); a sequence is the majority bundle of 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from hdc._validate import Seed, as_generator, check_int
 from hdc.encoders._terms import tie_vector, xor_terms_majority
-from hdc.ops import Seed, as_generator, permute
+from hdc.ops import permute
 from hdc.packed import _to_numpy, check_dim, validate_words
 
 __all__ = ["ngram", "ngrams"]
@@ -38,7 +41,7 @@ def ngrams(
     *,
     ties: str = "random",
     seed: Seed = 0,
-) -> np.ndarray:
+) -> NDArray[np.uint64]:
     """Encode each sequence as the bundle of its n-grams.
 
     Args:
@@ -55,9 +58,7 @@ def ngrams(
         uint64 ``(W,)`` for a single 1-D sequence, else ``(B, W)``.
     """
     dim = check_dim(dim)
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    n = int(n)
+    n = check_int(n, "n", minimum=1)
     table = validate_words(items, dim, name="items")
     if table.ndim != 2:
         raise ValueError(f"items must be 2-D (K, W), got shape {table.shape}")
@@ -90,7 +91,7 @@ def ngrams(
     return out[0] if single else out
 
 
-def ngram(symbols: Any, items: Any, dim: int) -> np.ndarray:
+def ngram(symbols: Any, items: Any, dim: int) -> NDArray[np.uint64]:
     """One n-gram (no bundling): ``XOR_j permute(items[symbols[j]], n - 1 - j)``, uint64 ``(W,)``."""
     dim = check_dim(dim)
     table = validate_words(items, dim, name="items")

@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from hdc.ops import Seed, as_generator
+from hdc._validate import Seed, as_generator, check_choice, check_int
 from hdc.packed import _to_numpy, check_dim, pack_bits
 
 __all__ = [
@@ -31,12 +32,8 @@ __all__ = [
 KINDS = ("level", "thermometer", "circular")
 
 
-def _check_levels(levels: Any, minimum: int = 2) -> int:
-    if isinstance(levels, (bool, np.bool_)) or not isinstance(levels, (int, np.integer)):
-        raise ValueError(f"levels must be an integer >= {minimum}, got {levels!r}")
-    if levels < minimum:
-        raise ValueError(f"levels must be >= {minimum}, got {levels}")
-    return int(levels)
+def _check_levels(levels: Any) -> int:
+    return check_int(levels, "levels", minimum=2)
 
 
 def _round_div(num: np.ndarray, den: int) -> np.ndarray:
@@ -44,7 +41,7 @@ def _round_div(num: np.ndarray, den: int) -> np.ndarray:
     return (2 * num + den) // (2 * den)
 
 
-def level_codebook(levels: int, dim: int, seed: Seed = 0) -> np.ndarray:
+def level_codebook(levels: int, dim: int, seed: Seed = 0) -> NDArray[np.uint64]:
     """Level hypervectors: each step flips a fresh block of a random base vector.
 
     Level ``j`` is the base with the first ``c_j`` positions of a random permutation flipped,
@@ -61,7 +58,7 @@ def level_codebook(levels: int, dim: int, seed: Seed = 0) -> np.ndarray:
     return pack_bits(bits)
 
 
-def thermometer_codebook(levels: int, dim: int, seed: Seed | None = None) -> np.ndarray:
+def thermometer_codebook(levels: int, dim: int, seed: Seed | None = None) -> NDArray[np.uint64]:
     """Thermometer hypervectors: level ``j`` has ``round(j * D / (L - 1))`` one bits.
 
     With ``seed=None`` the ones fill positions from 0 upwards (deterministic); with a seed they
@@ -79,7 +76,7 @@ def thermometer_codebook(levels: int, dim: int, seed: Seed | None = None) -> np.
     return pack_bits(rank[None, :] < ones[:, None])
 
 
-def circular_codebook(levels: int, dim: int, seed: Seed = 0) -> np.ndarray:
+def circular_codebook(levels: int, dim: int, seed: Seed = 0) -> NDArray[np.uint64]:
     """Circular hypervectors for ``levels`` equally spaced angles (any ``levels >= 2``).
 
     A random half of the positions (``R = floor(D/2)``) get evenly spaced phases
@@ -160,8 +157,7 @@ class ScalarEncoder:
         kind: str = "level",
         seed: Seed = 0,
     ) -> None:
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        check_choice(kind, KINDS, "kind")
         self.levels = _check_levels(levels)
         self.dim = check_dim(dim)
         self.low, self.high = float(low), float(high)
@@ -172,13 +168,13 @@ class ScalarEncoder:
                  "circular": circular_codebook}[kind]
         self.codebook = maker(self.levels, self.dim, seed)
 
-    def index(self, values: Any) -> np.ndarray:
+    def index(self, values: Any) -> NDArray[np.int64]:
         """Level index of each value: int64, same shape as ``values``."""
         return value_to_level(
             values, self.levels, self.low, self.high, circular=self.kind == "circular"
         )
 
-    def encode(self, values: Any) -> np.ndarray:
+    def encode(self, values: Any) -> NDArray[np.uint64]:
         """uint64 ``(*values.shape, n_words(dim))``."""
         return self.codebook[self.index(values)]
 

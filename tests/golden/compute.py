@@ -47,7 +47,7 @@ def hdc_core() -> dict[str, str]:
 
 
 def projections() -> dict[str, str]:
-    from hdc.embeddings import make_projection
+    from hdc.projection import make_projection
 
     x = torch.from_numpy(np.random.default_rng(6).standard_normal((9, 40)).astype(np.float32))
     out = {}
