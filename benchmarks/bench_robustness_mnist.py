@@ -29,9 +29,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hdc.openmp import prefer_passive_openmp  # noqa: E402
+from hdc import prefer_passive_openmp  # noqa: E402
 
-prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.openmp)
+prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.prefer_passive_openmp)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from hdc import prefer_passive_openmp
 
-prefer_passive_openmp()  # before any sub-command imports torch: see hdc.openmp
+prefer_passive_openmp()  # before any sub-command imports torch: see hdc.prefer_passive_openmp
 
 # Modules that add sub-commands, in help order.
 _COMMAND_MODULES = ("quickstart", "train", "ehd", "verify", "robustness")
