@@ -99,13 +99,13 @@ def test_verify_bounds():
     u = r["unit"]
     # The Hoeffding bound holds for the true probability; the measured frequency over n_draws draws has standard
     # error sqrt(b (1 - b) / n_draws) at most, so allow 4 of those above the bound.
-    for i in range(len(u.ns)):
+    for i in range(len(u.dims)):
         for j in range(len(u.ts)):
             b = u.hoeffding[i][j]
             assert u.failure[i][j] <= b + 4 * math.sqrt(max(b * (1 - b), 1e-12) / u.n_draws) + 1e-12
     layer = r["layer"]
-    assert layer.n_required in layer.ns
-    for i, n in enumerate(layer.ns):
+    assert layer.dim_required in layer.dims
+    for i, n in enumerate(layer.dims):
         b = layer.union[i]
         assert layer.failure_any[i] <= b + 4 * math.sqrt(max(b * (1 - b), 1 / layer.n_draws) / layer.n_draws)
         # The rms error over units, inputs and draws matches the exact (pi/2) sqrt((1 - mu^2) / N): 160 cells x
