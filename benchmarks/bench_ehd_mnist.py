@@ -115,7 +115,8 @@ def merge(paths: list[str], out: str) -> int:
     merged: dict = {}
     for r in runs:
         for k, v in r.items():
-            if k not in ("accuracy_per_seed", "seeds", "accuracy_mean", "accuracy_std", "partial") and v not in ({}, None):
+            pooled = ("accuracy_per_seed", "seeds", "accuracy_mean", "accuracy_std", "partial")
+            if k not in pooled and v not in ({}, None):
                 merged.setdefault(k, v)
     # Per-seed counts as saved after every chunk: a seed counts as complete when it covered the whole test set.
     counts = {int(s): c for r in runs for s, c in r.get("partial", {}).items()}

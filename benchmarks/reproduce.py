@@ -63,7 +63,8 @@ REPO = Path(__file__).resolve().parents[1]
 # are the CPU recipe of runs/mnist_* (Adam 1e-3, batch 128, ReduceLROnPlateau factor 0.3 patience 1, 12 epochs),
 # not the paper's 100-200 epochs at batch 1500-2000, which take hours on 2 cores. Fashion-MNIST adds seeded random
 # left-right flips and trains 30 epochs with patience 2: without the flips the short CPU recipe overfits (12 epochs:
-# train 96.9%, test 91.7%); flips plus +-2 px shifts regularise too hard to converge in 20 epochs (val 90.9% at epoch 14). With
+# train 96.9%, test 91.7%); flips plus +-2 px shifts regularise too hard to converge in 20 epochs (val 90.9% at
+# epoch 14). With
 # flips, validation still rose at epoch 20 (92.65%), and peaked at 92.9% at epoch 27.
 # Digits: the quickstart recipe.
 # UCR/UEA: the paper's conv1d net and, as in the paper's time-series runs, the final weights ("select": "last");
@@ -608,4 +609,4 @@ if __name__ == "__main__":
         raise SystemExit(main())
     except (ValueError, FileNotFoundError) as err:
         print(f"reproduce.py: error: {err}", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None

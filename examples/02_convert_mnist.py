@@ -1,7 +1,7 @@
 """Convert an MNIST G-Net to an EHD G-Net at the paper's code lengths dim = (6000, 15000, 15000, 14000) (its N).
 
     PYTHONPATH=. python3 examples/02_convert_mnist.py --checkpoint results/models/mnist_rasu.pt   # a trained model
-    PYTHONPATH=. python3 examples/02_convert_mnist.py            # the committed model; trains a quick one if it is missing
+    PYTHONPATH=. python3 examples/02_convert_mnist.py            # the committed model (a quick one if it is missing)
     PYTHONPATH=. python3 examples/02_convert_mnist.py --smoke    # tiny (what the tests run)
 
 Needs the MNIST IDX files (see hdc.datasets.search_places; e.g. ../shared/datasets/mnist or $GNET_MNIST_DIR).
@@ -47,8 +47,10 @@ def quick_model(data, n_train: int, seed: int) -> torch.nn.Module:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default=None, help="float MNIST checkpoint (.pt); default results/models/mnist_rasu.pt")
-    ap.add_argument("--dim", default=None, help="comma list of dim per layer (default: the paper's 6000,15000,15000,14000)")
+    ap.add_argument("--checkpoint", default=None,
+                    help="float MNIST checkpoint (.pt); default results/models/mnist_rasu.pt")
+    ap.add_argument("--dim", default=None,
+                    help="comma list of dim per layer (default: the paper's 6000,15000,15000,14000)")
     ap.add_argument("--embedding", default="rademacher", choices=("gaussian", "rademacher", "orthogonal", "hadamard"))
     ap.add_argument("--limit", type=int, default=None, help="test images to evaluate (default 300)")
     ap.add_argument("--seed", type=int, default=0)

@@ -120,7 +120,9 @@ def mlp(in_features: int = 64, hidden: Sequence[int] = (256,), n_classes: int = 
     for h in hidden:
         specs += [{"type": "linear", "in": width, "out": int(h), "bias_init": 5e-5}, _act(activation)]
         width = int(h)
-    specs.append({"type": "classifier", "in": width, "classes": n_classes, "bias_init": 5e-5, "scale": CLASSIFIER_SCALE})
+    specs.append(
+        {"type": "classifier", "in": width, "classes": n_classes, "bias_init": 5e-5, "scale": CLASSIFIER_SCALE}
+    )
     return specs
 
 

@@ -70,8 +70,9 @@ def plot_robustness(result: dict[str, Any], path: str | os.PathLike, title: str 
         std = [100 * r["accuracy_std"] for r in rows]
         (line,) = ax.plot(ps, mean, marker="o", ms=4, ls=entry.get("linestyle", "-"),
                           label=f"{entry['label']} ({_size_text(entry)})")
-        ax.fill_between(ps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                        color=line.get_color(), alpha=0.25)
+        low = [m - s for m, s in zip(mean, std, strict=True)]
+        high = [m + s for m, s in zip(mean, std, strict=True)]
+        ax.fill_between(ps, low, high, color=line.get_color(), alpha=0.25)
     if result.get("n_classes"):
         ax.axhline(100 / result["n_classes"], ls=":", color="gray", label="chance")
     first = result["models"][0]
@@ -100,14 +101,15 @@ def plot_accuracy_vs_dim(panels: list[dict[str, Any]], path: str | os.PathLike) 
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 4.3), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
+    for ax, panel in zip(axes[0], panels, strict=False):
         for curve in panel["curves"]:
             mu = [100 * m for m in curve["mean"]]
             band = [50 * s for s in curve["std"]]
             ax.plot(curve["xs"], mu, marker=curve["marker"], ms=4, ls=curve.get("linestyle", "-"),
                     color=curve["color"], label=curve["label"])
-            ax.fill_between(curve["xs"], [m - b for m, b in zip(mu, band)], [m + b for m, b in zip(mu, band)],
-                            color=curve["color"], alpha=curve.get("alpha", 0.2))
+            low = [m - b for m, b in zip(mu, band, strict=True)]
+            high = [m + b for m, b in zip(mu, band, strict=True)]
+            ax.fill_between(curve["xs"], low, high, color=curve["color"], alpha=curve.get("alpha", 0.2))
         if panel.get("float_accuracy") is not None:
             acc = 100 * panel["float_accuracy"]
             ax.axhline(acc, ls="--", color="k", label=f"float G-Net ({acc:.2f}%)")

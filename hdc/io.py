@@ -12,6 +12,7 @@ version, and any altered byte, with :class:`ContainerError` naming the problem.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -60,10 +61,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     return path
 
@@ -141,7 +140,9 @@ def load_container(
         raise ContainerError(f"{path}: format {header.get('format')!r} is not {fmt!r}")
     if header.get("version") not in versions:
         supported = ", ".join(map(str, sorted(versions)))
-        raise ContainerError(f"{path}: file version {header.get('version')} is not supported (this reader: {supported})")
+        raise ContainerError(
+            f"{path}: file version {header.get('version')} is not supported (this reader: {supported})"
+        )
     stored = header.pop("sha256", None)
     if stored != digest(header, arrays):
         raise ContainerError(f"{path}: checksum mismatch; the file was altered or damaged")

@@ -96,7 +96,7 @@ def test_tasu_ehd_is_binary_between_layers(digits_tasu):
     _, stages = ehd.forward(x[:16], return_stages=True)
     from gnet.ehd import EHDClassifier, EHDGLayer
 
-    for stage, out in zip(ehd.stages, stages):
+    for stage, out in zip(ehd.stages, stages, strict=False):
         if isinstance(stage, EHDGLayer) and not isinstance(stage, EHDClassifier):
             assert set(out.unique().tolist()) <= {-1.0, 1.0}
 
@@ -109,7 +109,7 @@ def test_same_seed_same_codes_and_batch_size_independence(digits_rasu):
     a = convert(model, dim=1000, embedding="rademacher", seed=7, precision="int8", meta=meta)
     b = convert(model, dim=1000, embedding="rademacher", seed=7, precision="int8", meta=meta)
     c = convert(model, dim=1000, embedding="rademacher", seed=8, precision="int8", meta=meta)
-    assert all(np.array_equal(la.codes, lb.codes) for la, lb in zip(a.layers, b.layers))
+    assert all(np.array_equal(la.codes, lb.codes) for la, lb in zip(a.layers, b.layers, strict=False))
     assert not np.array_equal(a.layers[0].codes, c.layers[0].codes)
     # int8 projections are exact integer arithmetic, so predictions are identical for every batch size
     p1 = a.predict(x, batch_size=1)
@@ -175,7 +175,8 @@ def test_save_load_roundtrip_and_corruption(digits_rasu, tmp_path):
     with pytest.raises(EHDFileError):
         load_ehd(tmp_path / "flip.ehd")
     # a consistent file of another version is refused by version, not by checksum
-    import io, json
+    import io
+    import json
     with np.load(io.BytesIO(raw)) as npz:
         arrays = {k: npz[k] for k in npz.files}
     header = json.loads(arrays["header"].tobytes())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gnet.layers import GConv1d, GConv2d, GLinear, NormalizedClassifier, RASU, TASU
+from gnet.layers import RASU, TASU, GConv1d, GConv2d, GLinear, NormalizedClassifier
 
 
 def _reference_conv2d(layer: GConv2d, x: torch.Tensor) -> torch.Tensor:
@@ -23,7 +23,8 @@ def _reference_conv2d(layer: GConv2d, x: torch.Tensor) -> torch.Tensor:
         for j in range(ow):
             patch = xs[:, :, i * sh : i * sh + dh * (kh - 1) + 1 : dh, j * sw : j * sw + dw * (kw - 1) + 1 : dw]
             p = patch.reshape(x.shape[0], -1)
-            rho = (p @ w.reshape(w.shape[0], -1).T) / (p.norm(dim=1, keepdim=True) * w.reshape(w.shape[0], -1).norm(dim=1))
+            w2 = w.reshape(w.shape[0], -1)
+            rho = (p @ w2.T) / (p.norm(dim=1, keepdim=True) * w2.norm(dim=1))
             out[:, :, i, j] = torch.asin(rho)
     return out
 
@@ -99,10 +100,10 @@ def test_gradcheck_float64(make):
 
     def f(*ps):
         saved = [p.data for p in params]
-        for p, v in zip(params, ps):
+        for p, v in zip(params, ps, strict=False):
             p.data = v
         out = layer(x.detach())
-        for p, v in zip(params, saved):
+        for p, v in zip(params, saved, strict=False):
             p.data = v
         return out
 
@@ -112,12 +113,15 @@ def test_gradcheck_float64(make):
     names = [n for n, p in layer.named_parameters() if p.requires_grad]
     inputs = tuple(p.detach().clone().requires_grad_(True) for p in params)
     assert torch.autograd.gradcheck(
-        lambda *ps: functional_call(layer, dict(zip(names, ps)), (x.detach(),)), inputs, eps=1e-6, atol=1e-5
+        lambda *ps: functional_call(layer, dict(zip(names, ps, strict=True)), (x.detach(),)), inputs, eps=1e-6,
+        atol=1e-5,
     )
 
 
-@pytest.mark.parametrize("layer", [GLinear(4, 3, bias_init=0.0), GConv2d(1, 2, 3, padding=1, bias_init=0.0),
-                                   GConv1d(1, 2, 3, padding=1, bias_init=0.0), NormalizedClassifier(4, 3, bias_init=0.0)])
+@pytest.mark.parametrize("layer", [
+    GLinear(4, 3, bias_init=0.0), GConv2d(1, 2, 3, padding=1, bias_init=0.0),
+    GConv1d(1, 2, 3, padding=1, bias_init=0.0), NormalizedClassifier(4, 3, bias_init=0.0),
+])
 def test_no_nan_at_zero_input(layer):
     shape = {GLinear: (2, 4), NormalizedClassifier: (2, 4), GConv2d: (2, 1, 5, 5), GConv1d: (2, 1, 5)}[type(layer)]
     x = torch.zeros(*shape, requires_grad=True)
@@ -198,5 +202,5 @@ def test_fused_kernels_match_torch_path(monkeypatch, dtype, make, shape, input_g
     plain = run()
     tol = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=1e-12, rtol=1e-10)
     torch.testing.assert_close(fused[0], plain[0], **tol)
-    for a, b in zip(fused[1], plain[1]):
+    for a, b in zip(fused[1], plain[1], strict=False):
         torch.testing.assert_close(a, b, **tol)

@@ -41,14 +41,14 @@ def test_model_faults_flip_exact_bits_in_chosen_layers_of_a_copy(tasu):
     before = [layer.codes.copy() for layer in ehd.layers]
     faulty = faulty_model(ehd, "model", 0.2, seed=1, layers=[0, -1])
     k = fault_count(0.2, N)
-    for i, (layer, orig) in enumerate(zip(faulty.layers, before)):
+    for i, (layer, orig) in enumerate(zip(faulty.layers, before, strict=False)):
         diff = popcount(layer.codes ^ orig)
         if i in (0, len(before) - 1):
             assert (diff == k).all()
         else:
             assert (diff == 0).all()
     # The caller's model is untouched: same codes, no hooks.
-    for layer, orig in zip(ehd.layers, before):
+    for layer, orig in zip(ehd.layers, before, strict=False):
         assert np.array_equal(layer.codes, orig) and layer.data_fault is None
 
 

@@ -47,16 +47,16 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     paths = [args.model] + ([args.compare] if args.compare else [])
     models = [EHDModel.load(p) for p in paths]
     name, x, y = load_test_split(models[0].meta, args.dataset, args.data_dir, args.limit)
-    for path, model in zip(paths[1:], models[1:]):
+    for path, model in zip(paths[1:], models[1:], strict=False):
         other = model.meta.get("dataset")
         if args.dataset is None and other is not None and other != name:
             raise ValueError(f"{path} was converted for dataset {other!r}, not {name!r}; pass --dataset to override")
     seeds = list(range(args.seed, args.seed + args.seeds))
-    labels = [model_label(m, p) for m, p in zip(models, paths)]
+    labels = [model_label(m, p) for m, p in zip(models, paths, strict=False)]
     if len(set(labels)) < len(labels):
-        labels = [f"{label} ({Path(p).stem})" for label, p in zip(labels, paths)]
+        labels = [f"{label} ({Path(p).stem})" for label, p in zip(labels, paths, strict=False)]
     entries = []
-    for path, model, label in zip(paths, models, labels):
+    for path, model, label in zip(paths, models, labels, strict=False):
         sweep = robustness_sweep(model, x, y, ps, seeds, target=args.target, layers=layers, kind=args.kind,
                                  scope=args.scope, sampling=args.sampling, batch_size=args.batch_size,
                                  progress=not args.quiet)

@@ -177,7 +177,7 @@ def convert(
     dims = resolve_dim(dim, [geometry_of(m).fan_in for m in g_layers])
     embeddings = resolve_per_layer(embedding, len(g_layers), "embedding")
     precisions = resolve_per_layer(precision, len(g_layers), "precision")
-    for e, p in zip(embeddings, precisions):
+    for e, p in zip(embeddings, precisions, strict=False):
         check_embedding(e, p)
     stages = _convert_stages(modules, dims, embeddings, precisions, conv_projection, seed)
     info = {

@@ -113,7 +113,7 @@ class Geometry:
         """Output positions per spatial axis for an input of spatial shape ``in_spatial``; () for linear."""
         return tuple(
             (s + 2 * p - d * (k - 1) - 1) // st + 1
-            for s, p, d, k, st in zip(in_spatial, self.padding, self.dilation, self.kernel, self.stride)
+            for s, p, d, k, st in zip(in_spatial, self.padding, self.dilation, self.kernel, self.stride, strict=False)
         )
 
     def check_input(self, x: torch.Tensor) -> None:
@@ -337,4 +337,5 @@ class EHDClassifier(EHDGLayer):
         super().__init__(Geometry("linear", in_features, n_classes), dim, codes, bias, **kwargs)
 
     def __repr__(self) -> str:
-        return f"EHDClassifier({self.geometry.in_channels}->{self.geometry.out_units}, dim={self.dim}, {self.embedding})"
+        g = self.geometry
+        return f"EHDClassifier({g.in_channels}->{g.out_units}, dim={self.dim}, {self.embedding})"

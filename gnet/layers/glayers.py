@@ -144,7 +144,9 @@ class _GConvNd(GLayer):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(out_channels, bias_init, batch_norm)
-        tup = lambda v: tuple(int(i) for i in v) if isinstance(v, (tuple, list)) else (int(v),) * self._dims
+        def tup(v: int | tuple[int, ...]) -> tuple[int, ...]:
+            return tuple(int(i) for i in v) if isinstance(v, (tuple, list)) else (int(v),) * self._dims
+
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size, self.stride = tup(kernel_size), tup(stride)
         self.padding, self.dilation = tup(padding), tup(dilation)
@@ -190,7 +192,7 @@ class _GConvNd(GLayer):
         """
         pad = [v for p in reversed(self.padding) for v in (p, p)]  # F.pad lists the last axis first
         x = F.pad(sq, pad) if any(pad) else sq
-        for axis, (k, d, st) in enumerate(zip(self.kernel_size, self.dilation, self.stride)):
+        for axis, (k, d, st) in enumerate(zip(self.kernel_size, self.dilation, self.stride, strict=False)):
             dim = 2 + axis
             n = x.shape[dim] - d * (k - 1)  # stride-1 output length along this axis
             acc = x.narrow(dim, 0, n)
@@ -203,7 +205,7 @@ class _GConvNd(GLayer):
         """Spatial output size for an input of spatial ``size``."""
         return tuple(
             (s + 2 * p - d * (k - 1) - 1) // st + 1
-            for s, p, d, k, st in zip(size, self.padding, self.dilation, self.kernel_size, self.stride)
+            for s, p, d, k, st in zip(size, self.padding, self.dilation, self.kernel_size, self.stride, strict=False)
         )
 
     def extra_repr(self) -> str:
