@@ -118,16 +118,16 @@ class _ArcsinOfProduct(torch.autograd.Function):
         if _fused_ok(rho, grad):
             n_b, n_o = rho.shape[:2]
             n_p = rho[0, 0].numel()
-            grad_a = torch.empty_like(rho, memory_format=torch.contiguous_format)
-            grad_s = torch.empty_like(s, memory_format=torch.contiguous_format)
-            grad_shift = torch.zeros((1, *rho.shape[1:]), dtype=rho.dtype)
+            fused_a = torch.empty_like(rho, memory_format=torch.contiguous_format)
+            fused_s = torch.empty_like(s, memory_format=torch.contiguous_format)
+            fused_shift = torch.zeros((1, *rho.shape[1:]), dtype=rho.dtype)
             arcsin_backward_kernel(
                 _as_array(grad.to(rho.dtype), (n_b, n_o, n_p)), _as_array(rho, (n_b, n_o, n_p)),
                 _as_array(s, (n_b, n_p)), np.array(RHO_LIMIT, dtype=rho.numpy().dtype)[()],
-                grad_a.numpy().reshape(n_b, n_o, n_p),
-                grad_s.numpy().reshape(n_b, n_p), grad_shift.numpy().reshape(n_o, n_p),
+                fused_a.numpy().reshape(n_b, n_o, n_p),
+                fused_s.numpy().reshape(n_b, n_p), fused_shift.numpy().reshape(n_o, n_p),
             )
-            return grad_a if need_a else None, grad_s if need_s else None, grad_shift if need_shift else None
+            return fused_a if need_a else None, fused_s if need_s else None, fused_shift if need_shift else None
         grad_a = torch.empty_like(rho) if need_a else None
         grad_s = torch.empty_like(s) if need_s else None
         grad_shift = torch.zeros_like(rho[:1]) if need_shift else None
@@ -137,13 +137,13 @@ class _ArcsinOfProduct(torch.autograd.Function):
             g = torch.addcmul(one, r, r, value=-1.0).rsqrt_().mul_(grad[sl])  # grad / sqrt(1 - rho^2)
             if clipped is not None:
                 g.masked_fill_(clipped[sl], 0.0)
-            if need_a or need_shift:
-                g_a = torch.mul(g, s[sl], out=grad_a[sl]) if need_a else g * s[sl]
-                if need_shift:
+            if grad_a is not None or grad_shift is not None:  # each is set exactly when its input needs it
+                g_a = torch.mul(g, s[sl], out=grad_a[sl]) if grad_a is not None else g * s[sl]
+                if grad_shift is not None:
                     grad_shift.add_(g_a.sum(dim=0, keepdim=True))
-            if need_s:
+            if grad_s is not None:
                 torch.sum(g.mul_(r), dim=1, keepdim=True, out=grad_s[sl])
-        if need_s:
+        if grad_s is not None:
             grad_s.div_(s)
         return grad_a, grad_s, grad_shift
 

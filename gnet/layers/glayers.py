@@ -63,16 +63,20 @@ class GLayer(nn.Module):
         bn = self.bn
         if bn is None:
             return None
+        running_var, running_mean = bn.running_var, bn.running_mean
+        assert running_var is not None and running_mean is not None  # track_running_stats is on
         if self.training and raw is not None:
+            momentum = bn.momentum
+            assert momentum is not None and bn.num_batches_tracked is not None
             flat = raw.detach().transpose(0, 1).reshape(raw.shape[1], -1)
             var = flat.var(dim=1, unbiased=False)
             with torch.no_grad():
                 n = flat.shape[1]
-                bn.running_var.mul_(1 - bn.momentum).add_(bn.momentum * var * n / max(n - 1, 1))
-                bn.running_mean.mul_(1 - bn.momentum).add_(bn.momentum * flat.mean(dim=1))
+                running_var.mul_(1 - momentum).add_(momentum * var * n / max(n - 1, 1))
+                running_mean.mul_(1 - momentum).add_(momentum * flat.mean(dim=1))
                 bn.num_batches_tracked += 1
         else:
-            var = bn.running_var
+            var = running_var
         return bn.weight * torch.rsqrt(var + bn.eps)
 
     def effective_weight(self) -> torch.Tensor:
@@ -115,7 +119,8 @@ class GLinear(GLayer):
         inv_w = inverse_norms(self.weight)
         dot = shifted @ self.weight.T
         # 1/||w|| scales the (batch, out) result, not the (out, in) weight, which is usually far larger.
-        scale = inv_w if self.bn is None else self._unit_sign(dot).view(-1) * inv_w
+        sign = self._unit_sign(dot)  # None without BatchNorm
+        scale = inv_w if sign is None else sign.view(-1) * inv_w
         return arcsin_cosine_normed(dot * scale, channel_sum_of_squares(shifted))
 
     def extra_repr(self) -> str:
@@ -180,7 +185,9 @@ class _GConvNd(GLayer):
         if self.bn is not None:
             if shift is not None:
                 dot, shift = dot + shift, None
-            dot = dot * (self._unit_sign(dot) * inv_w.view(1, -1, *([1] * self._dims)))
+            sign = self._unit_sign(dot)
+            assert sign is not None  # BatchNorm is on
+            dot = dot * (sign * inv_w.view(1, -1, *([1] * self._dims)))
         x_sq = self._patch_sum(channel_sum_of_squares(shifted))
         return arcsin_cosine_normed(dot, x_sq, shift)
 
