@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hdc.openmp import prefer_passive_openmp  # noqa: E402
+from hdc import prefer_passive_openmp  # noqa: E402
 
-prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.openmp)
+prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.prefer_passive_openmp)
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -39,13 +39,18 @@ import torch.nn.functional as F  # noqa: E402
 
 from gnet.checkpoint import load_model  # noqa: E402
 from gnet.data import load_dataset  # noqa: E402
-from gnet.cli.ehd import parse_per_layer  # noqa: E402
-from gnet.ehd import EHDClassifier, EHDGLayer, convert, save_ehd  # noqa: E402
+from gnet.ehd import EHDClassifier, EHDGLayer, convert  # noqa: E402
 from gnet.ehd.model import Flatten, Pool  # noqa: E402
 from gnet.train import evaluate  # noqa: E402
-from hdc.projection import RandomProjection  # noqa: E402
+from hdc.projection import make_projection  # noqa: E402
 
-PAPER_N = [6000, 15000, 15000, 14000]
+PAPER_DIM = [6000, 15000, 15000, 14000]
+
+
+def parse_per_layer(text: str) -> str | list[str]:
+    """'int8' -> 'int8' (every layer); 'gaussian,hadamard' -> one per layer."""
+    parts = [t.strip() for t in text.split(",")]
+    return parts[0] if len(parts) == 1 else parts
 
 
 def peak_rss_mb() -> float:
@@ -65,12 +70,12 @@ class ReferenceEHD:
                 g = stage.geometry
                 per = []
                 for o in range(g.out_units):
-                    proj = RandomProjection(g.fan_in, stage.n, stage.embedding, stage.seed, stream=(stage.index, o),
-                                            cache_bytes=0)
+                    proj = make_projection(stage.embedding, g.fan_in, stage.dim, stage.seed, stream=(stage.index, o),
+                                           cache_bytes=0)
                     rows = proj.rows()
-                    sign_w = torch.from_numpy(_signs(stage.codes[o], stage.n))
+                    sign_w = torch.from_numpy(_signs(stage.codes[o], stage.dim))
                     # alpha_{i,o} * G_o[i] as conv filters, exactly the paper's `alphag1`
-                    per.append((rows * sign_w[:, None]).reshape(stage.n, g.in_channels, *g.kernel))
+                    per.append((rows * sign_w[:, None]).reshape(stage.dim, g.in_channels, *g.kernel))
                 self.filters[i] = per
 
     @torch.no_grad()
@@ -87,20 +92,20 @@ class ReferenceEHD:
                 for filt in self.filters[i]:
                     y = F.conv2d(shifted, filt, stride=g.stride, padding=g.padding, dilation=g.dilation)
                     outs.append(torch.sign(y).sum(dim=1))
-                z = torch.stack(outs, dim=1) * (math.pi / (2 * stage.n))
+                z = torch.stack(outs, dim=1) * (math.pi / (2 * stage.dim))
             else:
                 proj = stage.projections[0]
                 s = torch.sign(shifted @ proj.rows().T)
-                w = torch.from_numpy(np.stack([_signs(c, stage.n) for c in stage.codes]))
-                z = (s @ w.T) * (math.pi / (2 * stage.n))
+                w = torch.from_numpy(np.stack([_signs(c, stage.dim) for c in stage.codes]))
+                z = (s @ w.T) * (math.pi / (2 * stage.dim))
             h = stage.activate(z) if not isinstance(stage, EHDClassifier) else z
         return h
 
 
-def _signs(words: np.ndarray, n: int) -> np.ndarray:
+def _signs(words: np.ndarray, dim: int) -> np.ndarray:
     from hdc.packed import to_bipolar
 
-    return to_bipolar(words, n, dtype=np.float32)
+    return to_bipolar(words, dim, dtype=np.float32)
 
 
 def merge(paths: list[str], out: str) -> int:
@@ -110,7 +115,8 @@ def merge(paths: list[str], out: str) -> int:
     merged: dict = {}
     for r in runs:
         for k, v in r.items():
-            if k not in ("accuracy_per_seed", "seeds", "accuracy_mean", "accuracy_std", "partial") and v not in ({}, None):
+            pooled = ("accuracy_per_seed", "seeds", "accuracy_mean", "accuracy_std", "partial")
+            if k not in pooled and v not in ({}, None):
                 merged.setdefault(k, v)
     # Per-seed counts as saved after every chunk: a seed counts as complete when it covered the whole test set.
     counts = {int(s): c for r in runs for s, c in r.get("partial", {}).items()}
@@ -132,7 +138,7 @@ def merge(paths: list[str], out: str) -> int:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="results/models/mnist_rasu.pt")
-    ap.add_argument("--n", default=",".join(map(str, PAPER_N)))
+    ap.add_argument("--dim", "--n", dest="dim", default=",".join(map(str, PAPER_DIM)), help="dim per layer")
     ap.add_argument("--embedding", default="rademacher",
                     help="gaussian | rademacher | orthogonal | hadamard, or a comma list with one per G-layer")
     ap.add_argument("--precision", default="int8", help="float32 | bfloat16 | int8, or a comma list per G-layer")
@@ -153,7 +159,7 @@ def main(argv=None) -> int:
 
     if args.merge:
         return merge(args.merge, args.out)
-    n = [int(v) for v in args.n.split(",")]
+    dims = [int(v) for v in args.dim.split(",")]
     model, config = load_model(args.checkpoint)
     data = load_dataset("mnist", val_fraction=config.get("val_fraction", 0.1), seed=config.get("data_seed", 0))
     x, y = data.test.tensors
@@ -164,7 +170,7 @@ def main(argv=None) -> int:
     print(f"float G-Net test accuracy {float_acc:.4f} on {len(x)} images")
 
     result: dict = {
-        "checkpoint": args.checkpoint, "n_per_layer": n, "embedding": args.embedding, "precision": args.precision,
+        "checkpoint": args.checkpoint, "n_per_layer": dims, "embedding": args.embedding, "precision": args.precision,
         "n_test": len(x), "float_accuracy": float_acc, "torch_threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
         "numba_threads": numba.get_num_threads(),
@@ -182,7 +188,7 @@ def main(argv=None) -> int:
     for precision in ([] if args.skip_throughput else compare):
         if precision == "int8" and args.embedding != "rademacher":
             continue
-        ehd = convert(model, n=n, embedding=embedding, seed=0, precision=parse_per_layer(precision), meta=meta)
+        ehd = convert(model, dim=dims, embedding=embedding, seed=0, precision=parse_per_layer(precision), meta=meta)
         ehd.predict(xt[: args.batch_size])  # warm-up: caches G, compiles kernels
         t0 = time.perf_counter()
         ehd.predict(xt, batch_size=args.batch_size)
@@ -199,7 +205,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     result["partial"] = {}
     for seed in seeds:
-        ehd = convert(model, n=n, embedding=parse_per_layer(args.embedding), seed=seed,
+        ehd = convert(model, dim=dims, embedding=parse_per_layer(args.embedding), seed=seed,
                       precision=parse_per_layer(args.precision), meta=meta)
         # Evaluated in chunks, saving the running count after each, so a run stopped early still reports
         # exactly which images it covered.
@@ -217,7 +223,7 @@ def main(argv=None) -> int:
         result["accuracy_mean"] = statistics.mean(accs)
         result["accuracy_std"] = statistics.pstdev(accs)
     with tempfile.TemporaryDirectory() as tmp:
-        path = save_ehd(ehd, Path(tmp) / "mnist.ehd")
+        path = ehd.save(Path(tmp) / "mnist.ehd")
         result["model_file_mb"] = path.stat().st_size / 1e6
     result["peak_rss_mb"] = peak_rss_mb()
 
@@ -226,7 +232,7 @@ def main(argv=None) -> int:
         # The paper's algorithm uses dense G: a structured (Hadamard) model is timed against the Gaussian reference.
         ref_embedding = args.embedding if args.embedding in ("gaussian", "rademacher") else "gaussian"
         result["reference_embedding"] = ref_embedding
-        ehd = convert(model, n=n, embedding=ref_embedding, seed=0, conv_projection="per_channel", meta=meta)
+        ehd = convert(model, dim=dims, embedding=ref_embedding, seed=0, conv_projection="per_channel", meta=meta)
         ref = ReferenceEHD(ehd)
         xs = xt[: args.reference_images]
         ref.forward(xs[:1])

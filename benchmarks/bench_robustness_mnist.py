@@ -29,18 +29,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hdc.openmp import prefer_passive_openmp  # noqa: E402
+from hdc import prefer_passive_openmp  # noqa: E402
 
-prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.openmp)
+prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.prefer_passive_openmp)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from gnet.checkpoint import load_model  # noqa: E402
-from gnet.cli.ehd import _model_meta  # noqa: E402
-from gnet.cli.robustness import plot_robustness  # noqa: E402
-from gnet.data import load_dataset  # noqa: E402
+from gnet.data import load_test_split  # noqa: E402
 from gnet.ehd import EHDGLayer, EHDModel, convert  # noqa: E402
+from gnet.plots import plot_robustness  # noqa: E402
 from gnet.robustness import faulty_model, p_grid  # noqa: E402
 from gnet.train import evaluate  # noqa: E402
 from hdc.faults import BitFaults  # noqa: E402
@@ -62,7 +61,7 @@ class FirstLayerCodes:
     """Exact shortcut for weight-code faults: the first layer's data codes phi(x_p + b) depend on the input only,
     so they are computed once per image and reused for every rate and seed (only that layer's weight codes change).
 
-    The codes are computed with the same row blocks and N chunks as ``EHDGLayer.bipolar_dot`` (read from its
+    The codes are computed with the same row blocks and dim chunks as ``EHDGLayer.bipolar_dot`` (read from its
     defaults); :meth:`verify` checks that predictions match ``EHDModel.predict`` exactly before the sweep uses it.
     """
 
@@ -71,7 +70,7 @@ class FirstLayerCodes:
         if not isinstance(layer, EHDGLayer) or layer.projection != "shared":
             raise ValueError("the first stage must be a G-layer with a shared projection")
         defaults = inspect.signature(layer.bipolar_dot).parameters
-        row_chunk, n_chunk = defaults["row_chunk"].default, defaults["n_chunk"].default
+        row_chunk, dim_chunk = defaults["row_chunk"].default, defaults["dim_chunk"].default
         self.batch_size = batch_size
         self.batches = []  # (words uint64 (B * P, W), spatial) per batch of images
         proj = layer.projections[0]
@@ -82,7 +81,7 @@ class FirstLayerCodes:
             words, spatial = [], None
             for j in range(0, len(xb), step):
                 rows, spatial = layer.geometry.patches(xb[j : j + step].to(torch.float32) + layer.bias)
-                words.append(proj.encode(rows, n_chunk, layer.precision))
+                words.append(proj.encode(rows, dim_chunk, layer.precision))
             self.batches.append((np.concatenate(words), spatial))
 
     def predict(self, model: EHDModel) -> torch.Tensor:
@@ -91,9 +90,9 @@ class FirstLayerCodes:
         out = []
         for words, spatial in self.batches:
             ham = hamming_distance(words, first.codes)
-            dot = torch.from_numpy(first.n - 2 * ham.astype(np.float32))
+            dot = torch.from_numpy(first.dim - 2 * ham.astype(np.float32))
             h = dot.reshape(-1, *spatial, dot.shape[-1]).movedim(-1, 1).contiguous()
-            h = first.activate(h * (math.pi / (2 * first.n)))
+            h = first.activate(h * (math.pi / (2 * first.dim)))
             for stage in model.stages[1:]:
                 h = stage(h, "packed") if isinstance(stage, EHDGLayer) else stage(h)
             out.append(h.argmax(dim=1))
@@ -119,22 +118,20 @@ def run_gnet(args: argparse.Namespace) -> None:
     for label, path in (("RASU", Path(args.rasu)), ("TASU", Path(args.tasu))):
         float_model, config = load_model(path)
         if x is None:
-            data = load_dataset("mnist", args.data_dir, val_fraction=config.get("val_fraction", 0.1),
-                                seed=config.get("data_seed", 0))
-            x, y = data.test.tensors
-            x, y = x[: args.limit], y[: args.limit]
+            _, x, y = load_test_split(config, "mnist", args.data_dir, args.limit)
         _, float_acc = evaluate(float_model, x, y)
         t0 = time.perf_counter()
-        models[label] = convert(float_model, n=args.n, embedding="gaussian", seed=args.conv_seed,
-                                meta=_model_meta(config))
+        provenance = {k: config[k] for k in ("dataset", "val_fraction", "data_seed") if k in config}
+        models[label] = convert(float_model, dim=args.n, embedding="gaussian", seed=args.conv_seed,
+                                meta=provenance, input_shape=config.get("input_shape"))
         entries[label] = {
             "label": label, "path": str(path), "checkpoint_sha256": sha256(path), "float_accuracy": float_acc,
             "convert_seconds": time.perf_counter() - t0, "target": "model", "layers": "all", "kind": "flip",
             "scope": "row", "sampling": "without_replacement", "hits_unit": "per code", "seeds": seeds,
-            "n_test": len(x), "n_per_layer": models[label].n_per_layer, "rows": [], "paper_protocol_rows": [],
+            "n_test": len(x), "n_per_layer": models[label].dim_per_layer, "rows": [], "paper_protocol_rows": [],
         }
         print(f"{label}: float accuracy {100 * float_acc:.2f}% on the first {len(x)} test images; "
-              f"converted at N = {models[label].n_per_layer}")
+              f"converted at N = {models[label].dim_per_layer}")
 
     def write() -> None:
         result = {
@@ -161,7 +158,7 @@ def run_gnet(args: argparse.Namespace) -> None:
 
     def run_rate(label: str, p: float, sampling: str) -> dict:
         faults = BitFaults(p, sampling=sampling)
-        hits = [faults.count(n) for n in models[label].n_per_layer]
+        hits = [faults.count(n) for n in models[label].dim_per_layer]
         t0 = time.perf_counter()
         if not any(hits):  # no bit hit: every seed is the clean model
             accs = [accuracy(label, models[label])] * len(seeds)
@@ -271,7 +268,7 @@ def main() -> int:
     ap.add_argument("--rasu", default="results/models/mnist_rasu.pt")
     ap.add_argument("--tasu", default="results/models/mnist_tasu.pt")
     ap.add_argument("--data-dir", default="../shared/datasets/mnist")
-    ap.add_argument("--n", type=int, default=15000, help="N for every layer")
+    ap.add_argument("--dim", "--n", dest="n", type=int, default=15000, help="dim (the paper's N) of every layer")
     ap.add_argument("--conv-seed", type=int, default=0, help="seed of the random projections (conversion)")
     ap.add_argument("--limit", type=int, default=1000, help="the first LIMIT test images")
     ap.add_argument("--p", default="0:0.5:0.05")

@@ -39,18 +39,18 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hdc.openmp import prefer_passive_openmp  # noqa: E402
+from hdc import prefer_passive_openmp  # noqa: E402
 
-prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.openmp)
+prefer_passive_openmp()  # before torch loads its OpenMP runtime (see hdc.prefer_passive_openmp)
 
 import torch  # noqa: E402
 
 from gnet.checkpoint import load_checkpoint, load_model  # noqa: E402
-from gnet.cli.ehd import parse_n  # noqa: E402
-from gnet.cli.train import _resolve_architecture  # noqa: E402
 from gnet.data import DataSplits, load_dataset  # noqa: E402
-from gnet.ehd import convert  # noqa: E402
-from gnet.models import build_model, check_input_shape  # noqa: E402
+from gnet.ehd import SweepPoint, SweepResult, parse_dim, resolve_dim, sweep  # noqa: E402
+from gnet.ehd.convert import fan_ins as model_fan_ins  # noqa: E402
+from gnet.models import architecture_for, build_model, check_input_shape  # noqa: E402
+from gnet.plots import plot_accuracy_vs_dim  # noqa: E402
 from gnet.train import TrainConfig, evaluate, train  # noqa: E402
 
 ACTIVATIONS = ("rasu", "tasu")
@@ -63,7 +63,8 @@ REPO = Path(__file__).resolve().parents[1]
 # are the CPU recipe of runs/mnist_* (Adam 1e-3, batch 128, ReduceLROnPlateau factor 0.3 patience 1, 12 epochs),
 # not the paper's 100-200 epochs at batch 1500-2000, which take hours on 2 cores. Fashion-MNIST adds seeded random
 # left-right flips and trains 30 epochs with patience 2: without the flips the short CPU recipe overfits (12 epochs:
-# train 96.9%, test 91.7%); flips plus +-2 px shifts regularise too hard to converge in 20 epochs (val 90.9% at epoch 14). With
+# train 96.9%, test 91.7%); flips plus +-2 px shifts regularise too hard to converge in 20 epochs (val 90.9% at
+# epoch 14). With
 # flips, validation still rose at epoch 20 (92.65%), and peaked at 92.9% at epoch 27.
 # Digits: the quickstart recipe.
 # UCR/UEA: the paper's conv1d net and, as in the paper's time-series runs, the final weights ("select": "last");
@@ -229,7 +230,7 @@ def _train(ctx: Context, act: str, t0: float) -> dict[str, Any]:
     r, args = ctx.recipe, ctx.args
     run_dir = ctx.runs / act
     data = ctx.data(r["val_fraction"], args.train_seed)
-    specs = _resolve_architecture(args.arch, data, act)
+    specs = architecture_for(data, args.arch, act)
     model = build_model(specs, seed=args.train_seed)
     check_input_shape(model, data.input_shape, data.n_classes)
     model_config = {"architecture": specs, "input_shape": list(data.input_shape), "n_classes": data.n_classes,
@@ -278,7 +279,7 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
     args = ctx.args
     model, config, ckpt = ctx.model(act)
     sha = file_sha256(ckpt)
-    grid = [parse_n(v) for v in args.n_grid]
+    grid = [parse_dim(v) for v in args.n_grid]
     seeds = list(range(args.seeds))
     precision = "int8" if (args.int8 and embedding == "rademacher") else "float32"
     settings = {"checkpoint_sha256": sha, "limit": args.limit, "precision": precision,
@@ -288,37 +289,41 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
     if previous and all(previous.get(k) == v for k, v in settings.items()):
         points = previous.get("points", [])
     have = {(n_key(p["n"]), p["seed"]) for p in points}
-    todo = [(n, s) for s in seeds for n in grid if (n_key(n), s) not in have]  # seed-major: early stops keep all N
+    todo = [(n, s) for s in seeds for n in grid if (n_key(n), s) not in have]
     data = ctx.model_data(config)
     x, y = ctx.test_subset(data)
     if not todo and previous and previous.get("complete"):
         ctx.say(f"[{name}] done before (skipped)")
         return previous
     _, float_acc = evaluate(model, x, y)
-    meta = {k: config[k] for k in ("input_shape", "n_classes", "dataset") if k in config}
-    t0, cut_short, cost = time.perf_counter(), False, {}
+    t0, cost = time.perf_counter(), {}
     ctx.say(f"[{name}] {len(todo)} (N, seed) points to measure on {len(x)} test items, "
             f"budget {args.stage_budget_s:.0f}s")
-    for n, seed in todo:
-        if time.perf_counter() - t0 + cost.get(n_key(n), 0.0) > args.stage_budget_s:
-            cut_short = True
-            break
-        t_point = time.perf_counter()
-        ehd = convert(model, n=n, embedding=embedding, conv_projection=args.conv_projection, seed=seed,
-                      precision=precision, meta=meta)
-        acc = ehd.evaluate(x, y, batch_size=args.batch_size, progress=not args.quiet).accuracy
-        seconds = time.perf_counter() - t_point
-        cost[n_key(n)] = seconds
-        points.append({"n": n, "seed": seed, "n_per_layer": ehd.n_per_layer, "accuracy": acc, "seconds": seconds})
-        ctx.say(f"[{name}] N={n} seed {seed}: {acc:.4f} ({seconds:.1f}s)")
+
+    def as_json(result: SweepResult) -> list[dict[str, Any]]:
+        return [{"n": p.dim, "seed": p.seed, "n_per_layer": p.dim_per_layer, "accuracy": p.accuracy,
+                 "seconds": p.seconds} for p in result.points]
+
+    def over_budget(n: Any, seed: int) -> bool:
+        return time.perf_counter() - t0 + cost.get(n_key(n), 0.0) > args.stage_budget_s
+
+    def saved(result: SweepResult, point: SweepPoint) -> None:
+        cost[n_key(point.dim)] = point.seconds
+        ctx.say(f"[{name}] N={point.dim} seed {point.seed}: {point.accuracy:.4f} ({point.seconds:.1f}s)")
         write_json(path, _sweep_record(ctx, name, act, embedding, settings, ckpt, float_acc, len(x), grid, seeds,
-                                       points, True, time.perf_counter() - t0))
+                                       as_json(result), True, time.perf_counter() - t0))
+
+    done = [SweepPoint(p["n"], p["seed"], p["n_per_layer"], p["accuracy"], p["seconds"]) for p in points]
+    result = sweep(model, x, y, grid, seeds, embedding=embedding, conv_projection=args.conv_projection,
+                   precision=precision, batch_size=args.batch_size, float_accuracy=float_acc, done=done,
+                   on_point=saved, stop=over_budget, progress=not args.quiet)
+    points = as_json(result)
     have = {(n_key(p["n"]), p["seed"]) for p in points}
     complete = all((n_key(n), s) in have for n in grid for s in seeds)
     record = _sweep_record(ctx, name, act, embedding, settings, ckpt, float_acc, len(x), grid, seeds, points,
                            not complete, time.perf_counter() - t0)
     record["complete"] = complete
-    record["cut_short"] = cut_short or not complete
+    record["cut_short"] = not result.complete or not complete
     write_json(path, record)
     return record
 
@@ -355,7 +360,7 @@ def stage_baselines(ctx: Context) -> dict[str, Any]:
         raise ValueError(f"--baselines: unknown {unknown}; valid: {', '.join(classifiers.MODELS)}")
     # D = the mean N of each grid point, as the paper evaluates its baselines (its plots' x-axis).
     fan_ins = _fan_ins(ctx)
-    dims = sorted({round(statistics.mean(_resolve(parse_n(v), fan_ins))) for v in args.n_grid})
+    dims = sorted({round(statistics.mean(resolve_dim(parse_dim(v), fan_ins))) for v in args.n_grid})
     seeds = list(range(args.baseline_seeds))
     data = ctx.data(ctx.recipe["val_fraction"], args.train_seed)
     x_tr, y_tr = (t.numpy() for t in data.train.tensors)
@@ -414,35 +419,17 @@ def _baseline_record(ctx, settings, names, dims, seeds, points, complete, n_test
 
 def _fan_ins(ctx: Context) -> list[int]:
     """Fan-ins of the code-carrying layers (for ratio N like '2x'), from a checkpoint or the architecture."""
-    from gnet.ehd.convert import _flatten_modules, geometry_of
-    from gnet.layers import GConv1d, GConv2d, GLinear, NormalizedClassifier
-
     for act in ctx.args.activations:
         if ctx.checkpoint_path(act).is_file():
-            model = ctx.model(act)[0]
-            break
-    else:
-        data = ctx.data(ctx.recipe["val_fraction"], ctx.args.train_seed)
-        model = build_model(_resolve_architecture(ctx.args.arch, data, ctx.args.activations[0]))
-    kinds = (GConv1d, GConv2d, GLinear, NormalizedClassifier)
-    return [geometry_of(m).fan_in for m in _flatten_modules(model) if isinstance(m, kinds)]
-
-
-def _resolve(n: int | float | list[int], fan_ins: list[int]) -> list[int]:
-    from gnet.ehd.convert import resolve_n
-
-    return resolve_n(n, fan_ins)
+            return model_fan_ins(ctx.model(act)[0])
+    data = ctx.data(ctx.recipe["val_fraction"], ctx.args.train_seed)
+    return model_fan_ins(build_model(architecture_for(data, ctx.args.arch, ctx.args.activations[0])))
 
 
 # ---------------------------------------------------------------------------------------------- plot + summary
 
 def stage_plot(ctx: Context) -> dict[str, Any]:
     """Redraw accuracy_vs_n.png and rewrite summary.json / table.md from whatever stage files exist."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     acts = [a for a in ctx.args.activations if any((ctx.out / f"sweep_{a}_{e}.json").is_file() for e in EMBEDDINGS)]
     baselines = read_json(ctx.out / "baselines.json")
     summary: dict[str, Any] = {"dataset": ctx.args.dataset, "float": {}, "ehd": [], "baselines": [],
@@ -456,56 +443,9 @@ def stage_plot(ctx: Context) -> dict[str, Any]:
         ctx.say("[plot] no sweep results yet; nothing to draw")
         write_json(ctx.out / "summary.json", summary)
         return summary
-    fig, axes = plt.subplots(1, len(acts), figsize=(6.2 * len(acts), 4.3), squeeze=False)
     lines = ["| activation | G | N per layer | mean N | EHD accuracy (%) | float (%) | gap (points) | seeds | "
              "test items |", "|---|---|---|---|---|---|---|---|---|"]
-    styles = {"gaussian": ("tab:blue", "o"), "rademacher": ("tab:red", "s"), "orthogonal": ("tab:cyan", "D")}
-    for ax, act in zip(axes[0], acts):
-        float_acc, n_test, seed_counts = None, None, set()
-        for emb in EMBEDDINGS:
-            sweep = read_json(ctx.out / f"sweep_{act}_{emb}.json")
-            if not sweep or not sweep["rows"]:
-                continue
-            float_acc, n_test = sweep["float_accuracy"], sweep["n_test"]
-            rows = sorted(sweep["rows"], key=lambda r: r["mean_n"])
-            seed_counts |= {len(r["accuracies"]) for r in rows}
-            xs = [r["mean_n"] for r in rows]
-            mu = [100 * r["accuracy_mean"] for r in rows]
-            band = [50 * r["accuracy_std"] for r in rows]  # +-0.5 std, the paper's gamma for accuracy plots
-            color, marker = styles[emb]
-            ax.plot(xs, mu, marker=marker, ms=4, color=color, label=f"EHD G-Net, {emb.capitalize()} G")
-            ax.fill_between(xs, [m - b for m, b in zip(mu, band)], [m + b for m, b in zip(mu, band)], color=color,
-                            alpha=0.2)
-            for r in rows:
-                summary["ehd"].append({"activation": act, "embedding": emb, "n_per_layer": r["n_per_layer"],
-                                       "mean_n": r["mean_n"], "accuracy_mean": r["accuracy_mean"],
-                                       "accuracy_std": r["accuracy_std"], "seeds": len(r["accuracies"]),
-                                       "float_accuracy": sweep["float_accuracy"], "gap_to_float": r["gap_to_float"],
-                                       "n_test": sweep["n_test"], "complete": sweep["complete"]})
-                lines.append(f"| {act.upper()} | {emb} | {'/'.join(map(str, r['n_per_layer']))} | "
-                             f"{r['mean_n']:.0f} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} | "
-                             f"{100 * sweep['float_accuracy']:.2f} | {100 * r['gap_to_float']:+.2f} | "
-                             f"{len(r['accuracies'])} | {sweep['n_test']} |")
-        if baselines:
-            for i, m in enumerate(baselines["models"]):
-                rows = sorted((r for r in baselines["rows"] if r["model"] == m), key=lambda r: r["dim"])
-                if not rows:
-                    continue
-                xs = [r["dim"] for r in rows]
-                mu = [100 * r["accuracy_mean"] for r in rows]
-                band = [50 * r["accuracy_std"] for r in rows]
-                color = ("tab:green", "tab:purple", "tab:orange", "tab:brown")[i % 4]
-                ax.plot(xs, mu, marker="^", ms=4, ls="-.", color=color, label=f"{m} (hdc.classifiers)")
-                ax.fill_between(xs, [a - b for a, b in zip(mu, band)], [a + b for a, b in zip(mu, band)],
-                                color=color, alpha=0.15)
-        if float_acc is not None:
-            ax.axhline(100 * float_acc, ls="--", color="k", label=f"float G-Net ({100 * float_acc:.2f}%)")
-        ax.set_xlabel("hyperdimension: mean N over layers (baselines: D)")
-        ax.set_ylabel("test accuracy (%)")
-        seeds_text = "-".join(str(c) for c in sorted({min(seed_counts, default=0), max(seed_counts, default=0)}))
-        ax.set_title(f"{ctx.args.dataset}, {act.upper()}: {seeds_text} seeds per N, {n_test} test items", fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+    panels = [_panel(ctx, act, baselines, summary, lines) for act in acts]
     if baselines:
         lines += ["", "| baseline (hdc.classifiers, default settings) | D | accuracy (%) | seeds | test items |",
                   "|---|---|---|---|---|"]
@@ -514,9 +454,7 @@ def stage_plot(ctx: Context) -> dict[str, Any]:
                                         | {"seeds": len(r["accuracies"])})
             lines.append(f"| {r['model']} | {r['dim']} | {100 * r['accuracy_mean']:.2f} +- "
                          f"{100 * r['accuracy_std']:.2f} | {len(r['accuracies'])} | {baselines['n_test']} |")
-    fig.tight_layout()
-    fig.savefig(ctx.out / "accuracy_vs_n.png", dpi=110)
-    plt.close(fig)
+    plot_accuracy_vs_dim(panels, ctx.out / "accuracy_vs_n.png")
     commands = []
     for f in sorted(ctx.out.glob("*.json")):
         rec = read_json(f)
@@ -529,6 +467,45 @@ def stage_plot(ctx: Context) -> dict[str, Any]:
     ctx.say("\n".join(lines))
     ctx.say(f"[plot] wrote {ctx.out / 'accuracy_vs_n.png'}, summary.json, table.md")
     return summary
+
+
+def _panel(ctx: Context, act: str, baselines: dict[str, Any] | None, summary: dict[str, Any],
+           lines: list[str]) -> dict[str, Any]:
+    """One activation's panel for :func:`gnet.plots.plot_accuracy_vs_dim`; adds its rows to summary and table."""
+    styles = {"gaussian": ("tab:blue", "o"), "rademacher": ("tab:red", "s"), "orthogonal": ("tab:cyan", "D")}
+    curves: list[dict[str, Any]] = []
+    float_acc, n_test, seed_counts = None, None, set()
+    for emb in EMBEDDINGS:
+        sweep = read_json(ctx.out / f"sweep_{act}_{emb}.json")
+        if not sweep or not sweep["rows"]:
+            continue
+        float_acc, n_test = sweep["float_accuracy"], sweep["n_test"]
+        rows = sorted(sweep["rows"], key=lambda r: r["mean_n"])
+        seed_counts |= {len(r["accuracies"]) for r in rows}
+        color, marker = styles[emb]
+        curves.append({"label": f"EHD G-Net, {emb.capitalize()} G", "xs": [r["mean_n"] for r in rows],
+                       "mean": [r["accuracy_mean"] for r in rows], "std": [r["accuracy_std"] for r in rows],
+                       "color": color, "marker": marker})
+        for r in rows:
+            summary["ehd"].append({"activation": act, "embedding": emb, "n_per_layer": r["n_per_layer"],
+                                   "mean_n": r["mean_n"], "accuracy_mean": r["accuracy_mean"],
+                                   "accuracy_std": r["accuracy_std"], "seeds": len(r["accuracies"]),
+                                   "float_accuracy": sweep["float_accuracy"], "gap_to_float": r["gap_to_float"],
+                                   "n_test": sweep["n_test"], "complete": sweep["complete"]})
+            lines.append(f"| {act.upper()} | {emb} | {'/'.join(map(str, r['n_per_layer']))} | "
+                         f"{r['mean_n']:.0f} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} | "
+                         f"{100 * sweep['float_accuracy']:.2f} | {100 * r['gap_to_float']:+.2f} | "
+                         f"{len(r['accuracies'])} | {sweep['n_test']} |")
+    for i, m in enumerate(baselines["models"] if baselines else []):
+        rows = sorted((r for r in baselines["rows"] if r["model"] == m), key=lambda r: r["dim"])
+        if rows:
+            curves.append({"label": f"{m} (hdc.classifiers)", "xs": [r["dim"] for r in rows],
+                           "mean": [r["accuracy_mean"] for r in rows], "std": [r["accuracy_std"] for r in rows],
+                           "color": ("tab:green", "tab:purple", "tab:orange", "tab:brown")[i % 4], "marker": "^",
+                           "linestyle": "-.", "alpha": 0.15})
+    seeds_text = "-".join(str(c) for c in sorted({min(seed_counts, default=0), max(seed_counts, default=0)}))
+    return {"title": f"{ctx.args.dataset}, {act.upper()}: {seeds_text} seeds per N, {n_test} test items",
+            "float_accuracy": float_acc, "curves": curves}
 
 
 # ---------------------------------------------------------------------------------------------- main
@@ -600,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
             recipe[key] = None if opt == "none" else opt
     args.n_grid = args.n_grid or recipe["n_grid"]
     for v in args.n_grid:
-        parse_n(v)  # fail on a malformed grid before any work
+        parse_dim(v)  # fail on a malformed grid before any work
     if args.seeds < 1 or args.baseline_seeds < 0:
         raise ValueError("--seeds must be >= 1 and --baseline-seeds >= 0")
     if args.limit is not None and args.limit < 1:
@@ -632,4 +609,4 @@ if __name__ == "__main__":
         raise SystemExit(main())
     except (ValueError, FileNotFoundError) as err:
         print(f"reproduce.py: error: {err}", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(2) from None

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gnet import plots  # noqa: E402
 from gnet.checkpoint import load_checkpoint  # noqa: E402
 from gnet.cli import main as gnet_main  # noqa: E402
 from gnet.models import architecture  # noqa: E402
@@ -91,40 +92,12 @@ def build_results(run: dict, run_dir: Path, command: str) -> dict:
 
 
 def plot_learning_curve(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    hist = results["history"]
-    ep = [h["epoch"] for h in hist]
-    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax_acc.plot(ep, [100 * h["train_accuracy"] for h in hist], "o-", label="train")
-    ax_acc.plot(ep, [100 * h["val_accuracy"] for h in hist], "s-", label="validation")
-    best, test = results["best_epoch"], 100 * results["test_accuracy_best_val_checkpoint"]
-    ax_acc.plot([best], [test], "r*", markersize=14, label=f"test, best-val epoch {best}: {test:.2f}%")
-    ax_acc.axhline(100 * results["paper_test_accuracy"], ls="--", color="gray",
-                   label=f"paper test: {100 * results['paper_test_accuracy']:.2f}%")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("accuracy (%)")
-    low = min([100 * h["val_accuracy"] for h in hist] + [100 * h["train_accuracy"] for h in hist] + [test])
-    ax_acc.set_ylim(max(low - 0.3, 90.0), 100.1)
-    ax_acc.grid(alpha=0.3)
-    ax_acc.legend(fontsize=8, loc="lower right")
-    ax_loss.plot(ep, [h["train_loss"] for h in hist], "o-", label="train")
-    ax_loss.plot(ep, [h["val_loss"] for h in hist], "s-", label="validation")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("cross-entropy loss")
-    ax_loss.grid(alpha=0.3)
-    ax_loss.legend(fontsize=8)
-    for ax in (ax_acc, ax_loss):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     act = (results.get("activation") or "").upper()
-    fig.suptitle(f"MNIST float G-Net ({act}): test accuracy {test:.2f}% (paper 99.30%)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    test = 100 * results["test_accuracy_best_val_checkpoint"]
+    plots.plot_learning_curve(results["history"], path, best_epoch=results["best_epoch"],
+                              test_accuracy=results["test_accuracy_best_val_checkpoint"],
+                              reference=("paper test", results["paper_test_accuracy"]),
+                              title=f"MNIST float G-Net ({act}): test accuracy {test:.2f}% (paper 99.30%)")
 
 
 def main(argv: list[str] | None = None) -> int:

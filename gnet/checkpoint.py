@@ -16,19 +16,19 @@ import torch
 from torch import nn
 
 from gnet.models import build_model
+from hdc.io import atomic_write
 
-__all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "load_model"]
+__all__ = ["FORMAT", "VERSION", "load_checkpoint", "load_model", "save_checkpoint"]
 
 FORMAT = "gnet-float-checkpoint"
 VERSION = 1
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict[str, Any], **extra: Any) -> Path:
-    """Write ``model``'s state_dict, ``config`` (JSON-serialisable) and ``extra`` entries atomically."""
+    """Write ``model``'s state_dict, ``config`` (JSON-serialisable) and ``extra`` entries atomically; returns the
+    path."""
     if "architecture" not in config:
         raise ValueError("config must contain 'architecture' (the layer specs) to rebuild the model")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -36,10 +36,9 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, config: dict[str,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **extra,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)  # a crash mid-write never leaves a half checkpoint under the real name
-    return path
+    # A unique temporary name, then os.replace: a crash mid-write never leaves a half checkpoint under the real
+    # name, and two writers of the same path never collide.
+    return atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -13,13 +13,16 @@ Built on :mod:`hdc.datasets` (numpy, offline). Every split holds float32 inputs 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from hdc import datasets as hdc_datasets
+from hdc._validate import check_int
 
 DEFAULT_VAL_FRACTION = 0.1
 
@@ -59,6 +62,38 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, val_fracti
     The paper's MNIST protocol (58,000 / 2,000 / 10,000) is ``val_fraction=2000 / 60000``.
     """
     return split_dataset(hdc_datasets.load(name, root, download=download), val_fraction=val_fraction, seed=seed)
+
+
+def load_for_model(
+    source: Mapping[str, Any], dataset: str | None = None, root: str | os.PathLike | None = None
+) -> DataSplits:
+    """The splits a model was trained on, from its checkpoint config or EHD ``meta`` (``source``).
+
+    ``source`` names the ``dataset`` (overridden by the argument), its ``val_fraction`` (default
+    :data:`DEFAULT_VAL_FRACTION`) and ``data_seed`` (default 0); the scaling of non-image data depends on both.
+    """
+    name = dataset or source.get("dataset")
+    if name is None:
+        raise ValueError("the model names no dataset; pass one (--dataset)")
+    return load_dataset(name, root, val_fraction=source.get("val_fraction", DEFAULT_VAL_FRACTION),
+                        seed=source.get("data_seed", 0))
+
+
+def load_test_split(
+    source: Mapping[str, Any],
+    dataset: str | None = None,
+    root: str | os.PathLike | None = None,
+    limit: int | None = None,
+) -> tuple[str, torch.Tensor, torch.Tensor]:
+    """(dataset name, x float32 (B, *input_shape), y int64 (B,)): the test split a model was trained on (see
+    :func:`load_for_model`), its first ``limit`` items if given."""
+    if limit is not None:
+        limit = check_int(limit, "limit", minimum=1)
+    data = load_for_model(source, dataset, root)
+    x, y = data.test.tensors
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    return data.name, x, y
 
 
 def split_dataset(dataset: hdc_datasets.Dataset, *, val_fraction: float = DEFAULT_VAL_FRACTION,
@@ -106,10 +141,8 @@ def make_loader(dataset: Dataset | tuple[torch.Tensor, torch.Tensor], batch_size
     The shuffle order comes from a private ``torch.Generator`` seeded with ``seed``: the same seed gives the same
     batches, and the global torch RNG is neither read nor advanced.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
     if isinstance(dataset, tuple):
         if len(dataset) != 2 or not all(isinstance(t, torch.Tensor) for t in dataset):
             raise ValueError("dataset given as a tuple must be (x, y) tensors")

@@ -13,16 +13,26 @@ The named builders reproduce the architectures of the G-Net paper (arXiv 2511.21
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from gnet.layers import GConv1d, GConv2d, GLinear, NormalizedClassifier, RASU, TASU
+from gnet.layers import RASU, TASU, GConv1d, GConv2d, GLinear, NormalizedClassifier
 
-__all__ = ["ARCHITECTURES", "LAYER_TYPES", "build_model", "architecture", "load_architecture", "check_input_shape"]
+__all__ = [
+    "ARCHITECTURES",
+    "DEFAULT_ARCHITECTURE",
+    "LAYER_TYPES",
+    "architecture",
+    "architecture_for",
+    "build_model",
+    "check_input_shape",
+    "load_architecture",
+]
 
 LayerSpec = dict[str, Any]
 
@@ -110,7 +120,9 @@ def mlp(in_features: int = 64, hidden: Sequence[int] = (256,), n_classes: int = 
     for h in hidden:
         specs += [{"type": "linear", "in": width, "out": int(h), "bias_init": 5e-5}, _act(activation)]
         width = int(h)
-    specs.append({"type": "classifier", "in": width, "classes": n_classes, "bias_init": 5e-5, "scale": CLASSIFIER_SCALE})
+    specs.append(
+        {"type": "classifier", "in": width, "classes": n_classes, "bias_init": 5e-5, "scale": CLASSIFIER_SCALE}
+    )
     return specs
 
 
@@ -154,6 +166,41 @@ def load_architecture(path: str | os.PathLike) -> list[LayerSpec]:
     if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
         raise ValueError(f"{path}: an architecture file must hold a JSON list of layer objects")
     return specs
+
+
+# The architecture a dataset gets when none is named; other image sets fall back to "mlp", time series to
+# "timeseries".
+DEFAULT_ARCHITECTURE = {"digits": "digits", "mnist": "mnist", "fashion-mnist": "fashion-mnist"}
+
+
+class DatasetInfo(Protocol):
+    """What :func:`architecture_for` reads of a dataset (a :class:`gnet.data.DataSplits` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+    @property
+    def n_classes(self) -> int: ...
+
+
+def architecture_for(dataset: DatasetInfo, arch: str | None = None, activation: str = "rasu") -> list[LayerSpec]:
+    """Layer specs for ``dataset``: from a JSON file (``arch`` ending in .json), a named architecture, or the
+    dataset's default (:data:`DEFAULT_ARCHITECTURE`, else "timeseries" or "mlp"), sized to the dataset's input
+    shape and number of classes where the architecture allows it."""
+    if arch is not None and arch.endswith(".json"):
+        return load_architecture(arch)
+    name = arch or DEFAULT_ARCHITECTURE.get(dataset.name) or ("timeseries" if dataset.kind == "timeseries" else "mlp")
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; valid: {', '.join(sorted(ARCHITECTURES))} or a .json file")
+    shape, k = dataset.input_shape, dataset.n_classes
+    if name == "timeseries":
+        return architecture(name, in_channels=shape[0], length=shape[-1], n_classes=k, activation=activation)
+    if name == "mlp":
+        return architecture(name, in_features=math.prod(shape), n_classes=k, activation=activation)
+    return architecture(name, n_classes=k, activation=activation)
 
 
 def _req(spec: LayerSpec, key: str) -> Any:

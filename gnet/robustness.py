@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from gnet.ehd.layers import EHDGLayer
 from gnet.ehd.model import EHDModel
+from hdc._validate import check_choice, check_int
 from hdc.faults import BitFaults, apply_fault_mask, fault_key, row_fault_mask
 
 __all__ = [
@@ -50,22 +51,23 @@ __all__ = [
 ]
 
 TARGETS = ("model", "data", "both")
+MAX_RATES = 10_000  # a grid of fault rates longer than this is a typo, not an experiment
 _WEIGHT_STREAM = 0
 _DATA_STREAM = 1
 
 
 def resolve_layers(model: EHDModel, layers: Sequence[int] | None) -> list[int]:
     """Sorted, de-duplicated indices into ``model.layers``; ``None`` means every code-carrying layer."""
-    n = len(model.layers)
+    n_layers = len(model.layers)
     if layers is None:
-        return list(range(n))
+        return list(range(n_layers))
     out = set()
     for layer in layers:
         if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
             raise ValueError(f"layers must be integers (indices into model.layers), got {layer!r}")
-        if not -n <= layer < n:
-            raise ValueError(f"layer index {layer} is out of range; the model has {n} code-carrying layers")
-        out.add(int(layer) % n)
+        if not -n_layers <= layer < n_layers:
+            raise ValueError(f"layer index {layer} is out of range; the model has {n_layers} code-carrying layers")
+        out.add(int(layer) % n_layers)
     if not out:
         raise ValueError("layers is empty; pass None for every layer")
     return sorted(out)
@@ -76,7 +78,7 @@ def _as_faults(faults: BitFaults | float) -> BitFaults:
 
 
 class DataFaultHook:
-    """The ``data_fault`` callable of one layer: ``(words uint64 (rows, W), n) -> faulty words`` (a new array).
+    """The ``data_fault`` callable of one layer: ``(words uint64 (rows, W), dim) -> faulty words`` (a new array).
 
     Rows are numbered in arrival order per output unit; see the module docstring for why this makes an item's
     faults independent of the batch size. ``per_channel`` layers call the hook once per output unit for each
@@ -99,31 +101,34 @@ class DataFaultHook:
         self._next_row = [0] * len(self.keys)
         self._calls = 0
 
-    def fresh(self) -> "DataFaultHook":
+    def fresh(self) -> DataFaultHook:
         """A copy with its own counters, reset."""
         clone = copy.copy(self)
         clone.reset()
         return clone
 
-    def __call__(self, words: np.ndarray, n: int) -> np.ndarray:
+    def __call__(self, words: np.ndarray, dim: int) -> np.ndarray:
         unit = self._calls % len(self.keys)
         self._calls += 1
         rows = int(words.shape[0])
         start = self._next_row[unit]
         self._next_row[unit] = start + rows
-        k = self.faults.count(n)
+        k = self.faults.count(dim)
         if k == 0:
             return words
         ids = np.arange(start, start + rows, dtype=np.int64)
-        mask = row_fault_mask(ids, n, k, self.keys[unit], replace=self.faults.replace)
+        mask = row_fault_mask(ids, dim, k, self.keys[unit], replace=self.faults.replace)
         return apply_fault_mask(words, mask, self.faults.kind)
 
 
-def _copy_layer(layer: EHDGLayer) -> EHDGLayer:
-    clone = copy.copy(layer)  # shares codes (replaced below when faulted) and the cached projections
-    clone._dense_weights = None
+def _copy_layer(layer: EHDGLayer, codes: np.ndarray | None = None) -> EHDGLayer:
+    """A copy sharing the projections (no G regenerated), with ``codes`` if given and a fresh copy of the
+    original's data-fault hook."""
+    clone = layer.copy(codes)
     if isinstance(layer.data_fault, DataFaultHook):
         clone.data_fault = layer.data_fault.fresh()
+    else:
+        clone.data_fault = layer.data_fault
     return clone
 
 
@@ -148,11 +153,9 @@ def faulty_model(
         a new :class:`EHDModel`. With data faults, run it on the packed backend; its rows are numbered from its
         first forward call (call :func:`reset_data_faults` to replay the same faults).
     """
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; valid: {', '.join(TARGETS)}")
+    check_choice(target, TARGETS, "target")
     faults = _as_faults(faults)
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_int(seed, "seed", minimum=0)
     chosen = set(resolve_layers(model, layers))
     if target != "model" and faults.scope != "row":
         raise ValueError("data-code faults are per code: use scope='row' (scope='array' is for model codes)")
@@ -162,9 +165,10 @@ def faulty_model(
         if not isinstance(stage, EHDGLayer):
             stages.append(stage)
             continue
-        clone = _copy_layer(stage)
+        codes = None
         if index in chosen and target in ("model", "both"):
-            clone.codes = np.ascontiguousarray(faults.apply(stage.codes, stage.n, int(seed), (_WEIGHT_STREAM, index)))
+            codes = np.ascontiguousarray(faults.apply(stage.codes, stage.dim, int(seed), (_WEIGHT_STREAM, index)))
+        clone = _copy_layer(stage, codes)
         if index in chosen and target in ("data", "both"):
             if clone.data_fault is not None:
                 raise ValueError(f"layer {index} already has a data_fault hook; data faults do not stack")
@@ -177,7 +181,7 @@ def faulty_model(
         "target": target, "p": faults.p, "kind": faults.kind, "scope": faults.scope, "sampling": faults.sampling,
         "seed": int(seed), "layers": sorted(chosen),
     }]
-    return EHDModel(stages, meta)
+    return EHDModel(stages, meta, input_shape=model.input_shape, n_classes=model.n_classes).to(model.device)
 
 
 def fault_weights(model: EHDModel, faults: BitFaults | float, seed: int, *,
@@ -233,7 +237,9 @@ def p_grid(text: str) -> list[float]:
             start, stop, step = parts
             if not step > 0 or stop < start:
                 raise ValueError(f"--p range {text!r} needs step > 0 and stop >= start")
-            count = int(math.floor((stop - start) / step + 1e-9)) + 1
+            count = math.floor((stop - start) / step + 1e-9) + 1
+            if count > MAX_RATES:
+                raise ValueError(f"--p range {text!r} gives {count} rates; at most {MAX_RATES} are allowed")
             values = [round(start + i * step, 10) for i in range(count)]
         else:
             values = [float(v) for v in text.split(",")]
@@ -255,9 +261,9 @@ def _hits(model: EHDModel, faults: BitFaults, layers: list[int], target: str) ->
     for i in layers:
         layer = model.layers[i]
         if faults.scope == "row" or target != "model":
-            out.append(faults.count(layer.n))
+            out.append(faults.count(layer.dim))
         else:
-            out.append(faults.count(layer.codes.shape[0] * layer.n))
+            out.append(faults.count(layer.codes.shape[0] * layer.dim))
     return out
 
 
@@ -287,8 +293,7 @@ def robustness_sweep(
         (per code for scope "row", per layer for "array"), ``accuracies`` (one per seed), ``accuracy_mean``,
         ``accuracy_std`` (population std over seeds) and ``seconds``.
     """
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}; valid: {', '.join(TARGETS)}")
+    check_choice(target, TARGETS, "target")
     if not len(ps):
         raise ValueError("ps is empty")
     if not len(seeds):
@@ -324,6 +329,6 @@ def robustness_sweep(
     return {
         "target": target, "layers": chosen, "kind": kind, "scope": scope, "sampling": sampling,
         "hits_unit": "per code" if scope == "row" or target != "model" else "per layer",
-        "seeds": [int(s) for s in seeds], "n_test": len(x), "n_per_layer": model.n_per_layer,
+        "seeds": [int(s) for s in seeds], "n_test": len(x), "dim_per_layer": model.dim_per_layer,
         "clean_accuracy": clean, "rows": rows,
     }

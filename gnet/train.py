@@ -24,10 +24,12 @@ from tqdm.auto import tqdm
 
 from gnet.augment import AUGMENTATIONS, augment_batch
 from gnet.checkpoint import load_checkpoint, save_checkpoint
+from hdc._validate import check_int, check_number
+from hdc.io import atomic_write_text
 
-__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "evaluate", "predict"]
+__all__ = ["NonFiniteLossError", "TrainConfig", "TrainResult", "evaluate", "predict", "train"]
 
-Pair = tuple[torch.Tensor, torch.Tensor]
+Pair = tuple[torch.Tensor, ...]  # (x, y), as TensorDataset.tensors holds them
 
 
 @dataclass
@@ -47,10 +49,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            check_int(getattr(self, name), name, minimum=1)
+        check_number(self.lr, "lr", minimum=0.0, strict=True)
+        check_number(self.weight_decay, "weight_decay", minimum=0.0)
+        if not 0.0 < check_number(self.plateau_factor, "plateau_factor") < 1.0:  # ReduceLROnPlateau needs (0, 1)
+            raise ValueError(f"plateau_factor must lie in (0, 1), got {self.plateau_factor}")
+        check_int(self.plateau_patience, "plateau_patience", minimum=0)
+        if self.early_stopping is not None:
+            check_int(self.early_stopping, "early_stopping", minimum=1)
+        check_int(self.seed, "seed", minimum=0)
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"unknown augment {self.augment!r}; valid: {', '.join(str(a) for a in AUGMENTATIONS)}")
 
@@ -114,6 +121,51 @@ def _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen)
     }
 
 
+def _restore(resume: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+             shuffle_gen: torch.Generator, augment_gen: torch.Generator) -> tuple[TrainResult, int]:
+    """Load a ``last.pt`` into the model, optimizer, scheduler and generators; returns (result so far, next epoch)."""
+    payload = load_checkpoint(resume)
+    if "optimizer" not in payload:
+        raise ValueError(f"{resume}: not a resumable checkpoint (use last.pt, not best.pt)")
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:  # torch reports missing / unexpected keys and shape mismatches this way
+        raise ValueError(f"{resume}: the checkpoint does not fit this model ({err})") from err
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    shuffle_gen.set_state(payload["shuffle_rng"])
+    if "augment_rng" in payload:  # checkpoints from before augmentation existed have none
+        augment_gen.set_state(payload["augment_rng"])
+    torch.set_rng_state(payload["torch_rng"])
+    return TrainResult(**json.loads(payload["result"])), int(payload["epoch"]) + 1
+
+
+def _train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
+                 optimizer: torch.optim.Optimizer, epoch: int, shuffle_gen: torch.Generator,
+                 augment_gen: torch.Generator, progress: bool) -> tuple[float, float]:
+    """One pass over (x, y) in shuffled batches; returns (mean training loss, training accuracy)."""
+    model.train()
+    n = len(x)
+    steps = math.ceil(n / config.batch_size)
+    order = torch.randperm(n, generator=shuffle_gen)
+    total, correct, seen = 0.0, 0, 0
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
+    for step in bar:
+        idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+        logits = model(augment_batch(x[idx], config.augment, augment_gen))
+        loss = F.cross_entropy(logits, y[idx])
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch + 1}, batch {step + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(idx)
+        correct += (logits.argmax(dim=1) == y[idx]).sum().item()
+        seen += len(idx)
+        bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.4f}")
+    return total / seen, correct / seen
+
+
 def train(
     model: nn.Module,
     train_data: Pair,
@@ -148,49 +200,19 @@ def train(
         augment_gen = torch.Generator().manual_seed(config.seed + 1)  # its own stream: shuffling is unchanged
         result, start_epoch, since_best = TrainResult(), 0, 0
         if resume is not None:
-            payload = load_checkpoint(resume)
-            if "optimizer" not in payload:
-                raise ValueError(f"{resume}: not a resumable checkpoint (use last.pt, not best.pt)")
-            try:
-                model.load_state_dict(payload["state_dict"])
-            except RuntimeError as err:  # torch reports missing / unexpected keys and shape mismatches this way
-                raise ValueError(f"{resume}: the checkpoint does not fit this model ({err})") from err
-            optimizer.load_state_dict(payload["optimizer"])
-            scheduler.load_state_dict(payload["scheduler"])
-            shuffle_gen.set_state(payload["shuffle_rng"])
-            if "augment_rng" in payload:  # checkpoints from before augmentation existed have none
-                augment_gen.set_state(payload["augment_rng"])
-            torch.set_rng_state(payload["torch_rng"])
-            result = TrainResult(**json.loads(payload["result"]))
-            start_epoch = int(payload["epoch"]) + 1
+            result, start_epoch = _restore(resume, model, optimizer, scheduler, shuffle_gen, augment_gen)
             since_best = start_epoch - 1 - result.best_epoch
 
-        n = len(x_tr)
-        steps = math.ceil(n / config.batch_size)
         for epoch in range(start_epoch, config.epochs):
-            model.train()
-            order = torch.randperm(n, generator=shuffle_gen)
-            t0, total, correct, seen = time.perf_counter(), 0.0, 0, 0
-            bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
-            for step in bar:
-                idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-                logits = model(augment_batch(x_tr[idx], config.augment, augment_gen))
-                loss = F.cross_entropy(logits, y_tr[idx])
-                if not torch.isfinite(loss):
-                    raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch + 1}, batch {step + 1}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(idx)
-                correct += (logits.argmax(dim=1) == y_tr[idx]).sum().item()
-                seen += len(idx)
-                bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.4f}")
+            t0 = time.perf_counter()
+            train_loss, train_acc = _train_epoch(model, x_tr, y_tr, config, optimizer, epoch, shuffle_gen, augment_gen,
+                                                 progress)
             val_loss, val_acc = evaluate(model, x_va, y_va, config.eval_batch_size)
             scheduler.step(val_loss)
             record = {
                 "epoch": epoch + 1,
-                "train_loss": total / seen,
-                "train_accuracy": correct / seen,
+                "train_loss": train_loss,
+                "train_accuracy": train_acc,
                 "val_loss": val_loss,
                 "val_accuracy": val_acc,
                 "lr": optimizer.param_groups[0]["lr"],
@@ -216,7 +238,7 @@ def train(
                     save_checkpoint(out / "best.pt", model, full_config, epoch=epoch)
                 state = _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen)
                 save_checkpoint(out / "last.pt", model, full_config, **state)
-                (out / "history.json").write_text(json.dumps(dataclasses.asdict(result), indent=1))
+                atomic_write_text(out / "history.json", json.dumps(dataclasses.asdict(result), indent=1))
             if stop:
                 break
     return result

@@ -20,7 +20,9 @@ def test_train_writes_run_dir_then_resumes_and_evaluates(tmp_path, capsys):
     assert main(["train", *FAST, "--epochs", "2", "--out", str(run)]) == 0
     out = capsys.readouterr().out
     acc = float(re.search(r"test accuracy \(best val checkpoint\): ([0-9.]+)", out).group(1))
-    assert 0.0 <= acc <= 1.0
+    # Two epochs of the digits MLP (seed 0) reach 0.946 on the 540 test images; seeds 1-3 reach 0.922-0.926. The
+    # binomial std there is about 0.011, so 0.85 is more than 6 std below every seed seen and 8x chance (0.1).
+    assert 0.85 < acc <= 1.0
     summary = json.loads((run / "summary.json").read_text())
     assert summary["epochs_run"] == 2 and summary["dataset"] == "digits"
     assert summary["test_accuracy_best"] == pytest.approx(acc, abs=5e-5)
@@ -53,19 +55,20 @@ def test_bad_dataset_or_architecture_fails_before_training(argv, message, tmp_pa
 
 def test_quickstart_trains_converts_and_saves(tmp_path, capsys):
     out_dir = tmp_path / "qs"
-    assert main(["quickstart", "--epochs", "1", "--n", "256", "--out", str(out_dir), "--quiet"]) == 0
+    assert main(["quickstart", "--epochs", "1", "--dim", "256", "--out", str(out_dir), "--quiet"]) == 0
     out = capsys.readouterr().out
     float_row = re.search(r"float G-Net\s+([0-9.]+)\s+([0-9]+)", out)
-    ehd_row = re.search(r"EHD G-Net \(N=256, gaussian\)\s+([0-9.]+)\s+([0-9]+)", out)
+    ehd_row = re.search(r"EHD G-Net \(dim=256, gaussian\)\s+([0-9.]+)\s+([0-9]+)", out)
     assert float_row and ehd_row, out
     assert all(0.0 <= float(m.group(1)) <= 1.0 for m in (float_row, ehd_row))
     ehd = load_ehd(out_dir / "model.ehd")
-    assert ehd.n_per_layer == [256] * 4 and ehd.meta["dataset"] == "digits"
+    assert ehd.dim_per_layer == [256] * 4 and ehd.meta["dataset"] == "digits"
+    assert ehd.input_shape == (1, 8, 8) and ehd.n_classes == 10
     assert torch.load(out_dir / "best.pt", weights_only=True)["format"] == "gnet-float-checkpoint"
 
 
 def test_quickstart_is_the_first_command_and_rejects_bad_options(capsys):
     help_text = build_parser().format_help()
     assert help_text.index("quickstart") < help_text.index("train")
-    assert main(["quickstart", "--n", "0", "--quiet"]) == 2
-    assert "--n must be >= 1" in capsys.readouterr().err
+    assert main(["quickstart", "--dim", "0", "--quiet"]) == 2
+    assert "--dim must be >= 1" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gnet.ehd import EHDFileError, convert, convert_layer, load_ehd, resolve_n, save_ehd
+from gnet.ehd import EHDFileError, convert, convert_layer, load_ehd, resolve_dim, resolve_n, save_ehd
 from gnet.layers import GConv2d, GLinear
 from gnet.train import evaluate
 
@@ -84,7 +84,7 @@ def test_digits_ehd_within_1_5_points_of_float(digits_rasu, embedding):
     # (measured: 8 seeds, both embeddings, models trained with 1 and 2 threads), so a single seed can land 1.7
     # points low while the expected gap is 0.7-1.0. The claim is about the expected gap: the mean over 8 seeds has
     # sd ~0.45 / sqrt(8) = 0.16 points, which puts the 1.5-point bound more than 3 sd beyond the measured gaps.
-    accs = [convert(model, n=4096, embedding=embedding, seed=seed, meta={"input_shape": list(data.input_shape)})
+    accs = [convert(model, dim=4096, embedding=embedding, seed=seed, input_shape=data.input_shape)
             .evaluate(x, y).accuracy for seed in range(8)]
     assert np.mean(accs) >= float_acc - 0.015, (float_acc, accs)
 
@@ -92,11 +92,11 @@ def test_digits_ehd_within_1_5_points_of_float(digits_rasu, embedding):
 def test_tasu_ehd_is_binary_between_layers(digits_tasu):
     model, _, data = digits_tasu
     x, _ = data.test.tensors
-    ehd = convert(model, n=1024, seed=0, meta={"input_shape": list(data.input_shape)})
+    ehd = convert(model, dim=1024, seed=0, input_shape=data.input_shape)
     _, stages = ehd.forward(x[:16], return_stages=True)
     from gnet.ehd import EHDClassifier, EHDGLayer
 
-    for stage, out in zip(ehd.stages, stages):
+    for stage, out in zip(ehd.stages, stages, strict=False):
         if isinstance(stage, EHDGLayer) and not isinstance(stage, EHDClassifier):
             assert set(out.unique().tolist()) <= {-1.0, 1.0}
 
@@ -106,10 +106,10 @@ def test_same_seed_same_codes_and_batch_size_independence(digits_rasu):
     x, _ = data.test.tensors
     x = x[:100]
     meta = {"input_shape": list(data.input_shape)}
-    a = convert(model, n=1000, embedding="rademacher", seed=7, precision="int8", meta=meta)
-    b = convert(model, n=1000, embedding="rademacher", seed=7, precision="int8", meta=meta)
-    c = convert(model, n=1000, embedding="rademacher", seed=8, precision="int8", meta=meta)
-    assert all(np.array_equal(la.codes, lb.codes) for la, lb in zip(a.layers, b.layers))
+    a = convert(model, dim=1000, embedding="rademacher", seed=7, precision="int8", meta=meta)
+    b = convert(model, dim=1000, embedding="rademacher", seed=7, precision="int8", meta=meta)
+    c = convert(model, dim=1000, embedding="rademacher", seed=8, precision="int8", meta=meta)
+    assert all(np.array_equal(la.codes, lb.codes) for la, lb in zip(a.layers, b.layers, strict=False))
     assert not np.array_equal(a.layers[0].codes, c.layers[0].codes)
     # int8 projections are exact integer arithmetic, so predictions are identical for every batch size
     p1 = a.predict(x, batch_size=1)
@@ -125,7 +125,7 @@ def test_float_projection_batch_size_changes_only_near_zero_bits(digits_rasu):
     only where the projection is within float rounding of zero."""
     model, _, data = digits_rasu
     x, _ = data.test.tensors
-    layer = convert(model, n=1000, embedding="gaussian", seed=7, meta={"input_shape": list(data.input_shape)}).layers[0]
+    layer = convert(model, dim=1000, embedding="gaussian", seed=7, input_shape=data.input_shape).layers[0]
     whole = layer.encode(x[:64])
     pieces = np.concatenate([layer.encode(x[:64][i : i + 5]) for i in range(0, 64, 5)])
     from hdc.packed import unpack_bits
@@ -141,27 +141,27 @@ def test_int8_and_bf16_precision_keep_predictions(digits_rasu):
     model, _, data = digits_rasu
     x, y = data.test.tensors
     meta = {"input_shape": list(data.input_shape)}
-    ref_model = convert(model, n=4096, embedding="rademacher", seed=3, meta=meta)
+    ref_model = convert(model, dim=4096, embedding="rademacher", seed=3, meta=meta)
     ref = ref_model.predict(x)
     ref_acc = (ref == y).double().mean().item()
     for precision in ("int8", "bfloat16"):
-        pred = convert(model, n=4096, embedding="rademacher", seed=3, precision=precision, meta=meta).predict(x)
+        pred = convert(model, dim=4096, embedding="rademacher", seed=3, precision=precision, meta=meta).predict(x)
         # Rounding moves only sign bits whose projection is near 0, so only near-tie predictions may change:
         # at most 2% of them, and accuracy within 1 point.
         assert (pred != ref).double().mean().item() <= 0.02
         assert (pred == y).double().mean().item() >= ref_acc - 0.01
     with pytest.raises(ValueError, match="int8"):
-        convert(model, n=64, embedding="gaussian", precision="int8")
+        convert(model, dim=64, embedding="gaussian", precision="int8")
 
 
 def test_save_load_roundtrip_and_corruption(digits_rasu, tmp_path):
     model, _, data = digits_rasu
     x, _ = data.test.tensors
-    ehd = convert(model, n=700, embedding="gaussian", conv_projection="per_channel", seed=5,
-                  meta={"input_shape": list(data.input_shape), "dataset": "digits"})
+    ehd = convert(model, dim=700, embedding="gaussian", conv_projection="per_channel", seed=5,
+                  input_shape=data.input_shape, meta={"dataset": "digits"})
     path = save_ehd(ehd, tmp_path / "m.ehd")
     back = load_ehd(path)
-    assert back.meta == ehd.meta and back.n_per_layer == [700] * 4
+    assert back.meta == ehd.meta and back.dim_per_layer == [700] * 4
     assert torch.equal(back.predict(x[:64]), ehd.predict(x[:64]))
 
     raw = path.read_bytes()
@@ -175,7 +175,8 @@ def test_save_load_roundtrip_and_corruption(digits_rasu, tmp_path):
     with pytest.raises(EHDFileError):
         load_ehd(tmp_path / "flip.ehd")
     # a consistent file of another version is refused by version, not by checksum
-    import io, json
+    import io
+    import json
     with np.load(io.BytesIO(raw)) as npz:
         arrays = {k: npz[k] for k in npz.files}
     header = json.loads(arrays["header"].tobytes())
@@ -189,7 +190,7 @@ def test_save_load_roundtrip_and_corruption(digits_rasu, tmp_path):
 
 def test_bad_input_is_named(digits_rasu):
     model, _, data = digits_rasu
-    ehd = convert(model, n=128, seed=0, meta={"input_shape": list(data.input_shape)})
+    ehd = convert(model, dim=128, seed=0, input_shape=data.input_shape)
     with pytest.raises(ValueError, match="shape"):
         ehd.predict(torch.zeros(2, 1, 9, 9))
     with pytest.raises(ValueError, match="NaN"):
@@ -197,19 +198,46 @@ def test_bad_input_is_named(digits_rasu):
     with pytest.raises(ValueError, match="empty"):
         ehd.predict(torch.zeros(0, 1, 8, 8))
     with pytest.raises(ValueError, match="embedding"):
-        convert(model, n=128, embedding="uniform")
+        convert(model, dim=128, embedding="uniform")
     with pytest.raises(ValueError, match="conv_projection"):
-        convert(model, n=128, conv_projection="sometimes")
+        convert(model, dim=128, conv_projection="sometimes")
     with pytest.raises(ValueError, match="4 G-layers"):
-        convert(model, n=[1, 2])
+        convert(model, dim=[1, 2])
 
 
-def test_resolve_n():
-    assert resolve_n(100, [9, 144]) == [100, 100]
-    assert resolve_n([5, 6], [9, 144]) == [5, 6]
-    assert resolve_n(2.0, [9, 144]) == [18, 288]
+def test_resolve_dim():
+    assert resolve_dim(100, [9, 144]) == [100, 100]
+    assert resolve_dim([5, 6], [9, 144]) == [5, 6]
+    assert resolve_dim(2.0, [9, 144]) == [18, 288]
     with pytest.raises(ValueError):
-        resolve_n(0, [9])
+        resolve_dim(0, [9])
+    with pytest.raises(ValueError, match="finite"):
+        resolve_dim(float("nan"), [9])
+    with pytest.warns(DeprecationWarning, match="resolve_dim"):
+        assert resolve_n(100, [9]) == [100]
+
+
+def test_parse_dim():
+    from gnet.ehd import parse_dim
+
+    assert parse_dim("6000") == 6000
+    assert parse_dim("6000,15000") == [6000, 15000]
+    assert parse_dim(" 2.5x") == 2.5
+    with pytest.raises(ValueError, match="ratio"):
+        parse_dim("many")
+
+
+def test_old_names_still_work_with_a_deprecation_warning(digits_rasu):
+    model, _, data = digits_rasu
+    x = data.test.tensors[0][:32]
+    with pytest.warns(DeprecationWarning, match="dim="):
+        old = convert(model, n=256, seed=1)
+    new = convert(model, dim=256, seed=1)
+    assert torch.equal(old.predict(x), new.predict(x))
+    with pytest.warns(DeprecationWarning, match="dim_per_layer"):
+        assert old.n_per_layer == new.dim_per_layer == [256] * 4
+    with pytest.warns(DeprecationWarning, match="dim"):
+        assert new.layers[0].n == 256
 
 
 def test_hamming_classifier_on_penultimate_codes(digits_rasu):
@@ -218,7 +246,7 @@ def test_hamming_classifier_on_penultimate_codes(digits_rasu):
     from hdc.classifiers import AdaptHD
 
     model, _, data = digits_rasu
-    ehd = convert(model, n=2048, seed=0, meta={"input_shape": list(data.input_shape)})
+    ehd = convert(model, dim=2048, seed=0, input_shape=data.input_shape)
     x_tr, y_tr = data.train.tensors
     x_te, y_te = data.test.tensors
     codes_tr, codes_te = ehd.penultimate_codes(x_tr), ehd.penultimate_codes(x_te)
@@ -239,19 +267,94 @@ def test_hadamard_and_mixed_embeddings_convert_save_and_reload(tmp_path):
 
     model = build_model(mlp(in_features=20, hidden=(64,), n_classes=3), seed=0).eval()
     x = torch.randn(40, 20, generator=torch.Generator().manual_seed(0))
-    ehd = convert(model, n=512, embedding=["gaussian"] + ["hadamard"] * (len(model_layers(model)) - 1), seed=3)
+    ehd = convert(model, dim=512, embedding=["gaussian"] + ["hadamard"] * (len(model_layers(model)) - 1), seed=3)
     assert [layer.embedding for layer in ehd.layers][1:] == ["hadamard"] * (len(ehd.layers) - 1)
     again = load_ehd(save_ehd(ehd, tmp_path / "m.ehd"))
     assert torch.equal(ehd.predict(x), again.predict(x))
     assert torch.equal(ehd.predict(x, batch_size=7), ehd.predict(x, batch_size=40))
-    with pytest.raises(ValueError, match="precision='int8' needs embedding='rademacher'"):
-        convert(model, n=512, embedding="hadamard", precision="int8")
+    with pytest.raises(ValueError, match="hadamard.*float32 only|int8"):
+        convert(model, dim=512, embedding="hadamard", precision="int8")
     with pytest.raises(ValueError, match="embedding lists 1 values"):
-        convert(model, n=512, embedding=["hadamard"])
+        convert(model, dim=512, embedding=["hadamard"])
 
 
 def model_layers(model):
-    from gnet.ehd.convert import _flatten_modules
-    from gnet.layers import GConv1d, GConv2d, GLinear, NormalizedClassifier
+    from gnet.ehd.convert import fan_ins
 
-    return [m for m in _flatten_modules(model) if isinstance(m, (GLinear, GConv1d, GConv2d, NormalizedClassifier))]
+    return fan_ins(model)  # one entry per code-carrying layer
+
+
+def test_ehd_model_is_a_first_class_object(digits_rasu, tmp_path):
+    """input_shape and n_classes are attributes; save/load/to are methods; a layer copies without G."""
+    from gnet.ehd import EHDModel
+
+    model, _, data = digits_rasu
+    x = data.test.tensors[0][:48]
+    ehd = convert(model, dim=256, seed=2, input_shape=data.input_shape, meta={"dataset": "digits"})
+    assert ehd.input_shape == (1, 8, 8) and ehd.n_classes == 10 and "input_shape" not in ehd.meta
+    back = EHDModel.load(ehd.save(tmp_path / "m.ehd"))
+    assert back.input_shape == ehd.input_shape and back.n_classes == 10 and back.meta == ehd.meta
+    assert torch.equal(back.predict(x), ehd.predict(x))
+    assert ehd.to("cpu") is ehd and torch.equal(ehd.predict(x, backend="dense"), ehd.predict(x))
+    with pytest.raises(ValueError, match="n_classes=3"):
+        EHDModel(ehd.stages, n_classes=3)
+
+    layer = ehd.layers[0]
+    flipped = np.ascontiguousarray(~layer.codes)
+    clone = layer.copy(flipped)
+    assert clone.projections is layer.projections and clone.data_fault is None
+    assert np.array_equal(clone.codes, flipped) and not np.array_equal(layer.codes, flipped)
+    with pytest.raises(ValueError, match="codes must be uint64"):
+        layer.copy(flipped[:, :1])
+
+
+def test_version_1_files_still_load(digits_rasu, tmp_path):
+    """Files written before the dim vocabulary (layer key "n"; shape and classes inside meta) load unchanged."""
+    from gnet.ehd.io import _stage_record
+    from hdc.io import save_container
+
+    model, _, data = digits_rasu
+    x = data.test.tensors[0][:32]
+    ehd = convert(model, dim=320, seed=4, input_shape=data.input_shape)
+    stages = []
+    for stage in ehd.stages:
+        rec = _stage_record(stage)
+        if "dim" in rec:
+            rec["n"] = rec.pop("dim")
+        stages.append(rec)
+    meta = {**{k: v for k, v in ehd.meta.items() if k != "dim_per_layer"}, "n_per_layer": ehd.dim_per_layer,
+            "input_shape": [1, 8, 8], "n_classes": 10}
+    arrays = {f"codes_{i}": s.codes for i, s in enumerate(ehd.stages) if hasattr(s, "codes")}
+    path = save_container(tmp_path / "v1.ehd", "gnet-ehd", 1, {"meta": meta, "stages": stages}, arrays)
+    old = load_ehd(path)
+    assert old.input_shape == (1, 8, 8) and old.n_classes == 10 and old.dim_per_layer == [320] * 4
+    assert old.meta["dim_per_layer"] == [320] * 4
+    assert torch.equal(old.predict(x), ehd.predict(x))
+
+
+def test_crafted_headers_are_refused_by_name(digits_rasu, tmp_path):
+    """A file whose checksum matches but whose content is inconsistent is refused with EHDFileError."""
+    from gnet.ehd.io import _stage_record
+    from hdc.io import save_container
+
+    model, _, data = digits_rasu
+    ehd = convert(model, dim=100, seed=0, input_shape=data.input_shape)
+    arrays = {f"codes_{i}": s.codes for i, s in enumerate(ehd.stages) if hasattr(s, "codes")}
+
+    def write(edit, name, arrays=arrays):
+        stages = [_stage_record(s) for s in ehd.stages]
+        header = {"input_shape": [1, 8, 8], "n_classes": 10, "meta": {}, "stages": stages}
+        edit(header)
+        return save_container(tmp_path / name, "gnet-ehd", 2, header, arrays)
+
+    with pytest.raises(EHDFileError, match="stride must be >= 1"):
+        load_ehd(write(lambda h: h["stages"][0]["geometry"].update(stride=[0, 0]), "stride.ehd"))
+    with pytest.raises(EHDFileError, match="bias must be finite"):
+        load_ehd(write(lambda h: h["stages"][0].update(bias=float("inf")), "bias.ehd"))
+    with pytest.raises(EHDFileError, match="malformed header"):
+        load_ehd(write(lambda h: h.pop("stages"), "nostages.ehd"))
+    dirty = dict(arrays)
+    dirty["codes_0"] = dirty["codes_0"].copy()
+    dirty["codes_0"][:, -1] |= np.uint64(1) << np.uint64(63)  # dim = 100: bits 36..63 of the last word are tail
+    with pytest.raises(EHDFileError, match="beyond dim"):
+        load_ehd(write(lambda h: None, "tail.ehd", dirty))

@@ -1,21 +1,60 @@
-"""The architecture rule: hdc/ is the general core and never imports gnet/."""
+"""The architecture rules: hdc/ is the general core and never imports gnet/; no library module imports a CLI
+module; the benchmarks use only public names of hdc and gnet."""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
-HDC = Path(__file__).resolve().parents[1] / "hdc"
+ROOT = Path(__file__).resolve().parents[1]
+HDC = ROOT / "hdc"
+GNET = ROOT / "gnet"
+
+
+def imports(path: Path) -> Iterator[tuple[str, list[str]]]:
+    """(module, imported names) for every import in ``path``; relative imports are resolved against the package."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, []
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, module] if module else base)
+            yield module, [alias.name for alias in node.names]
 
 
 def test_hdc_never_imports_gnet():
+    offenders = [f"{path.relative_to(ROOT)}: {module}" for path in HDC.rglob("*.py")
+                 for module, _ in imports(path) if module == "gnet" or module.startswith("gnet.")]
+    assert not offenders, offenders
+
+
+def test_no_library_module_imports_the_cli():
+    """The CLI parses flags and calls the library; the library never reaches back into it."""
+    library = [p for p in [*HDC.rglob("*.py"), *GNET.rglob("*.py")]
+               if "cli" not in p.relative_to(ROOT).parts and p.name != "cli.py" and p.name != "__main__.py"]
     offenders = []
-    for path in HDC.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names if n == "gnet" or n.startswith("gnet.")]
+    for path in library:
+        for module, names in imports(path):
+            parts = module.split(".")
+            if "cli" in parts or (module in ("hdc", "gnet") and "cli" in names):
+                offenders.append(f"{path.relative_to(ROOT)}: {module}")
+    assert not offenders, offenders
+
+
+def test_benchmarks_use_only_public_names():
+    """A benchmark is a user of the toolkit: no private module (``hdc._x``) or private name (``_x``) of hdc/gnet."""
+    offenders = []
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        for module, names in imports(path):
+            parts = module.split(".")
+            if parts[0] not in ("hdc", "gnet"):
+                continue
+            private = [p for p in parts if p.startswith("_")] + [n for n in names if n.startswith("_")]
+            if private:
+                offenders.append(f"{path.name}: from {module} import {', '.join(names) or '*'}")
     assert not offenders, offenders

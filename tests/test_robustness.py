@@ -31,7 +31,7 @@ N_TEST = 200
 def tasu(digits_tasu):
     """(EHD model, x, y): the TASU digits net at N = 1024 and the first N_TEST test items."""
     model, _, data = digits_tasu
-    ehd = convert(model, n=N, embedding="gaussian", seed=0, meta={"input_shape": list(data.input_shape)})
+    ehd = convert(model, dim=N, embedding="gaussian", seed=0, input_shape=data.input_shape)
     x, y = data.test.tensors
     return ehd, x[:N_TEST], y[:N_TEST]
 
@@ -41,14 +41,14 @@ def test_model_faults_flip_exact_bits_in_chosen_layers_of_a_copy(tasu):
     before = [layer.codes.copy() for layer in ehd.layers]
     faulty = faulty_model(ehd, "model", 0.2, seed=1, layers=[0, -1])
     k = fault_count(0.2, N)
-    for i, (layer, orig) in enumerate(zip(faulty.layers, before)):
+    for i, (layer, orig) in enumerate(zip(faulty.layers, before, strict=False)):
         diff = popcount(layer.codes ^ orig)
         if i in (0, len(before) - 1):
             assert (diff == k).all()
         else:
             assert (diff == 0).all()
     # The caller's model is untouched: same codes, no hooks.
-    for layer, orig in zip(ehd.layers, before):
+    for layer, orig in zip(ehd.layers, before, strict=False):
         assert np.array_equal(layer.codes, orig) and layer.data_fault is None
 
 
@@ -129,7 +129,7 @@ def test_data_faults_do_not_depend_on_batch_size_and_replay_after_reset(tasu):
 
 def test_per_channel_data_faults_do_not_depend_on_batch_size(digits_tasu):
     model, _, data = digits_tasu
-    ehd = convert(model, n=256, conv_projection="per_channel", seed=0, meta={"input_shape": list(data.input_shape)})
+    ehd = convert(model, dim=256, conv_projection="per_channel", seed=0, input_shape=data.input_shape)
     x = data.test.tensors[0][:12]
     faulty = faulty_model(ehd, "data", 0.25, seed=1, layers=[0, 1])
     assert len(faulty.layers[0].data_fault.keys) == ehd.layers[0].geometry.out_units

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from hdc import prefer_passive_openmp
 
-prefer_passive_openmp()  # before any sub-command imports torch: see hdc.openmp
+prefer_passive_openmp()  # before any sub-command imports torch: see hdc.prefer_passive_openmp
 
 # Modules that add sub-commands, in help order.
 _COMMAND_MODULES = ("quickstart", "train", "ehd", "verify", "robustness")
@@ -37,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"gnet {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"gnet {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """``gnet quickstart``: the main job end to end on the embedded digits set, in about a minute on 2 CPU cores.
 
 Trains the small digits G-Net conv net (RASU), reports its float test accuracy, converts it to an EHD G-Net
-(N-bit Gaussian sign codes, Hamming-distance layers) and reports the EHD test accuracy beside it.
+(dim-bit Gaussian sign codes, Hamming-distance layers) and reports the EHD test accuracy beside it.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 from gnet.checkpoint import load_model
+from gnet.cli._args import add_dim_argument, dim_value
 from gnet.data import load_dataset
-from gnet.ehd import convert, save_ehd
+from gnet.ehd import convert
 from gnet.models import architecture, build_model, check_input_shape
 from gnet.train import TrainConfig, evaluate, train
 
@@ -24,23 +25,25 @@ EPOCHS, BATCH_SIZE, LR, VAL_FRACTION = 15, 64, 3e-3, 0.1
 def cmd_quickstart(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
-    if args.n < 1:
-        raise ValueError(f"--n must be >= 1, got {args.n}")
+    dim = int(dim_value(args))
+    if dim < 1:
+        raise ValueError(f"--dim must be >= 1, got {dim}")
     say = (lambda *a: None) if args.quiet else print
     data = load_dataset("digits", val_fraction=VAL_FRACTION, seed=args.seed)
     specs = architecture("digits", n_classes=data.n_classes, activation=args.activation)
     model = build_model(specs, seed=args.seed)
     check_input_shape(model, data.input_shape, data.n_classes)
     config = TrainConfig(epochs=args.epochs, batch_size=BATCH_SIZE, lr=LR, seed=args.seed)
-    meta = {"input_shape": list(data.input_shape), "n_classes": data.n_classes, "dataset": data.name,
-            "val_fraction": VAL_FRACTION, "data_seed": args.seed}
+    provenance = {"dataset": data.name, "val_fraction": VAL_FRACTION, "data_seed": args.seed}
     say(f"training the digits G-Net ({args.activation.upper()}, {args.epochs} epochs, "
         f"{len(data.train)} train / {len(data.val)} val images) ...")
 
     with tempfile.TemporaryDirectory() as scratch:
         run_dir = Path(args.out) if args.out is not None else Path(scratch)
         t0 = time.perf_counter()
-        train(model, data.train.tensors, data.val.tensors, config, {"architecture": specs, **meta},
+        model_config = {"architecture": specs, "input_shape": list(data.input_shape), "n_classes": data.n_classes,
+                        **provenance}
+        train(model, data.train.tensors, data.val.tensors, config, model_config,
               out_dir=run_dir, progress=not args.quiet)
         train_seconds = time.perf_counter() - t0
         best, _ = load_model(run_dir / "best.pt")  # the best-validation epoch, as `gnet train` reports
@@ -49,17 +52,18 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     _, float_acc = evaluate(best, x_te, y_te)
     float_ips = len(x_te) / (time.perf_counter() - t0)
-    ehd = convert(best, n=args.n, embedding=args.embedding, seed=args.seed, meta=meta)
+    ehd = convert(best, dim=dim, embedding=args.embedding, seed=args.seed, meta=provenance,
+                  input_shape=data.input_shape)
     r = ehd.evaluate(x_te, y_te, batch_size=256, progress=not args.quiet)
 
-    label = f"EHD G-Net (N={args.n}, {args.embedding})"
+    label = f"EHD G-Net (dim={dim}, {args.embedding})"
     width = max(len(label), len("float G-Net"))
     print(f"digits test set, {len(x_te)} images (trained {train_seconds:.0f}s):")
     print(f"  {'model':<{width}}  accuracy      img/s")
     print(f"  {'float G-Net':<{width}}  {float_acc:8.4f}  {float_ips:9.0f}")
     print(f"  {label:<{width}}  {r.accuracy:8.4f}  {r.images_per_second:9.0f}")
     if args.out is not None:
-        path = save_ehd(ehd, Path(args.out) / "model.ehd")
+        path = ehd.save(Path(args.out) / "model.ehd")
         print(f"wrote {Path(args.out) / 'best.pt'} and {path}; try: gnet eval {path}")
     return 0
 
@@ -68,7 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser("quickstart", help="train a digits G-Net, convert it to EHD, compare accuracies (~1 min)")
     q.add_argument("--epochs", type=int, default=EPOCHS)
     q.add_argument("--activation", default="rasu", choices=("rasu", "tasu"))
-    q.add_argument("--n", type=int, default=4096, help="hyperdimension N of every EHD layer")
+    add_dim_argument(q, 4096, "code length dim of every EHD layer", type=int)
     q.add_argument("--embedding", default="gaussian", choices=("gaussian", "rademacher", "orthogonal", "hadamard"))
     q.add_argument("--seed", type=int, default=0, help="seed for the split, weights, shuffling and the projections")
     q.add_argument("--out", default=None, help="directory to keep best.pt, last.pt, history.json and model.ehd")

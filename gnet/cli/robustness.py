@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
-from gnet.cli.ehd import _test_split
-from gnet.ehd import EHDModel, load_ehd
+from gnet.data import load_test_split
+from gnet.ehd import EHDModel
+from gnet.plots import plot_robustness
 from gnet.robustness import TARGETS, p_grid, robustness_sweep
 from hdc.faults import FAULT_KINDS, SAMPLINGS, SCOPES
+from hdc.io import atomic_write_text
 
 
 def parse_layers(text: str) -> list[int] | None:
@@ -32,54 +33,8 @@ def parse_layers(text: str) -> list[int] | None:
 def model_label(model: EHDModel, path: str | Path) -> str:
     """"RASU" or "TASU" when every hidden layer uses that activation, else the file name."""
     acts = {layer.activation for layer in model.layers[:-1]}
-    if len(acts) == 1 and next(iter(acts)) in ("rasu", "tasu"):
-        return next(iter(acts)).upper()
-    return Path(path).stem
-
-
-def plot_robustness(result: dict[str, Any], path: str | Path, title: str | None = None) -> None:
-    """Accuracy (mean +- std over seeds, shaded) against the fault rate p, one curve per entry of
-    ``result["models"]`` (each with ``label``, ``rows``, ``n_per_layer``, ``target``, ``kind``, ``sampling``,
-    ``hits_unit``, ``seeds``, ``n_test``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for entry in result["models"]:
-        rows = entry["rows"]
-        ps = [r["p"] for r in rows]
-        mean = [100 * r["accuracy_mean"] for r in rows]
-        std = [100 * r["accuracy_std"] for r in rows]
-        line, = ax.plot(ps, mean, marker="o", ms=4, ls=entry.get("linestyle", "-"),
-                        label=f"{entry['label']} ({_size_text(entry)})")
-        ax.fill_between(ps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                        color=line.get_color(), alpha=0.25)
-    if result.get("n_classes"):
-        ax.axhline(100 / result["n_classes"], ls=":", color="gray", label="chance")
-    first = result["models"][0]
-    names = {"model": "weight codes", "data": "data codes", "both": "weight + data codes", "prototypes": "prototypes"}
-    targets = {m["target"] for m in result["models"]}
-    what = names.get(first["target"], first["target"]) if len(targets) == 1 else "codes"
-    hits = "hit per code" if first["hits_unit"] == "per code" else "hit per layer"
-    kind = {"flip": "flipped", "stuck0": "stuck at 0", "stuck1": "stuck at 1"}[first["kind"]]
-    ax.set_xlabel(f"p: fraction of bits {kind} ({hits}, {first['sampling'].replace('_', ' ')})")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title or f"{result['dataset']}: faults on {what} ({len(first['seeds'])} seeds, "
-                 f"{first['n_test']} test items)", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _size_text(entry: dict[str, Any]) -> str:
-    if "n_per_layer" not in entry:
-        return f"D={entry['dim']}"
-    ns = entry["n_per_layer"]
-    return "N=" + (str(ns[0]) if len(set(ns)) == 1 else "/".join(map(str, ns)))
+    only = next(iter(acts)) if len(acts) == 1 else None
+    return only.upper() if only in ("rasu", "tasu") and only is not None else Path(path).stem
 
 
 def cmd_robustness(args: argparse.Namespace) -> int:
@@ -90,18 +45,18 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         raise ValueError(f"--limit must be >= 1, got {args.limit}")
     layers = parse_layers(args.layers)
     paths = [args.model] + ([args.compare] if args.compare else [])
-    models = [load_ehd(p) for p in paths]
-    name, x, y = _test_split(args.dataset, models[0].meta, args.data_dir, args.limit)
-    for path, model in zip(paths[1:], models[1:]):
+    models = [EHDModel.load(p) for p in paths]
+    name, x, y = load_test_split(models[0].meta, args.dataset, args.data_dir, args.limit)
+    for path, model in zip(paths[1:], models[1:], strict=False):
         other = model.meta.get("dataset")
         if args.dataset is None and other is not None and other != name:
             raise ValueError(f"{path} was converted for dataset {other!r}, not {name!r}; pass --dataset to override")
     seeds = list(range(args.seed, args.seed + args.seeds))
-    labels = [model_label(m, p) for m, p in zip(models, paths)]
+    labels = [model_label(m, p) for m, p in zip(models, paths, strict=False)]
     if len(set(labels)) < len(labels):
-        labels = [f"{label} ({Path(p).stem})" for label, p in zip(labels, paths)]
+        labels = [f"{label} ({Path(p).stem})" for label, p in zip(labels, paths, strict=False)]
     entries = []
-    for path, model, label in zip(paths, models, labels):
+    for path, model, label in zip(paths, models, labels, strict=False):
         sweep = robustness_sweep(model, x, y, ps, seeds, target=args.target, layers=layers, kind=args.kind,
                                  scope=args.scope, sampling=args.sampling, batch_size=args.batch_size,
                                  progress=not args.quiet)
@@ -110,12 +65,12 @@ def cmd_robustness(args: argparse.Namespace) -> int:
             for row in sweep["rows"]:
                 print(f"{label:>6} p={row['p']:.3f}: {100 * row['accuracy_mean']:6.2f} +- "
                       f"{100 * row['accuracy_std']:.2f} %")
-    result = {"dataset": name, "n_classes": int(models[0].layers[-1].geometry.out_units),
+    result = {"dataset": name, "n_classes": models[0].n_classes,
               "args": {k: v for k, v in vars(args).items() if k != "func"},
               "models": entries}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "robustness.json").write_text(json.dumps(result, indent=1))
+    atomic_write_text(out / "robustness.json", json.dumps(result, indent=1))
     plot_robustness(result, out / "robustness.png")
     print(f"wrote {out / 'robustness.json'} and {out / 'robustness.png'}")
     return 0

@@ -6,36 +6,21 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
+
+from torch import nn
 
 from gnet.checkpoint import load_model
-from gnet.data import load_dataset
-from gnet.models import ARCHITECTURES, architecture, build_model, check_input_shape, load_architecture
+from gnet.data import DataSplits, load_dataset, load_for_model
+from gnet.models import ARCHITECTURES, architecture_for, build_model, check_input_shape
 from gnet.train import TrainConfig, evaluate, train
-
-DEFAULT_ARCH = {"digits": "digits", "mnist": "mnist", "fashion-mnist": "fashion-mnist"}
-
-
-def _resolve_architecture(arch: str | None, dataset, activation: str) -> list[dict]:
-    """Layer specs from a named architecture or a JSON file, sized to the dataset where the name allows it."""
-    if arch is not None and arch.endswith(".json"):
-        return load_architecture(arch)
-    name = arch or DEFAULT_ARCH.get(dataset.name) or ("timeseries" if dataset.kind == "timeseries" else "mlp")
-    if name not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {name!r}; valid: {', '.join(sorted(ARCHITECTURES))} or a .json file")
-    shape, k = dataset.input_shape, dataset.n_classes
-    if name == "timeseries":
-        return architecture(name, in_channels=shape[0], length=shape[-1], n_classes=k, activation=activation)
-    if name == "mlp":
-        size = 1
-        for s in shape:
-            size *= s
-        return architecture(name, in_features=size, n_classes=k, activation=activation)
-    return architecture(name, n_classes=k, activation=activation)
+from hdc._validate import check_int
+from hdc.io import atomic_write_text
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset, args.data_dir, val_fraction=args.val_fraction, seed=args.seed)
-    specs = _resolve_architecture(args.arch, data, args.activation)
+    specs = architecture_for(data, args.arch, args.activation)
     model = build_model(specs, seed=args.seed)
     check_input_shape(model, data.input_shape, data.n_classes)
     config = TrainConfig(
@@ -63,22 +48,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         "best_val_accuracy": result.best_val_accuracy, "test_accuracy_best": best_acc,
         "test_accuracy_last": final_acc, "train_seconds": seconds,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     print(f"test accuracy (best val checkpoint): {best_acc:.4f}   last epoch: {final_acc:.4f}   "
           f"[{summary['epochs_run']} epochs, {seconds:.0f}s] -> {out / 'best.pt'}")
     return 0
 
 
-def load_model_and_data(args: argparse.Namespace):
-    """(model, config, DataSplits) for ``args.model`` and ``args.dataset`` (default: the checkpoint's dataset, with
-    the split it was trained on)."""
+def load_model_and_data(args: argparse.Namespace) -> tuple[nn.Sequential, dict[str, Any], DataSplits]:
+    """(model, config, splits) for ``args.model`` and ``args.dataset`` (default: the checkpoint's dataset, with
+    the split it was trained on); the flags of ``gnet eval`` and ``gnet verify``."""
     model, config = load_model(args.model)
-    name = args.dataset or config.get("dataset")
-    if name is None:
-        raise ValueError("the checkpoint names no dataset; pass --dataset")
-    data = load_dataset(name, args.data_dir, val_fraction=config.get("val_fraction", 0.1),
-                        seed=config.get("data_seed", 0))
-    return model, config, data
+    return model, config, load_for_model(config, args.dataset, args.data_dir)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -86,9 +66,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from gnet.cli.ehd import cmd_eval_ehd  # EHD models have their own evaluator
 
         return cmd_eval_ehd(args)
-    model, config, data = load_model_and_data(args)
+    model, _, data = load_model_and_data(args)
     check_input_shape(model, data.input_shape, data.n_classes)
     x, y = data.test.tensors
+    if args.limit is not None:
+        x, y = x[: check_int(args.limit, "--limit", minimum=1)], y[: args.limit]
     t0 = time.perf_counter()
     loss, acc = evaluate(model, x, y)
     dt = time.perf_counter() - t0

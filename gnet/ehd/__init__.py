@@ -1,11 +1,27 @@
-"""EHD G-Nets: trained G-Nets converted to N-bit weight codes and run on Hamming distances."""
+"""EHD G-Nets: trained G-Nets converted to dim-bit weight codes and run on Hamming distances."""
 
-from gnet.ehd.convert import convert, convert_layer, resolve_n
+from gnet.ehd.convert import convert, convert_layer, parse_dim, resolve_dim, resolve_n
 from gnet.ehd.io import EHDFileError, load_ehd, save_ehd
 from gnet.ehd.layers import EHDClassifier, EHDGLayer, Geometry
 from gnet.ehd.model import EHDModel, EvalResult
+from gnet.ehd.sweep import SweepPoint, SweepResult, SweepRow, sweep
 
 __all__ = [
-    "convert", "convert_layer", "resolve_n", "EHDModel", "EvalResult", "EHDGLayer", "EHDClassifier", "Geometry",
-    "save_ehd", "load_ehd", "EHDFileError",
+    "EHDClassifier",
+    "EHDFileError",
+    "EHDGLayer",
+    "EHDModel",
+    "EvalResult",
+    "Geometry",
+    "SweepPoint",
+    "SweepResult",
+    "SweepRow",
+    "convert",
+    "convert_layer",
+    "load_ehd",
+    "parse_dim",
+    "resolve_dim",
+    "resolve_n",
+    "save_ehd",
+    "sweep",
 ]

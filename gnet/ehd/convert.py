@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,12 +11,22 @@ import numpy as np
 from torch import nn
 
 from gnet.ehd.layers import PROJECTIONS, EHDClassifier, EHDGLayer, Geometry, check_embedding
-from gnet.ehd.model import EHDModel, Flatten, Pool
+from gnet.ehd.model import EHDModel, Flatten, Pool, Stage
 from gnet.layers import RASU, TASU, GConv1d, GConv2d, GLinear, NormalizedClassifier
-from hdc.projection import as_seed
+from hdc._validate import as_seed, check_choice, check_int
 
-__all__ = ["convert", "convert_layer", "resolve_n", "resolve_per_layer", "geometry_of"]
+__all__ = [
+    "convert",
+    "convert_layer",
+    "fan_ins",
+    "geometry_of",
+    "parse_dim",
+    "resolve_dim",
+    "resolve_n",
+    "resolve_per_layer",
+]
 
+_CODE_CARRYING = (GLinear, GConv1d, GConv2d, NormalizedClassifier)
 _IGNORED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity)  # identities at inference
 
 
@@ -39,23 +50,51 @@ def geometry_of(layer: nn.Module) -> Geometry:
     raise ValueError(f"{type(layer).__name__} is not a G-Net layer")
 
 
-def resolve_n(n: int | float | Sequence[int], fan_ins: Sequence[int]) -> list[int]:
-    """N per code-carrying layer: one int for all, a list (one per layer), or a float ratio of each fan-in."""
-    if isinstance(n, bool):
-        raise ValueError(f"n must be an int, a list of ints or a float ratio, got {n!r}")
-    if isinstance(n, (int, np.integer)):
-        ns = [int(n)] * len(fan_ins)
-    elif isinstance(n, float):
-        if not n > 0:
-            raise ValueError(f"a ratio n must be > 0, got {n}")
-        ns = [max(1, math.ceil(n * f)) for f in fan_ins]
+def fan_ins(model: nn.Module) -> list[int]:
+    """The fan-in of every code-carrying layer of a float G-Net (G-layers and the classifier), in order: what a
+    ratio ``dim`` multiplies."""
+    return [geometry_of(m).fan_in for m in _flatten_modules(model) if isinstance(m, _CODE_CARRYING)]
+
+
+def resolve_dim(dim: float | Sequence[int], fan_ins: Sequence[int]) -> list[int]:
+    """dim per code-carrying layer: one int for all, a list (one per layer), or a float ratio of each fan-in."""
+    if isinstance(dim, (bool, np.bool_)):
+        raise ValueError(f"dim must be an int, a list of ints or a float ratio, got {dim!r}")
+    if isinstance(dim, (int, np.integer)):
+        dims = [int(dim)] * len(fan_ins)
+    elif isinstance(dim, (float, np.floating)):
+        if not (math.isfinite(dim) and dim > 0):
+            raise ValueError(f"a ratio dim must be finite and > 0, got {dim}")
+        dims = [max(1, math.ceil(dim * f)) for f in fan_ins]
     else:
-        ns = [int(v) for v in n]
-        if len(ns) != len(fan_ins):
-            raise ValueError(f"n lists {len(ns)} values but the model has {len(fan_ins)} G-layers (classifier included)")
-    if any(v < 1 for v in ns):
-        raise ValueError(f"every N must be >= 1, got {ns}")
-    return ns
+        dims = [check_int(v, "dim entries") for v in dim]
+        if len(dims) != len(fan_ins):
+            raise ValueError(
+                f"dim lists {len(dims)} values but the model has {len(fan_ins)} G-layers (classifier included)"
+            )
+    if any(v < 1 for v in dims):
+        raise ValueError(f"every dim must be >= 1, got {dims}")
+    return dims
+
+
+def parse_dim(text: str) -> int | float | list[int]:
+    """Parse a dim setting: '6000' -> 6000; '6000,15000' -> [6000, 15000]; '2.5x' -> 2.5 (a ratio of each layer's
+    fan-in), as :func:`resolve_dim` takes it."""
+    text = text.strip()
+    try:
+        if text.endswith("x"):
+            return float(text[:-1])
+        if "," in text:
+            return [int(v) for v in text.split(",")]
+        return int(text)
+    except ValueError:
+        raise ValueError(f"dim must be an int, a comma list of ints or a ratio like '2.5x', got {text!r}") from None
+
+
+def resolve_n(n: float | Sequence[int], fan_ins: Sequence[int]) -> list[int]:
+    """Deprecated name of :func:`resolve_dim`."""
+    warnings.warn("resolve_n is deprecated; use resolve_dim", DeprecationWarning, stacklevel=2)
+    return resolve_dim(n, fan_ins)
 
 
 def resolve_per_layer(value: str | Sequence[str], layers: int, name: str) -> list[str]:
@@ -69,8 +108,8 @@ def resolve_per_layer(value: str | Sequence[str], layers: int, name: str) -> lis
 
 
 def convert_layer(
-    layer: nn.Module,
-    n: int,
+    layer: GLinear | GConv1d | GConv2d | NormalizedClassifier,
+    dim: int,
     *,
     embedding: str = "gaussian",
     seed: int = 0,
@@ -84,67 +123,88 @@ def convert_layer(
     geometry = geometry_of(layer)
     if isinstance(layer, NormalizedClassifier):
         weights = layer.weight.detach().T  # class columns -> rows
-        codes = EHDGLayer.weight_codes(weights, n, embedding, seed, index, "shared")
+        codes = EHDGLayer.weight_codes(weights, dim, embedding, seed, index, "shared")
         return EHDClassifier(
-            geometry.in_channels, geometry.out_units, n, codes, layer.bias.item(),
+            geometry.in_channels, geometry.out_units, dim, codes, layer.bias.item(),
             embedding=embedding, seed=seed, index=index, precision=precision,
         )
     weights = layer.effective_weight().reshape(geometry.out_units, -1)
-    codes = EHDGLayer.weight_codes(weights, n, embedding, seed, index, projection)
+    codes = EHDGLayer.weight_codes(weights, dim, embedding, seed, index, projection)
     return EHDGLayer(
-        geometry, n, codes, layer.bias.item(), embedding=embedding, seed=seed, index=index,
+        geometry, dim, codes, layer.bias.item(), embedding=embedding, seed=seed, index=index,
         projection=projection, activation=activation, alpha=alpha, precision=precision,
     )
 
 
 def convert(
     model: nn.Module,
-    n: int | float | Sequence[int] = 10_000,
+    dim: float | Sequence[int] = 10_000,
     embedding: str | Sequence[str] = "gaussian",
     conv_projection: str = "shared",
     seed: int | np.random.Generator = 0,
     precision: str | Sequence[str] = "float32",
     meta: dict[str, Any] | None = None,
+    *,
+    input_shape: Sequence[int] | None = None,
+    n: float | Sequence[int] | None = None,
 ) -> EHDModel:
     """Convert a float G-Net (G-layers, RASU/TASU, max-pooling, flatten, dropout, normalised classifier).
 
     Args:
-        n: N for every G-layer and the classifier: an int, a list (one per code-carrying layer), or a float
-            ratio of each layer's fan-in.
+        dim: the code length of every G-layer and the classifier: an int, a list (one per code-carrying layer),
+            or a float ratio of each layer's fan-in.
         embedding: "gaussian" or "rademacher" (dense G, the paper's), "orthogonal" (dense Gaussian rows
-            orthogonalised in groups: same expectation, lower variance), or "hadamard" (structured orthogonal G,
-            :class:`hdc.structured_projection.HadamardProjection`: O(N log fan_in) per patch instead of
-            O(N fan_in)); one name for all layers or a list with one per code-carrying layer.
+            orthogonalised in groups: same expectation, lower variance), or "hadamard" (structured orthogonal G:
+            O(dim log fan_in) per patch instead of O(dim fan_in)); one name for all layers or a list with one per
+            code-carrying layer.
         conv_projection: "shared" (one G per layer) or "per_channel" (one G per output channel, the paper's code).
         seed: all G are regenerated from this seed and the layer index, so it is stored with the model.
         precision: arithmetic of the data projection: "float32", "bfloat16", or "int8" (Rademacher only); one
             for all layers or a list with one per layer. A Hadamard layer runs in float32.
-        meta: extra entries for :attr:`EHDModel.meta` (e.g. input_shape, n_classes, dataset).
+        meta: extra provenance for :attr:`EHDModel.meta` (e.g. dataset, val_fraction, data_seed).
+        input_shape: the shape of one input item, checked at inference (:attr:`EHDModel.input_shape`).
+        n: deprecated name of ``dim`` (DeprecationWarning); kept for one release.
     """
-    if conv_projection not in PROJECTIONS:
-        raise ValueError(f"unknown conv_projection {conv_projection!r}; valid: {', '.join(PROJECTIONS)}")
+    if n is not None:
+        warnings.warn("convert(n=...) is deprecated; use convert(dim=...)", DeprecationWarning, stacklevel=2)
+        dim = n
+    check_choice(conv_projection, PROJECTIONS, "conv_projection")
     seed = as_seed(seed)
     modules = _flatten_modules(model)
-    g_layers = [m for m in modules if isinstance(m, (GLinear, GConv1d, GConv2d, NormalizedClassifier))]
+    g_layers = [m for m in modules if isinstance(m, _CODE_CARRYING)]
     if not g_layers or not isinstance(modules[-1], NormalizedClassifier):
         raise ValueError("the model must end with a NormalizedClassifier")
-    ns = resolve_n(n, [geometry_of(m).fan_in for m in g_layers])
+    dims = resolve_dim(dim, [geometry_of(m).fan_in for m in g_layers])
     embeddings = resolve_per_layer(embedding, len(g_layers), "embedding")
     precisions = resolve_per_layer(precision, len(g_layers), "precision")
-    for e, p in zip(embeddings, precisions):
+    for e, p in zip(embeddings, precisions, strict=False):
         check_embedding(e, p)
+    stages = _convert_stages(modules, dims, embeddings, precisions, conv_projection, seed)
+    info = {
+        "embedding": embedding if isinstance(embedding, str) else ",".join(embeddings),
+        "conv_projection": conv_projection, "seed": seed,
+        "precision": precision if isinstance(precision, str) else ",".join(precisions),
+        "dim_per_layer": dims, **(meta or {}),
+    }
+    return EHDModel(stages, info, input_shape=input_shape)
 
-    stages: list = []
+
+def _convert_stages(
+    modules: list[nn.Module], dims: list[int], embeddings: list[str], precisions: list[str], conv_projection: str,
+    seed: int,
+) -> list[Stage]:
+    """The EHD stages for a flat list of float modules (validated settings, one per code-carrying layer)."""
+    stages: list[Stage] = []
     index = 0
     for i, module in enumerate(modules):
-        if isinstance(module, (GLinear, GConv1d, GConv2d, NormalizedClassifier)):
+        if isinstance(module, _CODE_CARRYING):
             activation, alpha = None, 1.0
             nxt = modules[i + 1] if i + 1 < len(modules) else None
             if isinstance(nxt, (RASU, TASU)):
                 activation, alpha = ("rasu" if isinstance(nxt, RASU) else "tasu"), nxt.alpha.item()
             projection = conv_projection if isinstance(module, (GConv1d, GConv2d)) else "shared"
             stages.append(convert_layer(
-                module, ns[index], embedding=embeddings[index], seed=seed, index=index, projection=projection,
+                module, dims[index], embedding=embeddings[index], seed=seed, index=index, projection=projection,
                 activation=activation, alpha=alpha, precision=precisions[index],
             ))
             index += 1
@@ -167,10 +227,4 @@ def convert(
                 f"module {i} ({type(module).__name__}) cannot be converted; supported: GLinear, GConv1d, GConv2d, "
                 "RASU, TASU, MaxPool1d/2d, Flatten, Dropout, NormalizedClassifier"
             )
-    info = {
-        "embedding": embedding if isinstance(embedding, str) else ",".join(embeddings),
-        "conv_projection": conv_projection, "seed": seed,
-        "precision": precision if isinstance(precision, str) else ",".join(precisions),
-        "n_per_layer": ns, **(meta or {}),
-    }
-    return EHDModel(stages, info)
+    return stages

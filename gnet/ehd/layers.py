@@ -1,12 +1,16 @@
-"""EHD (embedded hyperdimensional) layers: G-Net layers evaluated on N-bit codes.
+"""EHD (embedded hyperdimensional) layers: G-Net layers evaluated on dim-bit codes.
 
-For a unit with folded weight w~ and an input patch x + b, with phi(v) = sign(G v):
+For a unit with folded weight w~ and an input patch x + b, with phi(v) = sign(G v) and dim the code length:
 
-    z_hat = (pi / (2N)) * <phi(x + b), phi(w~)> = (pi / 2) * (1 - 2 * Hamming / N),
+    z_hat = (pi / (2 dim)) * <phi(x + b), phi(w~)> = (pi / 2) * (1 - 2 * Hamming / dim),
 
 an unbiased estimator of arcsin(cos(w~, x + b)) for Gaussian G (Grothendieck's identity). Weight codes phi(w~) are
 packed once at conversion; at inference every patch is projected (im2col -> G -> sign -> pack) and compared with the
 weight codes by XOR-popcount (:func:`hdc.hamming.hamming_distance`).
+
+G is any :class:`hdc.projection.Projection` (dense or structured); this module uses only the protocol's methods
+(``encode_exact`` for weight codes, ``encode_unchecked`` / ``project_unchecked`` / ``chunks`` for data,
+``check_precision``), so a new kind of projection needs no change here.
 
 Two interchangeable backends give the same integer <phi(x + b), phi(w~)>:
 
@@ -17,36 +21,44 @@ Two interchangeable backends give the same integer <phi(x + b), phi(w~)>:
 
 from __future__ import annotations
 
+import copy
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import NDArray
 
+from hdc._validate import check_choice, check_int, check_number
 from hdc.hamming import hamming_distance
-from hdc.embeddings import EMBEDDINGS, make_projection
-from hdc.packed import pack_sign, to_bipolar
-from hdc.projection import PRECISIONS
+from hdc.packed import to_bipolar
+from hdc.projection import EMBEDDINGS, PRECISIONS, make_projection
 
-__all__ = ["Geometry", "EHDGLayer", "EHDClassifier", "ACTIVATIONS", "BACKENDS", "PROJECTIONS", "check_embedding"]
+if TYPE_CHECKING:
+    from hdc.projection import Projection
+
+__all__ = ["ACTIVATIONS", "BACKENDS", "PROJECTIONS", "EHDClassifier", "EHDGLayer", "Geometry", "check_embedding"]
 
 ACTIVATIONS = ("rasu", "tasu", None)
 BACKENDS = ("packed", "dense")
 PROJECTIONS = ("shared", "per_channel")
 
+# Rows of G per chunk when weight codes are computed in float64 (bounds the (out_units, chunk) product).
+_EXACT_CHUNK = 2048
+
 
 def check_embedding(embedding: str, precision: str) -> None:
-    """Validate one layer's (embedding, precision) pair; ValueError naming the problem."""
-    if embedding not in EMBEDDINGS:
-        raise ValueError(f"unknown embedding {embedding!r}; valid: {', '.join(EMBEDDINGS)}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
-    if precision == "int8" and embedding != "rademacher":
-        raise ValueError(f"precision='int8' needs embedding='rademacher', got {embedding!r}")
-    if embedding == "hadamard" and precision != "float32":
-        raise ValueError(f"embedding='hadamard' runs in float32 only, got precision={precision!r}")
+    """Validate one layer's (embedding, precision) pair; ValueError naming the problem.
+
+    The projection kind itself says which precisions it can run (``Projection.check_precision``).
+    """
+    check_choice(embedding, EMBEDDINGS, "embedding")
+    check_choice(precision, PRECISIONS, "precision")
+    make_projection(embedding, 1, 64).check_precision(precision)
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,18 @@ class Geometry:
     padding: tuple[int, ...] = ()
     dilation: tuple[int, ...] = ()
 
+    def __post_init__(self) -> None:
+        axes = {"linear": 0, "conv1d": 1, "conv2d": 2}
+        check_choice(self.kind, tuple(axes), "geometry kind")
+        check_int(self.in_channels, "in_channels", minimum=1)
+        check_int(self.out_units, "out_units", minimum=1)
+        for name, minimum in (("kernel", 1), ("stride", 1), ("padding", 0), ("dilation", 1)):
+            values = getattr(self, name)
+            if len(values) != axes[self.kind]:
+                raise ValueError(f"a {self.kind} geometry needs {axes[self.kind]} {name} values, got {values}")
+            for v in values:
+                check_int(v, name, minimum=minimum)
+
     @property
     def fan_in(self) -> int:
         return self.in_channels * math.prod(self.kernel) if self.kind != "linear" else self.in_channels
@@ -72,6 +96,10 @@ class Geometry:
         """
         if self.kind == "linear":
             return shifted, ()
+        kernel: tuple[int, ...]
+        stride: tuple[int, ...]
+        padding: tuple[int, ...]
+        dilation: tuple[int, ...]
         if self.kind == "conv1d":
             x4 = shifted.unsqueeze(2)
             kernel, stride = (1, self.kernel[0]), (1, self.stride[0])
@@ -85,7 +113,7 @@ class Geometry:
         """Output positions per spatial axis for an input of spatial shape ``in_spatial``; () for linear."""
         return tuple(
             (s + 2 * p - d * (k - 1) - 1) // st + 1
-            for s, p, d, k, st in zip(in_spatial, self.padding, self.dilation, self.kernel, self.stride)
+            for s, p, d, k, st in zip(in_spatial, self.padding, self.dilation, self.kernel, self.stride, strict=False)
         )
 
     def check_input(self, x: torch.Tensor) -> None:
@@ -98,7 +126,7 @@ class Geometry:
 
 
 class EHDGLayer:
-    """One G-Net layer on codes. ``codes``: uint64 (out_units, ceil(N/64)), phi(w~_o) for each unit o.
+    """One G-Net layer on codes. ``codes``: uint64 (out_units, ceil(dim/64)), phi(w~_o) for each unit o.
 
     ``projection="shared"`` draws one G for the layer (stream ``(index,)``); ``"per_channel"`` draws one G_o per
     output unit (stream ``(index, o)``), as the paper's code does for convolutions, at out_units times the cost.
@@ -107,8 +135,8 @@ class EHDGLayer:
     def __init__(
         self,
         geometry: Geometry,
-        n: int,
-        codes: np.ndarray,
+        dim: int,
+        codes: NDArray[np.uint64],
         bias: float,
         *,
         embedding: str,
@@ -119,140 +147,166 @@ class EHDGLayer:
         alpha: float = 1.0,
         precision: str = "float32",
     ) -> None:
-        if projection not in PROJECTIONS:
-            raise ValueError(f"unknown projection {projection!r}; valid: {', '.join(PROJECTIONS)}")
+        check_choice(projection, PROJECTIONS, "projection")
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: rasu, tasu or None")
         check_embedding(embedding, precision)
-        words = (n + 63) // 64
-        if codes.dtype != np.uint64 or codes.shape != (geometry.out_units, words):
-            raise ValueError(
-                f"codes must be uint64 ({geometry.out_units}, {words}) for N={n}, got {codes.dtype} {codes.shape}"
-            )
-        self.geometry, self.n, self.codes = geometry, int(n), np.ascontiguousarray(codes)
-        self.bias, self.alpha = float(bias), float(alpha)
+        self.geometry, self.dim = geometry, check_int(dim, "dim", minimum=1)
+        self.codes = self._checked_codes(codes)
+        self.bias, self.alpha = check_number(bias, "bias"), check_number(alpha, "alpha")
         self.embedding, self.seed, self.index = embedding, int(seed), int(index)
         self.projection, self.activation, self.precision = projection, activation, precision
         fan_in = geometry.fan_in
+        self.projections: list[Projection]
         if projection == "shared":
-            self.projections = [make_projection(embedding, fan_in, n, seed, stream=(index,))]
+            self.projections = [make_projection(embedding, fan_in, self.dim, self.seed, stream=(self.index,))]
         else:
             self.projections = [
-                make_projection(embedding, fan_in, n, seed, stream=(index, o), cache_bytes=0)
+                make_projection(embedding, fan_in, self.dim, self.seed, stream=(self.index, o), cache_bytes=0)
                 for o in range(geometry.out_units)
             ]
         self._dense_weights: torch.Tensor | None = None
-        # Optional fault model for the data codes (packed backend): called as data_fault(words, n) on every
-        # (rows, ceil(N/64)) block of patch codes before the Hamming step, and returns the corrupted words.
-        self.data_fault: Callable[[np.ndarray, int], np.ndarray] | None = None
+        # Optional fault model for the data codes (packed backend): called as data_fault(words, dim) on every
+        # (rows, ceil(dim/64)) block of patch codes before the Hamming step, and returns the corrupted words.
+        self.data_fault: Callable[[NDArray[np.uint64], int], NDArray[np.uint64]] | None = None
+
+    def _checked_codes(self, codes: NDArray[np.uint64]) -> NDArray[np.uint64]:
+        words = (self.dim + 63) // 64
+        if not isinstance(codes, np.ndarray) or codes.dtype != np.uint64 or codes.shape != (
+            self.geometry.out_units, words
+        ):
+            got = f"{codes.dtype} {codes.shape}" if isinstance(codes, np.ndarray) else type(codes).__name__
+            raise ValueError(f"codes must be uint64 ({self.geometry.out_units}, {words}) for dim={self.dim}, got {got}")
+        tail = self.dim % 64
+        if tail and np.any(codes[:, -1] >> np.uint64(tail)):
+            # bits beyond dim would shift every Hamming distance
+            raise ValueError(f"codes have non-zero bits beyond dim={self.dim} in their last word")
+        return np.ascontiguousarray(codes)
+
+    @property
+    def n(self) -> int:
+        """Deprecated name of :attr:`dim`."""
+        warnings.warn("EHDGLayer.n is deprecated; use EHDGLayer.dim", DeprecationWarning, stacklevel=2)
+        return self.dim
+
+    def copy(self, codes: NDArray[np.uint64] | None = None) -> EHDGLayer:
+        """A copy of this layer, optionally with other weight codes (same shape and dtype).
+
+        The copy shares the (read-only) projections, so no G is regenerated; it has no data-fault hook and its own
+        dense-weight cache. The original is left unchanged. Used by fault injection to corrupt a copy's codes.
+        """
+        clone = copy.copy(self)
+        if codes is not None:
+            clone.codes = self._checked_codes(codes)
+        clone._dense_weights = None
+        clone.data_fault = None
+        return clone
 
     # ------------------------------------------------------------------------------------------ building
     @staticmethod
     def weight_codes(
-        weights: torch.Tensor, n: int, embedding: str, seed: int, index: int, projection: str
-    ) -> np.ndarray:
-        """phi(w~_o) for every unit: weights (out_units, fan_in) -> uint64 (out_units, ceil(N/64)).
+        weights: torch.Tensor, dim: int, embedding: str, seed: int, index: int, projection: str
+    ) -> NDArray[np.uint64]:
+        """phi(w~_o) for every unit: weights (out_units, fan_in) -> uint64 (out_units, ceil(dim/64)).
 
-        Computed in float64 so a weight code never depends on float32 rounding.
+        Computed in float64 (``Projection.encode_exact``) so a weight code never depends on float32 rounding.
         """
         w = weights.detach().to(torch.float64).reshape(weights.shape[0], -1)
         streams = [(index,)] if projection == "shared" else [(index, o) for o in range(w.shape[0])]
         codes = []
         for k, stream in enumerate(streams):
-            proj = make_projection(embedding, w.shape[1], n, seed, stream=stream, cache_bytes=0)
-            units = w if projection == "shared" else w[k : k + 1]
-            if embedding == "hadamard":
-                codes.append(proj.encode_unchecked(units))  # the structured transform, run in float64
-            else:
-                codes.append(np.concatenate(
-                    [pack_sign((units @ proj.rows(a, b).to(torch.float64).T).numpy()) for a, b in proj.chunks(2048)],
-                    axis=-1,
-                ))
+            proj = make_projection(embedding, w.shape[1], dim, seed, stream=stream, cache_bytes=0)
+            codes.append(proj.encode_exact(w if projection == "shared" else w[k : k + 1]))
         return np.concatenate(codes, axis=0)
 
     # ------------------------------------------------------------------------------------------ inference
+    def to(self, device: torch.device | str) -> EHDGLayer:
+        """Keep the +-1 weight matrix of the dense backend on ``device`` (built now); returns self."""
+        self._dense_signs(torch.device(device))
+        return self
+
     def _dense_signs(self, device: torch.device) -> torch.Tensor:
         if self._dense_weights is None or self._dense_weights.device != device:
-            signs = to_bipolar(self.codes, self.n, dtype=np.float32)
+            signs = to_bipolar(self.codes, self.dim, dtype=np.float32)
             self._dense_weights = torch.from_numpy(signs).to(device)
         return self._dense_weights
 
-    def _encode_rows(self, rows: torch.Tensor, n_chunk: int = 16384) -> np.ndarray:
-        """Packed phi(rows) with the shared G: float (R, fan_in), already shifted -> uint64 (R, ceil(N/64))."""
-        proj = self.projections[0]
-        if self.embedding == "hadamard":
-            return proj.encode_unchecked(rows.to(torch.float32))
-        return proj.encode_unchecked(rows, n_chunk, self.precision)
+    def _encode_rows(self, proj: Projection, rows: torch.Tensor, dim_chunk: int) -> NDArray[np.uint64]:
+        """Packed phi(rows) with ``proj``: float32 (R, fan_in), already shifted -> uint64 (R, ceil(dim/64))."""
+        return proj.encode_unchecked(rows, dim_chunk, self.precision)
 
-    def encode(self, x: torch.Tensor) -> np.ndarray:
-        """Data codes phi(x + b) of every patch: (B, *in) -> uint64 (B * P, ceil(N/64)), patches of an item
+    def encode(self, x: torch.Tensor) -> NDArray[np.uint64]:
+        """Data codes phi(x + b) of every patch: (B, *in) -> uint64 (B * P, ceil(dim/64)), patches of an item
         contiguous. Shared projection only (per-channel layers have one code per channel)."""
         if self.projection != "shared":
             raise ValueError("encode() needs a shared projection; per-channel layers embed each channel apart")
         self.geometry.check_input(x)
         rows, _ = self.geometry.patches(x.to(torch.float32) + self.bias)
-        return self._encode_rows(rows)
+        return self._encode_rows(self.projections[0], rows, 16384)
 
-    def _dot_shared(self, rows: torch.Tensor, backend: str, n_chunk: int) -> torch.Tensor:
+    def _dense_dot(self, proj: Projection, rows: torch.Tensor, w: torch.Tensor, dim_chunk: int) -> torch.Tensor:
+        """<sign(G rows), w> over chunks of G: rows (R, fan_in), w (units, dim) or (dim,) +-1 -> (R, units) or (R,)."""
+        acc = None
+        for a, b in proj.chunks(dim_chunk):
+            s = torch.where(proj.project_unchecked(rows, a, b, self.precision) >= 0, 1.0, -1.0)
+            part = s @ (w[:, a:b].T if w.ndim == 2 else w[a:b])
+            acc = part if acc is None else acc.add_(part)
+        assert acc is not None
+        return acc
+
+    def _packed_dot(self, proj: Projection, rows: torch.Tensor, codes: NDArray[np.uint64],
+                    dim_chunk: int) -> torch.Tensor:
+        """dim - 2 Hamming(phi(rows), codes): float32 (R, units), after the data-fault hook if one is set."""
+        words = self._encode_rows(proj, rows, dim_chunk)
+        if self.data_fault is not None:
+            words = self.data_fault(words, self.dim)
+        ham = hamming_distance(words, codes)
+        return torch.from_numpy(self.dim - 2 * ham.astype(np.float32))
+
+    def _dot_shared(self, rows: torch.Tensor, backend: str, dim_chunk: int) -> torch.Tensor:
         proj = self.projections[0]
         if backend == "packed":
-            words = self._encode_rows(rows, n_chunk)
-            if self.data_fault is not None:
-                words = self.data_fault(words, self.n)
-            ham = hamming_distance(words, self.codes)
-            return torch.from_numpy(self.n - 2 * ham.astype(np.float32))
-        w = self._dense_signs(rows.device)
-        dot = torch.zeros(rows.shape[0], w.shape[0], dtype=torch.float32, device=rows.device)
-        for a, b in proj.chunks(n_chunk):
-            s = torch.where(proj.project_unchecked(rows, a, b, self.precision) >= 0, 1.0, -1.0)
-            dot += s @ w[:, a:b].T
-        return dot
+            return self._packed_dot(proj, rows, self.codes, dim_chunk)
+        return self._dense_dot(proj, rows, self._dense_signs(rows.device), dim_chunk)
 
-    def _dot_per_channel(self, rows: torch.Tensor, backend: str, n_chunk: int) -> torch.Tensor:
+    def _dot_per_channel(self, rows: torch.Tensor, backend: str, dim_chunk: int) -> torch.Tensor:
         out = torch.empty(rows.shape[0], self.geometry.out_units, dtype=torch.float32, device=rows.device)
         w = self._dense_signs(rows.device) if backend == "dense" else None
         for o, proj in enumerate(self.projections):
-            if backend == "packed":
-                words = (proj.encode_unchecked(rows) if self.embedding == "hadamard"
-                         else proj.encode_unchecked(rows, n_chunk, self.precision))
-                if self.data_fault is not None:
-                    words = self.data_fault(words, self.n)
-                out[:, o] = torch.from_numpy(self.n - 2 * hamming_distance(words, self.codes[o : o + 1])[:, 0])
+            if w is None:
+                out[:, o] = self._packed_dot(proj, rows, self.codes[o : o + 1], dim_chunk)[:, 0]
             else:
-                acc = torch.zeros(rows.shape[0], dtype=torch.float32, device=rows.device)
-                for a, b in proj.chunks(n_chunk):
-                    acc += torch.where(proj.project_unchecked(rows, a, b, self.precision) >= 0, 1.0, -1.0) @ w[o, a:b]
-                out[:, o] = acc
+                out[:, o] = self._dense_dot(proj, rows, w[o], dim_chunk)
         return out
 
     def bipolar_dot(
-        self, x: torch.Tensor, backend: str = "packed", row_chunk: int = 1024, n_chunk: int = 16384
+        self, x: torch.Tensor, backend: str = "packed", row_chunk: int = 1024, dim_chunk: int = 16384
     ) -> torch.Tensor:
-        """<phi(x + b), phi(w~_o)> = N - 2 * Hamming, per unit and patch: integer-valued float32
-        (B, out_units, *spatial). Rows are processed in chunks of about ``row_chunk`` patches and N in chunks of
-        ``n_chunk`` (one chunk for the usual N, so each row block is cast or quantised once) to bound memory."""
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        """<phi(x + b), phi(w~_o)> = dim - 2 * Hamming, per unit and patch: integer-valued float32
+        (B, out_units, *spatial). Rows are processed in chunks of about ``row_chunk`` patches and G in chunks of
+        ``dim_chunk`` rows (one chunk for the usual dim, so each row block is cast or quantised once) to bound
+        memory."""
+        check_choice(backend, BACKENDS, "backend")
         if backend == "dense" and self.data_fault is not None:
             raise ValueError("data-code faults need backend='packed' (they act on packed codes)")
         self.geometry.check_input(x)
-        per_item = math.prod(self.geometry.output_spatial(tuple(x.shape[2:])))  # patches per input item
+        spatial = self.geometry.output_spatial(tuple(x.shape[2:]))
+        per_item = math.prod(spatial)  # patches per input item
         step = max(1, row_chunk // per_item)
         dot_fn = self._dot_shared if self.projection == "shared" else self._dot_per_channel
-        spatial = self.geometry.output_spatial(tuple(x.shape[2:]))
         # One output tensor filled chunk by chunk: no list of partial results interleaved with the chunks'
         # temporaries, which kept glibc from returning freed memory (peak RSS grew with every batch).
         out = torch.empty(x.shape[0], self.geometry.out_units, *spatial, dtype=torch.float32, device=x.device)
         for i in range(0, x.shape[0], step):
             rows, _ = self.geometry.patches(x[i : i + step].to(torch.float32) + self.bias)
-            dot = dot_fn(rows, backend, n_chunk).to(x.device)
+            dot = dot_fn(rows, backend, dim_chunk).to(x.device)
             items = dot.shape[0] // per_item
             out[i : i + items] = dot.reshape(items, *spatial, -1).movedim(-1, 1)
         return out
 
     def z_hat(self, x: torch.Tensor, backend: str = "packed") -> torch.Tensor:
-        """The estimator of arcsin(rho): (pi / 2N) * bipolar_dot; (B, out_units, *spatial) float32."""
-        return self.bipolar_dot(x, backend) * (math.pi / (2 * self.n))
+        """The estimator of arcsin(rho): (pi / 2 dim) * bipolar_dot; (B, out_units, *spatial) float32."""
+        return self.bipolar_dot(x, backend) * (math.pi / (2 * self.dim))
 
     def activate(self, z: torch.Tensor) -> torch.Tensor:
         """RASU: ReLU(alpha z). TASU: sign(z) with sign(0) = +1, so activations stay binary."""
@@ -267,7 +321,7 @@ class EHDGLayer:
 
     def __repr__(self) -> str:
         g = self.geometry
-        return (f"EHDGLayer({g.kind}, {g.in_channels}->{g.out_units}, N={self.n}, {self.embedding}, "
+        return (f"EHDGLayer({g.kind}, {g.in_channels}->{g.out_units}, dim={self.dim}, {self.embedding}, "
                 f"{self.projection}, activation={self.activation})")
 
 
@@ -277,8 +331,11 @@ class EHDClassifier(EHDGLayer):
     Its argmax is the prediction; z_hat estimates arcsin of the float classifier's column cosine.
     """
 
-    def __init__(self, in_features: int, n_classes: int, n: int, codes: np.ndarray, bias: float, **kwargs) -> None:
-        super().__init__(Geometry("linear", in_features, n_classes), n, codes, bias, **kwargs)
+    def __init__(
+        self, in_features: int, n_classes: int, dim: int, codes: NDArray[np.uint64], bias: float, **kwargs: Any
+    ) -> None:
+        super().__init__(Geometry("linear", in_features, n_classes), dim, codes, bias, **kwargs)
 
     def __repr__(self) -> str:
-        return f"EHDClassifier({self.geometry.in_channels}->{self.geometry.out_units}, N={self.n}, {self.embedding})"
+        g = self.geometry
+        return f"EHDClassifier({g.in_channels}->{g.out_units}, dim={self.dim}, {self.embedding})"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,8 +16,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from gnet.ehd.layers import BACKENDS, EHDClassifier, EHDGLayer
+from hdc._validate import check_choice, check_int
 
-__all__ = ["Pool", "Flatten", "EHDModel", "EvalResult"]
+__all__ = ["EHDModel", "EvalResult", "Flatten", "Pool"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class Flatten:
         return x.flatten(1)
 
 
-Stage = Union[EHDGLayer, Pool, Flatten]
+Stage = EHDGLayer | Pool | Flatten
 
 
 @dataclass
@@ -48,15 +52,48 @@ class EvalResult:
 class EHDModel:
     """A converted G-Net. ``stages`` run in order; the last one is an :class:`EHDClassifier`.
 
-    Call :meth:`logits` for z_hat of the classifier (B, classes), :meth:`predict` for labels. ``meta`` holds what
-    the model was converted from (input shape, classes, dataset, embedding, seed, N per layer).
+    Call :meth:`logits` for z_hat of the classifier (B, n_classes), :meth:`predict` for labels.
+
+    Args:
+        stages: EHD layers, :class:`Pool` and :class:`Flatten` stages, ending in the classifier.
+        meta: free-form provenance (dataset, embedding, seed, dim per layer, ...), stored with the model.
+        input_shape: the shape of one input item, e.g. ``(1, 28, 28)``; inputs are checked against it. None
+            (unknown) skips the check. An ``input_shape`` entry of ``meta`` (files written before it was an
+            argument) is taken when the argument is None.
+        n_classes: number of classes; must equal the classifier's output units (None: taken from it).
     """
 
-    def __init__(self, stages: Sequence[Stage], meta: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        stages: Sequence[Stage],
+        meta: dict[str, Any] | None = None,
+        *,
+        input_shape: Sequence[int] | None = None,
+        n_classes: int | None = None,
+    ) -> None:
         if not stages or not isinstance(stages[-1], EHDClassifier):
             raise ValueError("an EHD model must end with an EHDClassifier")
         self.stages = list(stages)
-        self.meta = dict(meta)
+        self.meta = dict(meta or {})
+        legacy_shape = self.meta.pop("input_shape", None)
+        legacy_classes = self.meta.pop("n_classes", None)
+        shape = input_shape if input_shape is not None else legacy_shape
+        self.input_shape: tuple[int, ...] | None = (
+            None if shape is None else tuple(check_int(s, "input_shape entries", minimum=1) for s in shape)
+        )
+        out_units = self.classifier.geometry.out_units
+        classes = n_classes if n_classes is not None else legacy_classes
+        if classes is not None and check_int(classes, "n_classes", minimum=1) != out_units:
+            raise ValueError(f"n_classes={classes} does not match the classifier's {out_units} outputs")
+        self.n_classes: int = out_units
+        self.device = torch.device("cpu")
+
+    @property
+    def classifier(self) -> EHDClassifier:
+        """The last stage: the binary classifier."""
+        clf = self.stages[-1]
+        assert isinstance(clf, EHDClassifier)  # checked in __init__
+        return clf
 
     @property
     def layers(self) -> list[EHDGLayer]:
@@ -64,13 +101,37 @@ class EHDModel:
         return [s for s in self.stages if isinstance(s, EHDGLayer)]
 
     @property
-    def n_per_layer(self) -> list[int]:
-        return [layer.n for layer in self.layers]
+    def dim_per_layer(self) -> list[int]:
+        """The code length dim of every code-carrying layer, in order."""
+        return [layer.dim for layer in self.layers]
 
     @property
-    def input_shape(self) -> tuple[int, ...] | None:
-        shape = self.meta.get("input_shape")
-        return tuple(shape) if shape is not None else None
+    def n_per_layer(self) -> list[int]:
+        """Deprecated name of :attr:`dim_per_layer`."""
+        warnings.warn("EHDModel.n_per_layer is deprecated; use EHDModel.dim_per_layer", DeprecationWarning,
+                      stacklevel=2)
+        return self.dim_per_layer
+
+    def to(self, device: torch.device | str) -> EHDModel:
+        """Run on ``device`` from now on (inputs are moved there; the default backend is "packed" on CPU and
+        "dense" elsewhere); returns self, as ``nn.Module.to`` does."""
+        self.device = torch.device(device)
+        for layer in self.layers:
+            layer.to(self.device)
+        return self
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write this model to an ``.ehd`` file (atomically); returns the path. See :func:`gnet.ehd.save_ehd`."""
+        from gnet.ehd.io import save_ehd
+
+        return save_ehd(self, path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> EHDModel:
+        """Read an ``.ehd`` file, verifying format, version and checksum. See :func:`gnet.ehd.load_ehd`."""
+        from gnet.ehd.io import load_ehd
+
+        return load_ehd(path)
 
     def code_bytes(self) -> int:
         """Bytes of packed weight codes."""
@@ -81,7 +142,7 @@ class EHDModel:
         return f"EHDModel(\n{body}\n)"
 
     def _check(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        x = torch.as_tensor(x)
+        x = torch.as_tensor(x).to(self.device)
         if x.ndim == 0 or x.shape[0] == 0:
             raise ValueError(f"x must be a non-empty batch, got shape {tuple(x.shape)}")
         if not torch.is_floating_point(x):
@@ -99,9 +160,7 @@ class EHDModel:
         ``backend`` defaults to "packed" on CPU and "dense" on other devices.
         """
         x = self._check(x)
-        backend = backend or ("packed" if x.device.type == "cpu" else "dense")
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        backend = check_choice(backend or ("packed" if x.device.type == "cpu" else "dense"), BACKENDS, "backend")
         outputs = []
         h = x
         for stage in self.stages:
@@ -114,10 +173,10 @@ class EHDModel:
 
     def penultimate_codes(self, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
         """The binary codes the classifier compares with its class codes: phi(h + b) for the classifier's input h,
-        uint64 (B, ceil(N/64)) with N the classifier's dimension. Fitting a Hamming classifier on these codes is
+        uint64 (B, ceil(dim/64)) with dim the classifier's. Fitting a Hamming classifier on these codes is
         the paper's fine-tuning of the binary classifier."""
         x = self._check(x)
-        clf = self.stages[-1]
+        clf = self.classifier
         out = []
         for i in range(0, len(x), batch_size):
             h = x[i : i + batch_size]
@@ -128,7 +187,7 @@ class EHDModel:
 
     def predict(self, x: torch.Tensor, batch_size: int = 256, progress: bool = False,
                 backend: str | None = None) -> torch.Tensor:
-        """Labels (N,) int64, computed in batches of ``batch_size`` (results do not depend on it)."""
+        """Labels (B,) int64 on the CPU, computed in batches of ``batch_size`` (results do not depend on it)."""
         x = self._check(x)
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

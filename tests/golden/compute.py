@@ -87,11 +87,11 @@ def mnist_models() -> dict[str, object]:
         logits = model(x)
     out: dict[str, object] = {"float_predictions": logits.argmax(1).tolist(), "float_logits": logits.numpy().round(4).tolist()}
     settings = {
-        "paper_fast": dict(n=[6000, 15000, 15000, 14000], embedding=["gaussian", "hadamard", "hadamard", "hadamard"]),
-        "gaussian_1024": dict(n=1024, embedding="gaussian"),
-        "rademacher_1024": dict(n=1024, embedding="rademacher"),
-        "orthogonal_1024": dict(n=1024, embedding="orthogonal"),
-        "per_channel_512": dict(n=512, embedding="gaussian", conv_projection="per_channel"),
+        "paper_fast": dict(dim=[6000, 15000, 15000, 14000], embedding=["gaussian", "hadamard", "hadamard", "hadamard"]),
+        "gaussian_1024": dict(dim=1024, embedding="gaussian"),
+        "rademacher_1024": dict(dim=1024, embedding="rademacher"),
+        "orthogonal_1024": dict(dim=1024, embedding="orthogonal"),
+        "per_channel_512": dict(dim=512, embedding="gaussian", conv_projection="per_channel"),
     }
     for name, kwargs in settings.items():
         ehd_model = ehd.convert(model, seed=3, **kwargs)
