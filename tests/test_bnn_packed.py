@@ -51,6 +51,29 @@ def test_packed_predictions_equal_model_exactly(method, arch):
     assert packed.n_classes == logits.shape[1] and packed.method == method
 
 
+@pytest.mark.parametrize("arch", ["digits", "timeseries"])
+def test_packed_equals_model_on_gaussian_inputs(arch):
+    kwargs, shape = ARCHS[arch]
+    model = build_bnn(architecture(arch, **kwargs), "bnn", seed=7)
+    _randomize_bn(model, seed=8)
+    model.eval()
+    x = torch.randn(300, *shape, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        logits = model(x)
+    assert torch.equal(convert(model).logits(x, batch_size=128), logits)
+
+
+def test_mnist_shape_with_dropout_kept_packs_exactly():
+    model = build_bnn(architecture("mnist"), "bnn", seed=0, keep_dropout=True)
+    assert any(isinstance(m, torch.nn.Dropout) for m in model)
+    _randomize_bn(model, seed=1)
+    model.eval()
+    x = _inputs((1, 28, 28), 20, seed=2)
+    with torch.no_grad():
+        logits = model(x)
+    assert torch.equal(convert(model).logits(x), logits)
+
+
 def test_thresholds_at_exact_ties():
     """BN means on values the sums really take: BN(y) is exactly 0 there, where sign gives +1; the folded
     thresholds must agree, for the real first layer (float threshold) and a binary one (integer threshold)."""
@@ -120,6 +143,26 @@ def test_layer_training_forward_quantizes_and_clips():
     torch.testing.assert_close(y, expected)
     layer.clip_latent_()
     assert float(layer.weight.detach().abs().max()) == 0.5
+
+
+def test_fda_layer_adds_the_annealed_noise_adaptation_term():
+    layer = BinaryConv2d(3, 5, 3, weight_quantizer="fda", input_quantizer="fda", scale="channel",
+                         generator=torch.Generator().manual_seed(0))
+    assert layer.weight_noise.dim == 27 and layer.input_noise.dim == 3
+    x = torch.randn(2, 3, 6, 6)
+    w = layer.weight
+    q = layer.weight_quantizer
+    with torch.no_grad():
+        w_train = (torch.where(w >= 0, 1.0, -1.0) + q.noise_scale * layer.weight_noise(w.reshape(5, -1)).view_as(w))
+        w_train = w_train * layer.alpha().view(-1, 1, 1, 1)
+        x_noise = layer.input_noise(x.movedim(1, -1)).movedim(-1, 1)
+        x_train = torch.where(x >= 0, 1.0, -1.0) + layer.input_quantizer.noise_scale * x_noise
+        torch.testing.assert_close(layer(x), torch.nn.functional.conv2d(x_train, w_train))
+    for quantizer in (q, layer.input_quantizer):
+        quantizer.set_progress(1.0)  # alpha decayed to 0: the training forward is the binary one
+    with torch.no_grad():
+        expected = torch.nn.functional.conv2d(torch.where(x >= 0, 1.0, -1.0), torch.where(w >= 0, 1.0, -1.0))
+        torch.testing.assert_close(layer(x), expected * layer.alpha().view(1, -1, 1, 1))
 
 
 def test_layers_reject_wrong_shapes_and_do_not_touch_global_rng():

@@ -24,6 +24,7 @@ __all__ = [
     "LayerGeometry",
     "PackedBNN",
     "build_bnn",
+    "build_from_config",
     "convert",
     "measure_geometry",
     "quantizers",

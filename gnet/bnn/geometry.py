@@ -109,22 +109,20 @@ def _rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return cols.transpose(1, 2).reshape(-1, cols.shape[1])
 
 
-def _capture(model: BNN, x: torch.Tensor, batch_size: int) -> tuple[dict[int, list], dict[int, list]]:
-    """Eval-mode inputs of every binary layer and of every BinaryActivation (pre-sign), by module index."""
-    layer_in: dict[int, list] = {}
-    act_in: dict[int, list] = {}
+def _capture(model: BNN, x: torch.Tensor) -> tuple[dict[int, torch.Tensor], dict[int, torch.Tensor]]:
+    """Eval-mode inputs of every binary layer and of every BinaryActivation (pre-sign) for one batch."""
+    layer_in: dict[int, torch.Tensor] = {}
+    act_in: dict[int, torch.Tensor] = {}
     hooks = []
     for i, m in enumerate(model):
-        if isinstance(m, _BINARY):
-            hooks.append(m.register_forward_pre_hook(lambda mod, args, i=i: layer_in.setdefault(i, []).append(args[0])))
-        elif isinstance(m, BinaryActivation):
-            hooks.append(m.register_forward_pre_hook(lambda mod, args, i=i: act_in.setdefault(i, []).append(args[0])))
+        store = layer_in if isinstance(m, _BINARY) else act_in if isinstance(m, BinaryActivation) else None
+        if store is not None:
+            hooks.append(m.register_forward_pre_hook(lambda mod, args, i=i, store=store: store.__setitem__(i, args[0])))
     was = model.training
     model.eval()
     try:
         with torch.no_grad():
-            for s in range(0, len(x), batch_size):
-                model(x[s : s + batch_size])
+            model(x)
     finally:
         model.train(was)
         for h in hooks:
@@ -132,19 +130,45 @@ def _capture(model: BNN, x: torch.Tensor, batch_size: int) -> tuple[dict[int, li
     return layer_in, act_in
 
 
-def _real_input(model: BNN, index: int, act_in: dict[int, list]) -> list[torch.Tensor] | None:
+def _real_input(model: BNN, index: int, act_in: dict[int, torch.Tensor]) -> torch.Tensor | None:
     """The pre-sign activations feeding layer ``index`` carried through the pooling/flatten in between, or None."""
     j = index - 1
     while j >= 0 and isinstance(model[j], _CARRY):
         j -= 1
     if j < 0 or not isinstance(model[j], BinaryActivation):
         return None
-    out = []
+    t = act_in[j]
     with torch.no_grad():
-        for t in act_in[j]:
-            for k in range(j + 1, index):
-                t = t if isinstance(model[k], (nn.Dropout, nn.Dropout1d, nn.Dropout2d)) else model[k](t)
-            out.append(t)
+        for k in range(j + 1, index):
+            t = t if isinstance(model[k], (nn.Dropout, nn.Dropout1d, nn.Dropout2d)) else model[k](t)
+    return t
+
+
+def _collect(
+    model: BNN, x: torch.Tensor, max_rows: int, batch_size: int, gen: torch.Generator
+) -> dict[int, tuple[torch.Tensor, torch.Tensor | None]]:
+    """Per binary layer: (activation vectors it sees (R, fan_in), the real-valued ones at the same places or
+    None), a random subset of about ``max_rows`` rows drawn evenly from every batch (memory: one batch)."""
+    layers = [(i, m) for i, m in enumerate(model) if isinstance(m, _BINARY)]
+    per_batch = math.ceil(max_rows / math.ceil(len(x) / batch_size))
+    parts: dict[int, tuple[list, list]] = {i: ([], []) for i, _ in layers}
+    for start in range(0, len(x), batch_size):
+        layer_in, act_in = _capture(model, x[start : start + batch_size])
+        for i, m in layers:
+            seen = _rows(m, layer_in[i].cpu())
+            real = _real_input(model, i, act_in)
+            real = None if real is None else real.cpu()
+            if m.input_quantizer is not None:  # the layer binarizes its own (real) input
+                real, seen = seen, torch.where(seen >= 0, 1.0, -1.0).double()
+            elif real is not None:
+                real = _rows(m, real)
+            pick = torch.randperm(len(seen), generator=gen)[:per_batch]
+            parts[i][0].append(seen[pick])
+            parts[i][1].append(None if real is None else real[pick])
+    out = {}
+    for i, (seen, real) in parts.items():
+        keep = slice(0, max_rows)
+        out[i] = (torch.cat(seen)[keep], None if real[0] is None else torch.cat(real)[keep])
     return out
 
 
@@ -155,6 +179,7 @@ def measure_geometry(
 
     Args:
         max_rows: activation vectors used per layer (a seeded random subset of all patches/samples).
+        batch_size: inputs per forward pass (memory holds one batch's activations).
         seed: int or numpy Generator for the subsets and the permutation control.
     """
     if not isinstance(model, BNN):
@@ -164,29 +189,22 @@ def measure_geometry(
     check_int(max_rows, "max_rows", 1)
     check_int(batch_size, "batch_size", 1)
     gen = torch.Generator().manual_seed(as_seed(seed))
-    layer_in, act_in = _capture(model, x, batch_size)
+    rows = _collect(model, x, max_rows, batch_size, gen)
     report = GeometryReport(method=model.method, n_samples=len(x))
     for i, m in enumerate(model):
         if not isinstance(m, _BINARY):
             continue
-        w = m.weight.detach().reshape(m.weight.shape[0], -1).double()
+        w = m.weight.detach().cpu().reshape(m.weight.shape[0], -1).double()
         angles = angles_to_sign(w)
+        seen, real = rows[i]
         geo = LayerGeometry(
             index=i, layer=type(m).__name__, fan_in=w.shape[1], n_units=w.shape[0],
             angle_mean_deg=float(angles.mean()), angle_sd_deg=float(angles.std()) if len(angles) > 1 else 0.0,
             angle_predicted_deg=predicted_angle(w), angle_sd_gaussian_deg=GAUSSIAN_SD_DEG / math.sqrt(w.shape[1]),
+            input_binary=real is not None, n_rows=len(seen),
         )
-        seen = torch.cat([_rows(m, t) for t in layer_in[i]])
-        real = _real_input(model, i, act_in)
-        if m.input_quantizer is not None:  # the layer binarizes its own (real) input
-            real, seen = [seen], torch.where(seen >= 0, 1.0, -1.0).double()
-        elif real is not None:
-            real = [torch.cat([_rows(m, t) for t in real])]
-        pick = torch.randperm(len(seen), generator=gen)[:max_rows]
-        seen = seen[pick]
         wb = torch.where(w >= 0, 1.0, -1.0).double()
-        geo.n_rows, geo.input_binary = len(seen), real is not None
-        a_real = real[0][pick] if real is not None else seen
+        a_real = real if real is not None else seen
         geo.corr_real = _pearson(a_real @ w.T, a_real @ wb.T)
         if real is not None:
             geo.corr_binary = _pearson(seen @ w.T, seen @ wb.T)

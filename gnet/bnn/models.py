@@ -143,7 +143,8 @@ class BNN(nn.Sequential):
         return super().forward(x).float()
 
     def model_config(self) -> dict[str, Any]:
-        """JSON-serialisable config that :func:`build_bnn` rebuilds this network from (``build_bnn(**config)``)."""
+        """JSON-serialisable config that :func:`build_from_config` rebuilds this network from; the layer specs are
+        under ``"architecture"``, as in every G-Net checkpoint config."""
         return copy.deepcopy(self.config)
 
 
@@ -191,7 +192,7 @@ def build_bnn(
     specs = _check_specs(specs)
     defaults = METHODS[method]
     config: dict[str, Any] = {
-        "specs": copy.deepcopy(specs), "method": method, "seed": as_seed(seed),
+        "architecture": copy.deepcopy(specs), "method": method, "seed": as_seed(seed),
         "weight_quantizer": _quantizer_config(weight_quantizer, defaults["weight"]),
         "activation_quantizer": _quantizer_config(activation_quantizer, defaults["activation"]),
         "scale": scale if scale is not None else defaults["scale"], "clip_value": clip_value,
@@ -222,8 +223,17 @@ def build_bnn(
             modules.append(nn.Flatten())
         elif keep_dropout:
             cls = {"dropout": nn.Dropout, "dropout1d": nn.Dropout1d, "dropout2d": nn.Dropout2d}[kind]
-            modules.append(cls(spec.get("p", 0.5)))
+            modules.append(cls(spec.get("p", 0.5 if kind == "dropout" else 0.25)))  # gnet.models' defaults
     return BNN(modules, config, auto_clip=auto_clip)
+
+
+def build_from_config(config: dict[str, Any]) -> BNN:
+    """Rebuild a :class:`BNN` from :meth:`BNN.model_config` (extra keys such as ``"train"`` are ignored)."""
+    if not isinstance(config, dict) or "architecture" not in config or "method" not in config:
+        raise ValueError("a BNN config needs the keys 'architecture' (layer specs) and 'method'")
+    keys = ("method", "seed", "weight_quantizer", "activation_quantizer", "scale", "clip_value", "keep_dropout",
+            "auto_clip")
+    return build_bnn(config["architecture"], **{k: config[k] for k in keys if k in config})
 
 
 def _binary_layer(
