@@ -191,3 +191,15 @@ def test_convert_rejects_g_nets_and_foreign_modules():
     with pytest.raises(ValueError, match="float array"):
         packed.predict(np.zeros((3, 1, 8, 8), dtype=np.int64))
     assert packed.weight_bytes() == 8 * (16 * 1 + 32 * 3 + 128 * 8 + 10 * 2)
+
+
+@pytest.mark.parametrize("pool, shape", [
+    (torch.nn.MaxPool2d(2), (3, 4, 9, 7)), (torch.nn.MaxPool2d(3, stride=2, padding=1), (2, 3, 8, 9)),
+    (torch.nn.MaxPool1d(3), (2, 5, 17)), (torch.nn.MaxPool2d((2, 3)), (1, 2, 6, 9)),
+])
+def test_or_pool_equals_max_pool_of_signs(pool, shape):
+    from gnet.bnn.packed import _or_pool
+
+    bits = torch.rand(shape, generator=torch.Generator().manual_seed(0)) < 0.3
+    expected = pool(bits.float() * 2 - 1) > 0
+    assert np.array_equal(_or_pool(bits.numpy(), pool), expected.numpy())

@@ -21,6 +21,7 @@ float64 sums for real-valued inputs are exact (true for float32 inputs whose mag
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -199,10 +200,11 @@ def _or_pool(bits: NDArray[np.bool_], pool: nn.Module) -> NDArray[np.bool_]:
     k, s, p, d = tup(pool.kernel_size), tup(pool.stride), tup(pool.padding), tup(pool.dilation)
     if s == k and not any(p) and all(i == 1 for i in d) and not pool.ceil_mode:
         trimmed = bits[(..., *(slice(0, (n // kk) * kk) for n, kk in zip(bits.shape[2:], k)))]
-        shape = [bits.shape[0], bits.shape[1]]
-        for n, kk in zip(trimmed.shape[2:], k):
-            shape += [n // kk, kk]
-        return trimmed.reshape(shape).any(axis=tuple(range(3, 3 + 2 * dims, 2)))
+        out = None
+        for offset in itertools.product(*(range(kk) for kk in k)):  # OR of k strided views: no 2k-D reduction
+            view = trimmed[(..., *(slice(o, None, kk) for o, kk in zip(offset, k)))]
+            out = view.copy() if out is None else np.logical_or(out, view, out=out)
+        return out
     pm1 = torch.from_numpy(bits).to(torch.float32) * 2 - 1
     return (pool(pm1) > 0).numpy()
 
