@@ -99,6 +99,28 @@ def test_thresholds_at_exact_ties():
     assert np.array_equal(packed.predict(x), model(x).argmax(1).numpy())
 
 
+def test_conv_thresholds_at_exact_ties_with_padding():
+    """Integer BN means on a binary conv with zero padding (border patches have fewer terms): exact ties."""
+    model = build_bnn(architecture("digits"), "bnn", seed=0)
+    with torch.no_grad():
+        bn = model[4]
+        bn.running_mean.copy_(torch.arange(32) % 13 - 6.0)
+        bn.running_var.fill_(1.0 - bn.eps)
+        bn.weight.copy_(torch.where(torch.arange(32) % 3 == 0, -1.0, 1.0))
+        bn.bias.zero_()
+    model.eval()
+    x = _inputs((1, 8, 8), 300, seed=3)
+    with torch.no_grad():
+        assert (model[:5](x) == 0).any()
+        expected = (model[:6](x) > 0).numpy()
+    packed = convert(model)
+    state = x
+    for stage in packed.stages[:2]:
+        state = stage(state)
+    assert np.array_equal(state.to_bool(), expected)
+    assert np.array_equal(packed.predict(x), model(x).argmax(1).numpy())
+
+
 def test_float_thresholds_edge_cases():
     t = float_thresholds(lambda y: y >= torch.tensor([0.5, -3.0, 7.25]), 3)
     assert t.tolist() == [0.5, -3.0, 7.25]
@@ -127,6 +149,8 @@ def test_layer_forward_equals_xnor_popcount(cls, kwargs, shape, scale):
     packed = _make_layer(layer, None, sign=False, binary_in=True)
     dots = packed._binary_dots((x > 0).numpy())
     assert dots.dtype == torch.int64
+    if cls is not BinaryLinear:
+        dots = dots.movedim(-1, 1)  # conv dots come channel-last
     alpha = layer.alpha().double().view(1, -1, *([1] * (y.ndim - 2)))
     assert torch.equal(dots.double() * alpha, y)
     assert torch.equal(packed((x > 0).numpy()), y)
@@ -190,7 +214,8 @@ def test_convert_rejects_g_nets_and_foreign_modules():
     packed = convert(build_bnn(architecture("digits"), "bnn", seed=0))
     with pytest.raises(ValueError, match="float array"):
         packed.predict(np.zeros((3, 1, 8, 8), dtype=np.int64))
-    assert packed.weight_bytes() == 8 * (16 * 1 + 32 * 3 + 128 * 8 + 10 * 2)
+    # conv weights: one word per kernel position (C_in <= 64 channel bits); linear: fan_in bits in words
+    assert packed.weight_bytes() == 8 * (16 * 9 + 32 * 9 + 128 * 8 + 10 * 2)
 
 
 @pytest.mark.parametrize("pool, shape", [
@@ -198,8 +223,9 @@ def test_convert_rejects_g_nets_and_foreign_modules():
     (torch.nn.MaxPool1d(3), (2, 5, 17)), (torch.nn.MaxPool2d((2, 3)), (1, 2, 6, 9)),
 ])
 def test_or_pool_equals_max_pool_of_signs(pool, shape):
-    from gnet.bnn.packed import _or_pool
+    from gnet.bnn.packed import ChannelBits, _or_pool
 
     bits = torch.rand(shape, generator=torch.Generator().manual_seed(0)) < 0.3
     expected = pool(bits.float() * 2 - 1) > 0
-    assert np.array_equal(_or_pool(bits.numpy(), pool), expected.numpy())
+    pooled = _or_pool(ChannelBits.from_bool(bits.numpy()), pool)
+    assert pooled.channels == shape[1] and np.array_equal(pooled.to_bool(), expected.numpy())

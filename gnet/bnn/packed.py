@@ -12,7 +12,9 @@
   (every float op rounds monotonically), so the smallest ``y`` whose output is ``>= 0`` is found by bisection over
   the ordered float64 values and, for integer ``dot``, rounded up; :func:`convert` checks every integer of
   ``[-fan_in, fan_in]`` against it;
-- max-pooling of binary activations as OR over the window; the last layer's real logits as in the model.
+- binary convolution activations packed per position (:class:`ChannelBits`: the channel bits of each pixel in
+  uint64 words), so im2col gathers words and max-pooling is an OR of words over the window;
+- the last layer's real logits as in the model.
 
 So ``PackedBNN.predict`` equals the torch model's eval-mode argmax exactly (ties included), whenever the model's own
 float64 sums for real-valued inputs are exact (true for float32 inputs whose magnitudes span fewer than about
@@ -46,9 +48,9 @@ from gnet.bnn.layers import (
 from gnet.bnn.models import BNN
 from hdc._validate import check_int
 from hdc.hamming import hamming_distance
-from hdc.packed import pack_bits, pack_sign
+from hdc.packed import pack_bits, pack_sign, unpack_bits
 
-__all__ = ["PackedBNN", "convert", "float_thresholds"]
+__all__ = ["ChannelBits", "PackedBNN", "convert", "float_thresholds"]
 
 _BINARY = (BinaryLinear, BinaryConv1d, BinaryConv2d)
 _BN = (BatchNorm1d, BatchNorm2d)
@@ -93,6 +95,41 @@ def float_thresholds(
 
 
 @dataclass
+class ChannelBits:
+    """Binary activations of a convolution, packed per position: ``words`` uint64 (B, *spatial,
+    n_words(channels)) holds the channel bits of each position (True = +1, tail bits 0)."""
+
+    words: NDArray[np.uint64]
+    channels: int
+
+    @classmethod
+    def from_bool(cls, bits: NDArray[np.bool_]) -> ChannelBits:
+        """From channel-first bits (B, C, *spatial)."""
+        return cls(pack_bits(np.moveaxis(bits, 1, -1)), bits.shape[1])
+
+    def to_bool(self) -> NDArray[np.bool_]:
+        """Channel-first bits (B, C, *spatial)."""
+        return np.ascontiguousarray(np.moveaxis(unpack_bits(self.words, self.channels), -1, 1))
+
+
+def _as_bool(state: Any) -> NDArray[np.bool_]:
+    return state.to_bool() if isinstance(state, ChannelBits) else state
+
+
+def _to_real(state: Any) -> torch.Tensor:
+    """A real state as is; bits as +-1 float64 (channel-first)."""
+    if isinstance(state, torch.Tensor):
+        return state
+    return torch.from_numpy(_as_bool(state)).double() * 2 - 1
+
+
+def _binarize(x: torch.Tensor) -> Any:
+    """sign(x) as bits: (B, F) bool, or ChannelBits for (B, C, *spatial)."""
+    bits = (x >= 0).numpy()
+    return ChannelBits.from_bool(bits) if bits.ndim > 2 else bits
+
+
+@dataclass
 class _Layer:
     """One binary layer (+ BatchNorm (+ sign)) of the packed network."""
 
@@ -107,7 +144,8 @@ class _Layer:
     conv: dict[str, tuple[int, ...]] = field(default_factory=dict)  # stride, padding, dilation
     threshold: torch.Tensor | None = None  # float64 (O,) for real inputs, int64 (O,) for binary inputs
     flip: torch.Tensor | None = None  # bool (O,): decision is ``<`` instead of ``>=``
-    _corr: dict[tuple[int, ...], torch.Tensor] = field(default_factory=dict)
+    pad_word: NDArray[np.uint64] | None = None  # (n_words(C_in),): a padded position, all channel bits +1
+    _corr: dict[Any, Any] = field(default_factory=dict)  # per input/output spatial shape: corrections, limits
 
     @property
     def fan_in(self) -> int:
@@ -149,15 +187,44 @@ class _Layer:
             self._corr[spatial] = corr[0].reshape(corr.shape[1], -1).T.round().to(torch.int64)
         return self._corr[spatial]
 
-    def _binary_dots(self, bits: NDArray[np.bool_]) -> torch.Tensor:
-        """Integer pre-activations (B, O, *out) int64 of a binary input (B, C, *spatial) or (B, F)."""
+    def _hamming(self, state: Any) -> tuple[NDArray[np.int32], tuple[int, ...], tuple[int, ...]]:
+        """Hamming distances to the weight rows, (B, O) for linear, (B, P, O) for conv; the input and output
+        spatial shapes (empty for linear)."""
         if self.kind == "linear":
-            h = hamming_distance(pack_bits(bits), self.words)
-            return torch.from_numpy(self.fan_in - 2 * h.astype(np.int64))
-        rows, out_shape = _patches(bits, self.weight_pm1.shape[2:], **self.conv)
-        h = torch.from_numpy(hamming_distance(pack_bits(rows), self.words).astype(np.int64))
-        dots = self.fan_in - 2 * h.view(bits.shape[0], -1, h.shape[1]) - self._corrections(bits.shape[2:])
-        return dots.permute(0, 2, 1).reshape(bits.shape[0], -1, *out_shape)
+            return hamming_distance(pack_bits(_as_bool(state)), self.words), (), ()
+        if not isinstance(state, ChannelBits):
+            state = ChannelBits.from_bool(state)
+        rows, out_shape = _patches(state.words, self.pad_word, self.weight_pm1.shape[2:], **self.conv)
+        h = hamming_distance(rows, self.words).reshape(len(state.words), -1, len(self.words))
+        return h, tuple(state.words.shape[1:-1]), out_shape
+
+    def _binary_dots(self, state: Any) -> torch.Tensor:
+        """Integer pre-activations int64 of binary inputs: (B, F) bits -> (B, O); conv bits (ChannelBits or
+        channel-first bool) -> channel-last (B, *out, O)."""
+        h, in_shape, out_shape = self._hamming(state)
+        dots = self.fan_in - 2 * h.astype(np.int64)
+        if self.kind != "linear":
+            dots = (dots - self._corrections(in_shape).numpy()).reshape(len(h), *out_shape, -1)
+        return torch.from_numpy(dots)
+
+    def _max_hamming(self, in_shape: tuple[int, ...]) -> NDArray[np.int32]:
+        """(P, O) or (1, O) int32: ``dot >= T`` <=> ``H <= (fan_in - corr - T) // 2`` (floor)."""
+        key = ("h", in_shape)
+        if key not in self._corr:
+            corr = self._corrections(in_shape).numpy() if self.kind != "linear" else np.zeros((1, 1), np.int64)
+            limit = (self.fan_in - corr - self.threshold.numpy()[None, :]) // 2
+            self._corr[key] = np.clip(limit, -1, self.fan_in + 1).astype(np.int32)
+        return self._corr[key]
+
+    def _binary_sign(self, state: Any) -> Any:
+        """Bits of a binary-input layer + BN + sign, compared on the Hamming distances directly."""
+        h, in_shape, out_shape = self._hamming(state)
+        bits = h <= self._max_hamming(in_shape)
+        if bool(self.flip.any()):
+            bits ^= self.flip.numpy()
+        if self.kind == "linear":
+            return bits
+        return ChannelBits(pack_bits(bits.reshape(len(h), *out_shape, -1)), bits.shape[-1])
 
     def _real_sums(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "linear":
@@ -167,51 +234,64 @@ class _Layer:
 
     def __call__(self, state: Any) -> Any:
         if self.binarize_input and isinstance(state, torch.Tensor):
-            state = (state >= 0).numpy()
-        y = self._binary_dots(state) if self.input_binary else self._real_sums(state)
+            state = _binarize(state)
+        if self.input_binary and self.sign:
+            return self._binary_sign(state)
+        if self.input_binary:
+            y = self._binary_dots(state)
+            return self.affine((y.movedim(-1, 1) if self.kind != "linear" else y).double())
+        y = self._real_sums(state)  # (B, O, *out) float64
         if not self.sign:
-            return self.affine(y.double())
-        shape = (1, -1, *([1] * (y.ndim - 2)))
-        bits = (y >= self.threshold.view(shape)) != self.flip.view(shape)
-        return bits.numpy()
+            return self.affine(y)
+        y = y.movedim(1, -1)  # channel-last: the bits are packed per position
+        bits = ((y >= self.threshold) != self.flip).contiguous().numpy()
+        if self.kind == "linear":
+            return bits
+        return ChannelBits(pack_bits(bits), bits.shape[-1])
 
 
 def _patches(
-    bits: NDArray[np.bool_], kernel: tuple[int, ...], stride: tuple[int, ...], padding: tuple[int, ...],
-    dilation: tuple[int, ...],
-) -> tuple[NDArray[np.bool_], tuple[int, ...]]:
-    """im2col of (B, C, *spatial) bits padded with True: ((B * P, C * prod(kernel)) in the weight's flatten order,
-    output spatial shape)."""
-    dims = len(kernel)
-    x = np.pad(bits, [(0, 0), (0, 0)] + [(p, p) for p in padding], constant_values=True)
+    words: NDArray[np.uint64], pad_word: NDArray[np.uint64], kernel: tuple[int, ...], stride: tuple[int, ...],
+    padding: tuple[int, ...], dilation: tuple[int, ...],
+) -> tuple[NDArray[np.uint64], tuple[int, ...]]:
+    """im2col of per-position words (B, *spatial, Wc), padded with ``pad_word``: ((B * P, prod(kernel) * Wc) in
+    the order (*kernel, words) of the packed weights, output spatial shape)."""
+    dims, batch, wc = len(kernel), words.shape[0], words.shape[-1]
+    spatial = words.shape[1:-1]
+    x = np.empty((batch, *(n + 2 * p for n, p in zip(spatial, padding)), wc), dtype=np.uint64)
+    x[...] = pad_word
+    x[(slice(None), *(slice(p, p + n) for n, p in zip(spatial, padding)), slice(None))] = words
     span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
-    win = sliding_window_view(x, span, axis=tuple(range(2, 2 + dims)))
-    win = win[(slice(None), slice(None)) + tuple(slice(None, None, s) for s in stride)
-              + tuple(slice(None, None, d) for d in dilation)]
-    win = win.transpose((0, *range(2, 2 + dims), 1, *range(2 + dims, 2 + 2 * dims)))
+    win = sliding_window_view(x, span, axis=tuple(range(1, 1 + dims)))  # (B, *out_full, Wc, *span)
+    win = win[(slice(None), *(slice(None, None, s) for s in stride), slice(None),
+               *(slice(None, None, d) for d in dilation))]
+    win = win.transpose((0, *range(1, 1 + dims), *range(2 + dims, 2 + 2 * dims), 1 + dims))
     out_shape = tuple(win.shape[1 : 1 + dims])
-    return np.ascontiguousarray(win).reshape(bits.shape[0] * math.prod(out_shape), -1), out_shape
+    return np.ascontiguousarray(win).reshape(batch * math.prod(out_shape), -1), out_shape
 
 
-def _or_pool(bits: NDArray[np.bool_], pool: nn.Module) -> NDArray[np.bool_]:
-    """Max-pooling of +-1 activations = OR of their bits."""
+def _or_pool(state: Any, pool: nn.Module) -> ChannelBits:
+    """Max-pooling of +-1 activations = OR of their bits (64 channels per word operation)."""
+    if not isinstance(state, ChannelBits):
+        state = ChannelBits.from_bool(state)
     dims = 2 if isinstance(pool, nn.MaxPool2d) else 1
     tup = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (int(v),) * dims
     k, s, p, d = tup(pool.kernel_size), tup(pool.stride), tup(pool.padding), tup(pool.dilation)
     if s == k and not any(p) and all(i == 1 for i in d) and not pool.ceil_mode:
-        trimmed = bits[(..., *(slice(0, (n // kk) * kk) for n, kk in zip(bits.shape[2:], k)))]
+        words = state.words
+        trimmed = words[(slice(None), *(slice(0, (n // kk) * kk) for n, kk in zip(words.shape[1:-1], k)))]
         out = None
-        for offset in itertools.product(*(range(kk) for kk in k)):  # OR of k strided views: no 2k-D reduction
-            view = trimmed[(..., *(slice(o, None, kk) for o, kk in zip(offset, k)))]
-            out = view.copy() if out is None else np.logical_or(out, view, out=out)
-        return out
-    pm1 = torch.from_numpy(bits).to(torch.float32) * 2 - 1
-    return (pool(pm1) > 0).numpy()
+        for offset in itertools.product(*(range(kk) for kk in k)):  # OR of strided views: no 2k-D reduction
+            view = trimmed[(slice(None), *(slice(o, None, kk) for o, kk in zip(offset, k)))]
+            out = view.copy() if out is None else np.bitwise_or(out, view, out=out)
+        return ChannelBits(out, state.channels)
+    pm1 = torch.from_numpy(state.to_bool()).to(torch.float32) * 2 - 1
+    return ChannelBits.from_bool((pool(pm1) > 0).numpy())
 
 
 class PackedBNN:
-    """A converted BNN. ``stages`` run in order on a state that is either a numpy bool array of bits (binary
-    activations, True = +1) or a float64 torch tensor (real values)."""
+    """A converted BNN. ``stages`` run in order on a state that is a float64 torch tensor (real values), a numpy
+    bool array (B, F) of bits (True = +1), or :class:`ChannelBits` (binary convolution activations)."""
 
     def __init__(self, stages: list[Any], n_classes: int, method: str) -> None:
         self.stages = stages
@@ -233,9 +313,7 @@ class PackedBNN:
             state: Any = x[i : i + batch_size].detach().cpu()
             for stage in self.stages:
                 state = stage(state)
-            if not isinstance(state, torch.Tensor):
-                state = torch.from_numpy(state).double() * 2 - 1
-            outs.append(state.float())
+            outs.append(_to_real(state).float())
         return torch.cat(outs)
 
     def predict(self, x: Any, batch_size: int = 256) -> NDArray[np.int64]:
@@ -250,12 +328,7 @@ class PackedBNN:
 def _bits_module(module: nn.Module) -> Callable[[Any], Any]:
     """Stage for a non-binary module: bits become +-1 float64 first; the module runs on real values."""
 
-    def run(state: Any) -> Any:
-        if not isinstance(state, torch.Tensor):
-            state = torch.from_numpy(state).double() * 2 - 1
-        return module(state)
-
-    return run
+    return lambda state: module(_to_real(state))
 
 
 def _pool_stage(pool: nn.Module) -> Callable[[Any], Any]:
@@ -263,11 +336,12 @@ def _pool_stage(pool: nn.Module) -> Callable[[Any], Any]:
 
 
 def _flatten_stage(state: Any) -> Any:
+    state = _as_bool(state)  # channel-first, as the model flattens
     return state.reshape(state.shape[0], -1)
 
 
 def _binarize_stage(state: Any) -> Any:
-    return (state >= 0).numpy() if isinstance(state, torch.Tensor) else state
+    return _binarize(state) if isinstance(state, torch.Tensor) else state
 
 
 def _make_layer(layer: nn.Module, bn: nn.Module | None, sign: bool, binary_in: bool) -> _Layer:
@@ -277,12 +351,15 @@ def _make_layer(layer: nn.Module, bn: nn.Module | None, sign: bool, binary_in: b
     if kind != "linear" and isinstance(layer.padding, str):
         raise ValueError(f"{type(layer).__name__}: string padding {layer.padding!r} is not supported")
     w = layer.weight.detach().cpu()
+    if kind != "linear":  # per kernel position, the channel bits in words, as the activations are packed
+        w = w.permute(0, *range(2, w.ndim), 1)
     packed = _Layer(
-        kind=kind, weight_pm1=layer.binary_weight().cpu().double(), words=pack_sign(w.reshape(w.shape[0], -1)),
+        kind=kind, weight_pm1=layer.binary_weight().cpu().double(), words=pack_sign(w).reshape(w.shape[0], -1),
         alpha=layer.alpha().cpu().double() if layer.scale == "channel" else None,
         bn=None if bn is None else tuple(t.cpu() for t in bn.eval_affine()), sign=sign,
         input_binary=binary_in or layer.input_quantizer is not None,
         binarize_input=layer.input_quantizer is not None and not binary_in, conv=conv,
+        pad_word=pack_bits(np.ones(w.shape[-1], dtype=bool)) if kind != "linear" else None,
     )
     if sign:
         packed.fold()
@@ -335,4 +412,4 @@ def convert(model: nn.Module) -> PackedBNN:
 
 def _bn_stage(bn: nn.Module) -> Callable[[Any], Any]:
     affine = tuple(t.cpu() for t in bn.eval_affine())
-    return lambda state: bn_eval64(_bits_module(nn.Identity())(state), *affine)
+    return lambda state: bn_eval64(_to_real(state), *affine)
