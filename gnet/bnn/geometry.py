@@ -165,10 +165,10 @@ def _collect(
             pick = torch.randperm(len(seen), generator=gen)[:per_batch]
             parts[i][0].append(seen[pick])
             parts[i][1].append(None if real is None else real[pick])
-    out = {}
-    for i, (seen, real) in parts.items():
+    out: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
+    for i, (seen_parts, real_parts) in parts.items():
         keep = slice(0, max_rows)
-        out[i] = (torch.cat(seen)[keep], None if real[0] is None else torch.cat(real)[keep])
+        out[i] = (torch.cat(seen_parts)[keep], None if real_parts[0] is None else torch.cat(real_parts)[keep])
     return out
 
 

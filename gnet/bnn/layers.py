@@ -56,8 +56,9 @@ def _quantize(q: Quantizer, x: torch.Tensor, noise: NoiseAdaptation | None, trai
 class _BinaryLayer:
     """Shared parts of the binary layers (mixed into the torch layer classes)."""
 
-    weight: nn.Parameter
+    weight: torch.Tensor
     training: bool
+    _op: Any  # the layer's F.linear / F.conv call, defined by each class
 
     def _setup(
         self, weight_quantizer: Any, input_quantizer: Any, scale: str, clip_value: float | None,

@@ -390,7 +390,8 @@ def get(spec: str | dict[str, Any] | Quantizer, **params: Any) -> Quantizer:
     if isinstance(spec, dict):
         if "name" not in spec:
             raise ValueError(f"a quantizer config needs a 'name' key, got {spec!r}")
-        spec, params = spec["name"], {**{k: v for k, v in spec.items() if k != "name"}, **params}
+        params = {**{k: v for k, v in spec.items() if k != "name"}, **params}
+        spec = spec["name"]
     name = check_choice(spec, tuple(_REGISTRY), "quantizer")
     try:
         return _REGISTRY[name](**params)
