@@ -101,6 +101,22 @@ def test_bad_input_gives_clear_errors():
         model.set_progress(-0.1)
 
 
+def test_recalibrate_batchnorm_averages_exactly_and_changes_nothing_else():
+    model = build_bnn(architecture("digits"), "bnn", seed=0, keep_dropout=True)
+    x = torch.randn(130, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    model.eval()
+    model.recalibrate_batchnorm(x, batch_size=50)
+    assert not model.training and model[1].momentum == 0.1
+    for k, v in model.state_dict().items():
+        if k in weights:
+            assert torch.equal(v, weights[k]), k
+    with torch.no_grad():
+        pre = model[0].train()(x)  # first layer, training forward = sign weights
+    torch.testing.assert_close(model[1].running_mean, pre.mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(model[1].running_var, pre.var(dim=(0, 2, 3)), rtol=0.1, atol=1e-3)
+
+
 # --- training digits (the target: >= 95 % with bnn and with bnn++) ---------------------------------------
 
 EPOCHS = 15

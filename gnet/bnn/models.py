@@ -39,7 +39,7 @@ from torch import nn
 
 from gnet.bnn.layers import BatchNorm1d, BatchNorm2d, BinaryActivation, BinaryConv1d, BinaryConv2d, BinaryLinear
 from gnet.bnn.quantizers import Quantizer, get
-from hdc._validate import as_seed, check_choice, check_number
+from hdc._validate import as_seed, check_choice, check_int, check_number
 
 __all__ = ["BNN", "METHODS", "build_bnn", "progress_for_epoch"]
 
@@ -135,6 +135,38 @@ class BNN(nn.Sequential):
         """Clip every binary layer's latent weights (call after each optimizer step)."""
         for layer in self.binary_layers():
             layer.clip_latent_()
+
+    @torch.no_grad()
+    def recalibrate_batchnorm(self, x: torch.Tensor, batch_size: int = 500) -> None:
+        """Recompute every BatchNorm's running statistics over ``x`` (N, *input_shape) with the current weights:
+        the batch statistics averaged with weights proportional to the batch sizes (the mean is the exact mean over
+        ``x``; the variance the weighted mean of the batch variances). Nothing else changes.
+
+        The running statistics of a BNN trained at a high learning rate lag behind its weights (many signs flip
+        per step), so the eval network can be far worse than the training one; recalibrating on training data
+        after the last step removes that lag. Call it at progress 1, where every method's training forward is
+        the binary one.
+        """
+        check_int(batch_size, "batch_size", 1)
+        was = self.training
+        norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        saved = [m.momentum for m in norms]
+        try:
+            self.train()
+            for m in self.modules():
+                if isinstance(m, (nn.Dropout, nn.Dropout1d, nn.Dropout2d)):
+                    m.eval()
+            for m in norms:
+                m.reset_running_stats()
+            for start in range(0, len(x), batch_size):
+                batch = x[start : start + batch_size]
+                for m in norms:  # running = (1 - m) running + m batch, m = batch share of all seen so far
+                    m.momentum = len(batch) / (start + len(batch))
+                super().forward(batch)
+        finally:
+            for m, momentum in zip(norms, saved):
+                m.momentum = momentum
+            self.train(was)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._sync()
