@@ -1,0 +1,31 @@
+"""Binary neural networks (BinaryConnect / BNN, ProxConnect++ / BNN++, FDA) on the G-Net architectures.
+
+- :mod:`gnet.bnn.quantizers`: registered forward/backward pairs (``get(name)``).
+- :mod:`gnet.bnn.layers`: ``BinaryLinear``, ``BinaryConv1d``, ``BinaryConv2d``, sign activations, BatchNorm.
+- :mod:`gnet.bnn.models`: ``build_bnn(specs, method, seed)`` from the G-Net layer specs.
+- :mod:`gnet.bnn.packed`: ``convert(model) -> PackedBNN``: XNOR-popcount inference with integer thresholds.
+- :mod:`gnet.bnn.geometry`: Anderson & Berg's angle and dot-product measurements.
+"""
+
+from gnet.bnn import quantizers
+from gnet.bnn.geometry import GeometryReport, LayerGeometry, measure_geometry
+from gnet.bnn.layers import BinaryActivation, BinaryConv1d, BinaryConv2d, BinaryLinear
+from gnet.bnn.models import BNN, METHODS, build_bnn
+from gnet.bnn.packed import PackedBNN, convert
+
+__all__ = [
+    "BNN",
+    "METHODS",
+    "BinaryActivation",
+    "BinaryConv1d",
+    "BinaryConv2d",
+    "BinaryLinear",
+    "GeometryReport",
+    "LayerGeometry",
+    "PackedBNN",
+    "build_bnn",
+    "build_from_config",
+    "convert",
+    "measure_geometry",
+    "quantizers",
+]
