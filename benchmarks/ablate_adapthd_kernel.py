@@ -59,14 +59,28 @@ def main() -> int:
                 est = AdaptHD(dim=dim, seed=seed, encoder_params={"scaling": scaling, "bandwidth_scale": scale})
                 est.fit(d["x_tr"], d["y_tr"])
                 accs.append(float(np.mean(est.predict(d["x_te"]) == d["y_te"])))
-            rows.append({"dataset": name, "features": in_features, "dim": dim, "bandwidth_scale": scale,
-                         "default_here": scale == (1.0 if in_features <= WIDE_KERNEL_MAX_FEATURES else 0.5),
-                         "seeds": list(seeds), "accuracies": accs, "accuracy_mean": statistics.mean(accs)})
-            print(f"{name:14s} {in_features:4d} features  bandwidth_scale {scale:.1f}  "
-                  f"mean {100 * statistics.mean(accs):6.2f} %  ({', '.join(f'{100 * a:.2f}' for a in accs)})",
-                  flush=True)
-    report = {"command": "PYTHONPATH=. python3 benchmarks/ablate_adapthd_kernel.py " + " ".join(sys.argv[1:]),
-              "wide_kernel_max_features": WIDE_KERNEL_MAX_FEATURES, "rows": rows}
+            rows.append(
+                {
+                    "dataset": name,
+                    "features": in_features,
+                    "dim": dim,
+                    "bandwidth_scale": scale,
+                    "default_here": scale == (1.0 if in_features <= WIDE_KERNEL_MAX_FEATURES else 0.5),
+                    "seeds": list(seeds),
+                    "accuracies": accs,
+                    "accuracy_mean": statistics.mean(accs),
+                }
+            )
+            print(
+                f"{name:14s} {in_features:4d} features  bandwidth_scale {scale:.1f}  "
+                f"mean {100 * statistics.mean(accs):6.2f} %  ({', '.join(f'{100 * a:.2f}' for a in accs)})",
+                flush=True,
+            )
+    report = {
+        "command": "PYTHONPATH=. python3 benchmarks/ablate_adapthd_kernel.py " + " ".join(sys.argv[1:]),
+        "wide_kernel_max_features": WIDE_KERNEL_MAX_FEATURES,
+        "rows": rows,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.out}")

@@ -1,12 +1,13 @@
 """Hamming classifiers (hdc.classifiers) side by side with torchhd 5.8.4's classifiers.
 
-    cd /work/main && PYTHONPATH=. python3 benchmarks/bench_classifiers.py                  # digits, MNIST, F-MNIST at D = 10,000
-    cd /work/main && PYTHONPATH=. python3 benchmarks/bench_classifiers.py --dim 4096 \\
+    PYTHONPATH=. python3 benchmarks/bench_classifiers.py        # digits, MNIST, F-MNIST at D = 10,000
+    PYTHONPATH=. python3 benchmarks/bench_classifiers.py --dim 4096 \\
         --datasets iris,wine,breast_cancer,digits --seeds 5 --torchhd-seeds 5               # the issue's small-set table
 
 Same split (hdc.datasets), same D, same epochs (10), same batch size (64) for both libraries; times from
 one run with seed 0; accuracy also as mean / min / max over ``--seeds`` seeds for ours and ``--torchhd-seeds``
-for torchhd (the small sets have 45-540 test samples, so one seed is coarse).  Pairs: our CentroidHD / AdaptHD / OnlineHD against torchhd's Vanilla / AdaptHD / OnlineHD, each
+for torchhd (the small sets have 45-540 test samples, so one seed is coarse).
+Pairs: our CentroidHD / AdaptHD / OnlineHD against torchhd's Vanilla / AdaptHD / OnlineHD, each
 torchhd model with its own encoder (Vanilla and AdaptHD: random keys x level hypervectors, hash_table;
 OnlineHD: the nonlinear Sinusoid projection) and float prototypes compared by cosine.  Ours use the default
 kernel-corrected encoder, binary prototypes and Hamming inference.
@@ -57,8 +58,11 @@ RESULTS = Path(__file__).resolve().parents[1] / "results" / "bench_classifiers.j
 
 
 def cpu_info() -> dict:
-    info: dict[str, Any] = {"machine": platform.machine(), "cpus": os.cpu_count(),
-                            "torch_threads": torch.get_num_threads()}
+    info: dict[str, Any] = {
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -82,14 +86,23 @@ def prepare(name: str, n_train: int | None, n_test: int | None) -> dict[str, Any
         mean, std = x_tr.mean(0), x_tr.std(0)
         std[std == 0] = 1.0
         t_tr, t_te = (x_tr - mean) / std, (x_te - mean) / std
-    return dict(name=name, kind=data.kind, n_classes=data.n_classes, x_tr=x_tr, y_tr=y_tr, x_te=x_te, y_te=y_te,
-                t_tr=torch.from_numpy(np.ascontiguousarray(t_tr, dtype=np.float32)),
-                t_te=torch.from_numpy(np.ascontiguousarray(t_te, dtype=np.float32)))
+    return dict(
+        name=name,
+        kind=data.kind,
+        n_classes=data.n_classes,
+        x_tr=x_tr,
+        y_tr=y_tr,
+        x_te=x_te,
+        y_te=y_te,
+        t_tr=torch.from_numpy(np.ascontiguousarray(t_tr, dtype=np.float32)),
+        t_te=torch.from_numpy(np.ascontiguousarray(t_te, dtype=np.float32)),
+    )
 
 
 def ours_params(kind: str, dim: int, epochs: int, batch_size: int, model: str, seed: int) -> dict[str, Any]:
-    params: dict[str, Any] = dict(dim=dim, seed=seed,
-                                  encoder_params={"scaling": "global" if kind == "image" else "feature"})
+    params: dict[str, Any] = dict(
+        dim=dim, seed=seed, encoder_params={"scaling": "global" if kind == "image" else "feature"}
+    )
     if model != "centroid":
         params.update(epochs=epochs, batch_size=batch_size)
     return params
@@ -102,8 +115,13 @@ def run_ours(d: dict, model: str, dim: int, epochs: int, batch_size: int, seed: 
     t1 = time.perf_counter()
     pred = est.predict(d["x_te"])
     t2 = time.perf_counter()
-    return {"accuracy": float(np.mean(pred == d["y_te"])), "fit_s": t1 - t0, "predict_s": t2 - t1,
-            "time_s": t2 - t0, "epochs_run": getattr(est, "n_iter_", None)}
+    return {
+        "accuracy": float(np.mean(pred == d["y_te"])),
+        "fit_s": t1 - t0,
+        "predict_s": t2 - t1,
+        "time_s": t2 - t0,
+        "epochs_run": getattr(est, "n_iter_", None),
+    }
 
 
 def _torchhd_model(model: str, in_features: int, dim: int, n_classes: int, epochs: int):
@@ -114,7 +132,7 @@ def _torchhd_model(model: str, in_features: int, dim: int, n_classes: int, epoch
 
 
 def _batches(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> list:
-    return list(zip(x.split(batch_size), torch.from_numpy(y).split(batch_size)))
+    return list(zip(x.split(batch_size), torch.from_numpy(y).split(batch_size), strict=False))
 
 
 def torchhd_cost_per_sample(d: dict, model: str, dim: int, seed: int) -> float:
@@ -142,13 +160,19 @@ def run_torchhd(d: dict, model: str, dim: int, epochs: int, batch_size: int, see
     with torch.no_grad():
         pred = torch.cat([m.predict(xb) for xb in d["t_te"].split(batch_size)]).numpy()
     t2 = time.perf_counter()
-    return {"accuracy": float(np.mean(pred == d["y_te"])), "fit_s": t1 - t0, "predict_s": t2 - t1,
-            "time_s": t2 - t0}
+    return {"accuracy": float(np.mean(pred == d["y_te"])), "fit_s": t1 - t0, "predict_s": t2 - t1, "time_s": t2 - t0}
 
 
 def warm_up(d: dict, dim: int, use_torchhd: bool) -> None:
-    small = dict(d, x_tr=d["x_tr"][:64], y_tr=d["y_tr"][:64], x_te=d["x_te"][:16], y_te=d["y_te"][:16],
-                 t_tr=d["t_tr"][:64], t_te=d["t_te"][:16])
+    small = dict(
+        d,
+        x_tr=d["x_tr"][:64],
+        y_tr=d["y_tr"][:64],
+        x_te=d["x_te"][:16],
+        y_te=d["y_te"][:16],
+        t_tr=d["t_tr"][:64],
+        t_te=d["t_te"][:16],
+    )
     for model in OURS:
         run_ours(small, model, dim, 1, 64)
     if use_torchhd:
@@ -165,15 +189,28 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     warm_up(d, args.dim, use_torchhd)
     rows = []
     for model in args.models:
-        row: dict[str, Any] = {"dataset": name, "model": model, "dim": args.dim, "epochs": args.epochs,
-                               "batch_size": args.batch_size, "n_train": int(len(d["y_tr"])),
-                               "n_test": int(len(d["y_te"])), "subset": "first" if image else "full split"}
+        row: dict[str, Any] = {
+            "dataset": name,
+            "model": model,
+            "dim": args.dim,
+            "epochs": args.epochs,
+            "batch_size": args.batch_size,
+            "n_train": int(len(d["y_tr"])),
+            "n_test": int(len(d["y_te"])),
+            "subset": "first" if image else "full split",
+        }
         row["ours"] = run_ours(d, model, args.dim, args.epochs, args.batch_size)
         if args.seeds > 1:
-            accs = [run_ours(d, model, args.dim, args.epochs, args.batch_size, seed=s)["accuracy"]
-                    for s in range(args.seeds)]
-            row["ours_seeds"] = {"n": args.seeds, "mean": float(np.mean(accs)), "min": float(np.min(accs)),
-                                 "max": float(np.max(accs))}
+            accs = [
+                run_ours(d, model, args.dim, args.epochs, args.batch_size, seed=s)["accuracy"]
+                for s in range(args.seeds)
+            ]
+            row["ours_seeds"] = {
+                "n": args.seeds,
+                "mean": float(np.mean(accs)),
+                "min": float(np.min(accs)),
+                "max": float(np.max(accs)),
+            }
         if use_torchhd:
             per_sample = torchhd_cost_per_sample(d, model, args.dim, 0)
             passes = 1 if model == "centroid" else args.epochs
@@ -184,10 +221,16 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
                 row["torchhd"] = run_torchhd(d, model, args.dim, args.epochs, args.batch_size)
                 r = row["torchhd"]
                 if args.torchhd_seeds > 1:
-                    accs = [r["accuracy"]] + [run_torchhd(d, model, args.dim, args.epochs, args.batch_size,
-                                                          seed=s)["accuracy"] for s in range(1, args.torchhd_seeds)]
-                    row["torchhd_seeds"] = {"n": args.torchhd_seeds, "mean": float(np.mean(accs)),
-                                            "min": float(np.min(accs)), "max": float(np.max(accs))}
+                    accs = [r["accuracy"]] + [
+                        run_torchhd(d, model, args.dim, args.epochs, args.batch_size, seed=s)["accuracy"]
+                        for s in range(1, args.torchhd_seeds)
+                    ]
+                    row["torchhd_seeds"] = {
+                        "n": args.torchhd_seeds,
+                        "mean": float(np.mean(accs)),
+                        "min": float(np.min(accs)),
+                        "max": float(np.max(accs)),
+                    }
                 row["speedup"] = r["time_s"] / row["ours"]["time_s"]
                 row["accuracy_gain_points"] = 100 * (row["ours"]["accuracy"] - r["accuracy"])
         rows.append(row)
@@ -195,9 +238,17 @@ def bench_dataset(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     if image and not args.no_full:
         full = prepare(name, None, None)
         for model in args.models:
-            row = {"dataset": name, "model": model, "dim": args.dim, "epochs": args.epochs,
-                   "batch_size": args.batch_size, "n_train": int(len(full["y_tr"])), "n_test": int(len(full["y_te"])),
-                   "subset": "full split", "ours": run_ours(full, model, args.dim, args.epochs, args.batch_size)}
+            row = {
+                "dataset": name,
+                "model": model,
+                "dim": args.dim,
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "n_train": int(len(full["y_tr"])),
+                "n_test": int(len(full["y_te"])),
+                "subset": "full split",
+                "ours": run_ours(full, model, args.dim, args.epochs, args.batch_size),
+            }
             rows.append(row)
             print(format_row(row), flush=True)
     return rows
@@ -212,8 +263,10 @@ def format_row(row: dict[str, Any]) -> str:
         return f"{head}{ours}   torchhd -"
     if t.get("skipped"):
         return f"{head}{ours}   torchhd skipped (projected {t['projected_s']:.0f}s)"
-    return (f"{head}{ours}   torchhd {100 * t['accuracy']:6.2f}% {t['time_s']:8.2f}s   "
-            f"speedup {row['speedup']:6.1f}x  gain {row['accuracy_gain_points']:+.2f} pts")
+    return (
+        f"{head}{ours}   torchhd {100 * t['accuracy']:6.2f}% {t['time_s']:8.2f}s   "
+        f"speedup {row['speedup']:6.1f}x  gain {row['accuracy_gain_points']:+.2f} pts"
+    )
 
 
 def _pct(x: float | None) -> str:
@@ -222,9 +275,11 @@ def _pct(x: float | None) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     """README tables from a results file: one row per (dim, dataset, n_train, model)."""
-    lines = ["| D | dataset | train / test | model | ours acc % (seed 0; mean over seeds) | torchhd acc % (seed 0; mean) "
-             "| ours fit+predict s | torchhd fit+predict s | speedup |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| D | dataset | train / test | model | ours acc % (seed 0; mean over seeds) | torchhd acc % (seed 0; mean) "
+        "| ours fit+predict s | torchhd fit+predict s | speedup |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     names = {"centroid": "Centroid / Vanilla", "adapthd": "AdaptHD", "onlinehd": "OnlineHD"}
     for r in results["runs"]:
         o, t = r["ours"], r.get("torchhd")
@@ -232,12 +287,18 @@ def markdown(results: dict[str, Any]) -> str:
         if t is None:
             th_acc, th_time, speed = "not run", "-", "-"
         elif t.get("skipped"):
-            th_acc, th_time, speed = "skipped", f"~{t['projected_s']:.0f} (projected)", f"~{t['projected_s'] / o['time_s']:.0f}x"
+            th_acc, th_time, speed = (
+                "skipped",
+                f"~{t['projected_s']:.0f} (projected)",
+                f"~{t['projected_s'] / o['time_s']:.0f}x",
+            )
         else:
             th_acc = _pct(t["accuracy"]) + (f" ({_pct(r['torchhd_seeds']['mean'])})" if "torchhd_seeds" in r else "")
             th_time, speed = f"{t['time_s']:.2f}", f"{r['speedup']:.0f}x"
-        lines.append(f"| {r['dim']} | {r['dataset']} | {r['n_train']} / {r['n_test']} | {names[r['model']]} | {ours_acc} "
-                     f"| {th_acc} | {o['time_s']:.2f} | {th_time} | {speed} |")
+        lines.append(
+            f"| {r['dim']} | {r['dataset']} | {r['n_train']} / {r['n_test']} | {names[r['model']]} | {ours_acc} "
+            f"| {th_acc} | {o['time_s']:.2f} | {th_time} | {speed} |"
+        )
     return "\n".join(lines)
 
 
@@ -262,10 +323,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-train", type=int, default=6000, help="MNIST-style training images for both libraries")
     p.add_argument("--image-test", type=int, default=10000)
     p.add_argument("--seeds", type=int, default=5, help="also report ours' accuracy over this many seeds")
-    p.add_argument("--torchhd-seeds", type=int, default=1,
-                   help="also report torchhd's accuracy over this many seeds (small sets)")
-    p.add_argument("--torchhd-budget", type=float, default=600.0,
-                   help="skip a torchhd model whose projected time exceeds this many seconds")
+    p.add_argument(
+        "--torchhd-seeds", type=int, default=1, help="also report torchhd's accuracy over this many seeds (small sets)"
+    )
+    p.add_argument(
+        "--torchhd-budget",
+        type=float,
+        default=600.0,
+        help="skip a torchhd model whose projected time exceeds this many seconds",
+    )
     p.add_argument("--no-torchhd", action="store_true")
     p.add_argument("--no-full", action="store_true", help="skip ours on the full MNIST-style splits")
     p.add_argument("--out", default=str(RESULTS))
@@ -278,9 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         print(markdown(json.loads(Path(args.out).read_text())))
         return 0
-    meta = {"command": "PYTHONPATH=. python3 benchmarks/bench_classifiers.py " + " ".join(argv or sys.argv[1:]),
-            "cpu": cpu_info(), "torch": torch.__version__, "numpy": np.__version__,
-            "torchhd": getattr(torchhd, "__version__", None), "date": time.strftime("%Y-%m-%d %H:%M")}
+    meta = {
+        "command": "PYTHONPATH=. python3 benchmarks/bench_classifiers.py " + " ".join(argv or sys.argv[1:]),
+        "cpu": cpu_info(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "torchhd": getattr(torchhd, "__version__", None),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     rows = []
     for name in args.datasets.split(","):
         rows += bench_dataset(name.strip(), args)

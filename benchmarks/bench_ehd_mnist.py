@@ -70,8 +70,9 @@ class ReferenceEHD:
                 g = stage.geometry
                 per = []
                 for o in range(g.out_units):
-                    proj = make_projection(stage.embedding, g.fan_in, stage.dim, stage.seed, stream=(stage.index, o),
-                                           cache_bytes=0)
+                    proj = make_projection(
+                        stage.embedding, g.fan_in, stage.dim, stage.seed, stream=(stage.index, o), cache_bytes=0
+                    )
                     rows = proj.rows()
                     sign_w = torch.from_numpy(_signs(stage.codes[o], stage.dim))
                     # alpha_{i,o} * G_o[i] as conv filters, exactly the paper's `alphag1`
@@ -139,20 +140,30 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", default="results/models/mnist_rasu.pt")
     ap.add_argument("--dim", "--n", dest="dim", default=",".join(map(str, PAPER_DIM)), help="dim per layer")
-    ap.add_argument("--embedding", default="rademacher",
-                    help="gaussian | rademacher | orthogonal | hadamard, or a comma list with one per G-layer")
+    ap.add_argument(
+        "--embedding",
+        default="rademacher",
+        help="gaussian | rademacher | orthogonal | hadamard, or a comma list with one per G-layer",
+    )
     ap.add_argument("--precision", default="int8", help="float32 | bfloat16 | int8, or a comma list per G-layer")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--seed-start", type=int, default=0, help="first seed (to split seeds across processes)")
     ap.add_argument("--skip-throughput", action="store_true")
-    ap.add_argument("--merge", nargs="+", default=None,
-                    help="combine result files of seed ranges (accuracy_per_seed) into --out, then exit")
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        help="combine result files of seed ranges (accuracy_per_seed) into --out, then exit",
+    )
     ap.add_argument("--limit", type=int, default=None, help="accuracy on the first LIMIT test images only")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--chunk", type=int, default=1000, help="images per saved progress step")
     ap.add_argument("--throughput-images", type=int, default=1024)
-    ap.add_argument("--compare-precisions", default="float32,bfloat16,int8",
-                    help="precisions whose throughput is measured side by side (seed 0)")
+    ap.add_argument(
+        "--compare-precisions",
+        default="float32,bfloat16,int8",
+        help="precisions whose throughput is measured side by side (seed 0)",
+    )
     ap.add_argument("--reference-images", type=int, default=4)
     ap.add_argument("--out", default="results/ehd_mnist/results.json")
     args = ap.parse_args(argv)
@@ -170,8 +181,13 @@ def main(argv=None) -> int:
     print(f"float G-Net test accuracy {float_acc:.4f} on {len(x)} images")
 
     result: dict = {
-        "checkpoint": args.checkpoint, "n_per_layer": dims, "embedding": args.embedding, "precision": args.precision,
-        "n_test": len(x), "float_accuracy": float_acc, "torch_threads": torch.get_num_threads(),
+        "checkpoint": args.checkpoint,
+        "n_per_layer": dims,
+        "embedding": args.embedding,
+        "precision": args.precision,
+        "n_test": len(x),
+        "float_accuracy": float_acc,
+        "torch_threads": torch.get_num_threads(),
         "machine": platform.processor() or platform.machine(),
         "numba_threads": numba.get_num_threads(),
         "command": " ".join(["python3", *map(shlex.quote, sys.argv)]),
@@ -185,7 +201,7 @@ def main(argv=None) -> int:
     # Structured (Hadamard) layers run in float32 only.
     single = "," in args.precision or "hadamard" in args.embedding
     compare = [args.precision] if single else args.compare_precisions.split(",")
-    for precision in ([] if args.skip_throughput else compare):
+    for precision in [] if args.skip_throughput else compare:
         if precision == "int8" and args.embedding != "rademacher":
             continue
         ehd = convert(model, dim=dims, embedding=embedding, seed=0, precision=parse_per_layer(precision), meta=meta)
@@ -205,8 +221,14 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     result["partial"] = {}
     for seed in seeds:
-        ehd = convert(model, dim=dims, embedding=parse_per_layer(args.embedding), seed=seed,
-                      precision=parse_per_layer(args.precision), meta=meta)
+        ehd = convert(
+            model,
+            dim=dims,
+            embedding=parse_per_layer(args.embedding),
+            seed=seed,
+            precision=parse_per_layer(args.precision),
+            meta=meta,
+        )
         # Evaluated in chunks, saving the running count after each, so a run stopped early still reports
         # exactly which images it covered.
         correct, seen, t0 = 0, 0, time.perf_counter()
@@ -244,8 +266,10 @@ def main(argv=None) -> int:
         result["speedup_vs_reference"] = ours_ips / ref_ips
         # The reference must compute the same function as our per-channel model (same G, same codes).
         result["reference_matches_per_channel_model"] = bool(torch.equal(ref_pred, ehd.predict(xs)))
-        print(f"reference (per-channel G, dense float): {ref_ips:.2f} img/s; ours {ours_ips:.1f} img/s; "
-              f"ratio {ours_ips / ref_ips:.0f}x")
+        print(
+            f"reference (per-channel G, dense float): {ref_ips:.2f} img/s; ours {ours_ips:.1f} img/s; "
+            f"ratio {ours_ips / ref_ips:.0f}x"
+        )
 
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "accuracy_per_seed"}, indent=1))

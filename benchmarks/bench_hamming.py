@@ -56,9 +56,20 @@ def cpu_info() -> dict:
             if line.startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
                 info["flags"] = sorted(
-                    f for f in flags
-                    if f in {"avx2", "avx512f", "avx512_vpopcntdq", "avx512_vnni", "avx512_bf16",
-                             "amx_int8", "amx_bf16", "amx_tile", "popcnt"}
+                    f
+                    for f in flags
+                    if f
+                    in {
+                        "avx2",
+                        "avx512f",
+                        "avx512_vpopcntdq",
+                        "avx512_vnni",
+                        "avx512_bf16",
+                        "amx_int8",
+                        "amx_bf16",
+                        "amx_tile",
+                        "popcnt",
+                    }
                 )
                 break
     except OSError:
@@ -118,8 +129,7 @@ def all_pairs(q: int, m: int, dim: int, repeats: int, torchhd_rows: int) -> dict
         dis = np.empty((q, m), dtype=np.int32)
 
         def faiss_full() -> np.ndarray:
-            faiss.hammings(faiss.swig_ptr(a8), faiss.swig_ptr(b8), q, m, a8.shape[1],
-                           faiss.swig_ptr(dis))
+            faiss.hammings(faiss.swig_ptr(a8), faiss.swig_ptr(b8), q, m, a8.shape[1], faiss.swig_ptr(dis))
             return dis
 
         fns["faiss hammings (full matrix)"] = faiss_full
@@ -179,8 +189,7 @@ def single_query(m: int, dim: int, repeats: int) -> dict:
         dis = np.empty((1, m), dtype=np.int32)
 
         def faiss_full() -> np.ndarray:
-            faiss.hammings(faiss.swig_ptr(a8), faiss.swig_ptr(b8), 1, m, a8.shape[1],
-                           faiss.swig_ptr(dis))
+            faiss.hammings(faiss.swig_ptr(a8), faiss.swig_ptr(b8), 1, m, a8.shape[1], faiss.swig_ptr(dis))
             return dis
 
         fns["faiss hammings (full row)"] = faiss_full
@@ -204,14 +213,21 @@ def crossover_grid(repeats: int) -> list[dict]:
             b = ops.random(m, dim, seed=6)
             t = time_round_robin(
                 {
-                    "numba": lambda: hamming_distance(a, b, method="numba"),
-                    "gemm": lambda: hamming_distance(a, b, method="gemm"),
+                    "numba": lambda a=a, b=b: hamming_distance(a, b, method="numba"),
+                    "gemm": lambda a=a, b=b: hamming_distance(a, b, method="gemm"),
                 },
                 repeats,
             )
             med = {k: float(np.median(v)) for k, v in t.items()}
-            rows.append({"Q": q, "M": m, "D": dim, **{f"{k}_s": v for k, v in med.items()},
-                         "gemm_over_numba": med["gemm"] / med["numba"]})
+            rows.append(
+                {
+                    "Q": q,
+                    "M": m,
+                    "D": dim,
+                    **{f"{k}_s": v for k, v in med.items()},
+                    "gemm_over_numba": med["gemm"] / med["numba"],
+                }
+            )
     return rows
 
 
@@ -222,8 +238,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--single-items", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--torchhd-rows", type=int, default=10,
-                        help="query rows timed for torchhd (extrapolated to --queries); 0 skips")
+    parser.add_argument(
+        "--torchhd-rows", type=int, default=10, help="query rows timed for torchhd (extrapolated to --queries); 0 skips"
+    )
     parser.add_argument("--no-grid", action="store_true", help="skip the auto crossover grid")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "bench_hamming.json"))
     args = parser.parse_args()
@@ -234,8 +251,11 @@ def main() -> None:
     grid = [] if args.no_grid else crossover_grid(max(3, args.repeats // 2))
 
     ours = pairs["median_s"]["hdc auto"]
-    exact_full = {k: v for k, v in pairs["median_s"].items()
-                  if k != "hdc auto" and not k.startswith("hdc ") and "extrapolated" not in k}
+    exact_full = {
+        k: v
+        for k, v in pairs["median_s"].items()
+        if k != "hdc auto" and not k.startswith("hdc ") and "extrapolated" not in k
+    }
     fastest_name = min(exact_full, key=exact_full.get)
     fp32 = pairs["median_s"]["torch float32 +-1 matmul"]
     single_other = {k: v for k, v in single["median_s"].items() if not k.startswith("hdc ")}
@@ -252,8 +272,7 @@ def main() -> None:
         "single_query_float32_over_ours": single["median_s"]["torch float32 +-1 matvec"]
         / single["median_s"]["hdc auto"],
         "single_query_fastest_other": single_fastest,
-        "single_query_ours_over_fastest_other": single["median_s"]["hdc auto"]
-        / single["median_s"][single_fastest],
+        "single_query_ours_over_fastest_other": single["median_s"]["hdc auto"] / single["median_s"][single_fastest],
         "bytes_per_vector_packed": packed_bytes,
         "bytes_per_vector_float32": float_bytes,
         "storage_ratio_float32_over_packed": float_bytes / packed_bytes,
@@ -276,8 +295,7 @@ def main() -> None:
             "faiss": getattr(faiss, "__version__", None),
             "torchhd": getattr(torchhd, "__version__", None),
         },
-        "threads": {"torch": torch.get_num_threads(),
-                    "numba": __import__("numba").get_num_threads()},
+        "threads": {"torch": torch.get_num_threads(), "numba": __import__("numba").get_num_threads()},
         "all_pairs": pairs,
         "single_query": single,
         "auto_crossover_grid": grid,
@@ -299,15 +317,20 @@ def main() -> None:
         print("\nauto crossover (numba vs int8 gemm incl. unpack), median ms")
         print(f"{'Q':>6s} {'M':>6s} {'D':>6s} {'numba':>9s} {'gemm':>9s} {'gemm/numba':>11s}")
         for r in grid:
-            print(f"{r['Q']:6d} {r['M']:6d} {r['D']:6d} {1e3 * r['numba_s']:9.3f} "
-                  f"{1e3 * r['gemm_s']:9.3f} {r['gemm_over_numba']:11.2f}")
-    print(f"\nstorage per vector at D={args.dim}: packed {packed_bytes} B, float32 {float_bytes} B "
-          f"-> {float_bytes / packed_bytes:.2f}x smaller (32x exactly when D is a multiple of 64; "
-          f"the {packed_bytes * 8 - args.dim} padding bits cost the rest)")
+            print(
+                f"{r['Q']:6d} {r['M']:6d} {r['D']:6d} {1e3 * r['numba_s']:9.3f} "
+                f"{1e3 * r['gemm_s']:9.3f} {r['gemm_over_numba']:11.2f}"
+            )
+    print(
+        f"\nstorage per vector at D={args.dim}: packed {packed_bytes} B, float32 {float_bytes} B "
+        f"-> {float_bytes / packed_bytes:.2f}x smaller (32x exactly when D is a multiple of 64; "
+        f"the {packed_bytes * 8 - args.dim} padding bits cost the rest)"
+    )
     print(f"ours / fastest other exact ({fastest_name}): {summary['ours_over_fastest_other']:.2f}")
     print(f"float32 +-1 matmul / ours: {summary['float32_matmul_over_ours']:.1f}x")
-    print(f"single query: ours / fastest other ({single_fastest}): "
-          f"{summary['single_query_ours_over_fastest_other']:.2f}")
+    print(
+        f"single query: ours / fastest other ({single_fastest}): {summary['single_query_ours_over_fastest_other']:.2f}"
+    )
     for k, v in summary["targets"].items():
         print(f"target {k}: {'met' if v else 'MISSED'}")
     out = Path(args.out)

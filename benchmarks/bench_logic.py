@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from gnet.logic import build_difflogic, convert, difflogic_spec
-from hdc._kernels.logic import BLOCK
+from gnet.logic.convert import DEFAULT_BLOCK as BLOCK
 
 
 def _best(fn, repeats: int) -> float:
@@ -86,27 +86,47 @@ def main() -> None:
             repeats = args.repeats if batch >= 4096 else args.repeats * 20
             t_kernel = _best(lambda: circuit.counts_packed(words, n, args.block), repeats)  # noqa: B023
             t_pack = _best(lambda: circuit.pack_inputs(x), repeats)  # noqa: B023
-            t_e2e = _best(lambda: circuit.counts_packed(*circuit.pack_inputs(x), args.block).argmax(1),  # noqa: B023
-                          repeats)
-            row = {"threads": numba.get_num_threads(), "batch": batch,
-                   "kernel_img_per_s": batch / t_kernel, "end_to_end_img_per_s": batch / t_e2e,
-                   "pack_img_per_s": batch / t_pack,
-                   "kernel_ns_per_img": 1e9 * t_kernel / batch, "end_to_end_ns_per_img": 1e9 * t_e2e / batch}
+            t_e2e = _best(
+                lambda: circuit.counts_packed(*circuit.pack_inputs(x), args.block).argmax(1),  # noqa: B023
+                repeats,
+            )
+            row = {
+                "threads": numba.get_num_threads(),
+                "batch": batch,
+                "kernel_img_per_s": batch / t_kernel,
+                "end_to_end_img_per_s": batch / t_e2e,
+                "pack_img_per_s": batch / t_pack,
+                "kernel_ns_per_img": 1e9 * t_kernel / batch,
+                "end_to_end_ns_per_img": 1e9 * t_e2e / batch,
+            }
             rows.append(row)
-            print(f"threads {row['threads']} batch {batch:6d}: kernel {row['kernel_img_per_s']:12,.0f} img/s "
-                  f"({row['kernel_ns_per_img']:.0f} ns/img), pack {row['pack_img_per_s']:12,.0f} img/s, "
-                  f"end-to-end {row['end_to_end_img_per_s']:12,.0f} img/s")
+            print(
+                f"threads {row['threads']} batch {batch:6d}: kernel {row['kernel_img_per_s']:12,.0f} img/s "
+                f"({row['kernel_ns_per_img']:.0f} ns/img), pack {row['pack_img_per_s']:12,.0f} img/s, "
+                f"end-to-end {row['end_to_end_img_per_s']:12,.0f} img/s"
+            )
 
     result = {
         "benchmark": "bench_logic",
-        "circuit": {"preset": "difflogic-mnist-small", "gates": circuit.n_gates, "gates_after_pruning": plan.n_gates,
-                    "inputs": len(circuit.input_source), "inputs_read": len(plan.input_bits),
-                    "model_bytes": circuit.nbytes, "layers": len(circuit.ids), "groups": circuit.n_classes},
+        "circuit": {
+            "preset": "difflogic-mnist-small",
+            "gates": circuit.n_gates,
+            "gates_after_pruning": plan.n_gates,
+            "inputs": len(circuit.input_source),
+            "inputs_read": len(plan.input_bits),
+            "model_bytes": circuit.nbytes,
+            "layers": len(circuit.ids),
+            "groups": circuit.n_classes,
+        },
         "block_words": args.block,
-        "repeats": args.repeats, "statistic": "best of repeats",
-        "load_average_before": load_before, "load_average_after": os.getloadavg(),
+        "repeats": args.repeats,
+        "statistic": "best of repeats",
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
         "note": "shared machine: other jobs ran at the same time; figures are loaded-machine figures",
-        "cpu": _cpu_info(), "numba": numba.__version__, "numba_threading_layer": numba.threading_layer(),
+        "cpu": _cpu_info(),
+        "numba": numba.__version__,
+        "numba_threading_layer": numba.threading_layer(),
         "results": rows,
     }
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)

@@ -46,8 +46,14 @@ def measure(policy: str | None, checkpoint: str, images: int) -> dict:
     if policy is not None:
         env["OMP_WAIT_POLICY"] = policy
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    out = subprocess.run([sys.executable, "-c", CHILD, checkpoint, str(images)], env=env, cwd=REPO,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, checkpoint, str(images)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -63,20 +69,29 @@ def main() -> int:
     settings = {"unset": None, "PASSIVE": "PASSIVE"}
     runs: dict[str, list[float]] = {k: [] for k in settings}
     for r in range(args.rounds):
-        for name in (list(settings) if r % 2 == 0 else list(settings)[::-1]):
+        for name in list(settings) if r % 2 == 0 else list(settings)[::-1]:
             res = measure(settings[name], args.checkpoint, args.images)
             runs[name].append(res["img_per_s"])
-            print(f"round {r}: OMP_WAIT_POLICY {name:8s} {res['img_per_s']:7.1f} img/s "
-                  f"({res['torch_threads']} torch threads)", flush=True)
+            print(
+                f"round {r}: OMP_WAIT_POLICY {name:8s} {res['img_per_s']:7.1f} img/s "
+                f"({res['torch_threads']} torch threads)",
+                flush=True,
+            )
     med = {k: statistics.median(v) for k, v in runs.items()}
-    print(f"median img/s: unset {med['unset']:.1f}, PASSIVE {med['PASSIVE']:.1f} "
-          f"({med['PASSIVE'] / med['unset']:.2f}x)")
+    print(
+        f"median img/s: unset {med['unset']:.1f}, PASSIVE {med['PASSIVE']:.1f} ({med['PASSIVE'] / med['unset']:.2f}x)"
+    )
     report = {
         "command": "PYTHONPATH=. python3 benchmarks/bench_omp_wait.py " + " ".join(sys.argv[1:]),
         "what": "EHD MNIST net, N = (6000, 15000, 15000, 14000), Gaussian first layer + Hadamard, batch 256",
-        "images": args.images, "rounds": args.rounds, "img_per_s": runs, "median_img_per_s": med,
-        "passive_over_unset": med["PASSIVE"] / med["unset"], "cpus": os.cpu_count(),
-        "machine": platform.machine(), "load_average_1min_at_end": os.getloadavg()[0],
+        "images": args.images,
+        "rounds": args.rounds,
+        "img_per_s": runs,
+        "median_img_per_s": med,
+        "passive_over_unset": med["PASSIVE"] / med["unset"],
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "load_average_1min_at_end": os.getloadavg()[0],
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")

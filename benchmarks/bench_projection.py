@@ -90,34 +90,52 @@ def main() -> int:
     model, config = load_model(args.checkpoint)
     meta = {"input_shape": config["input_shape"]}
     nets = {
-        "rademacher int8 (paper G)": convert(model, n=PAPER_N, embedding="rademacher", precision="int8", seed=0,
-                                             meta=meta),
-        "gaussian L1 + hadamard": convert(model, n=PAPER_N, embedding=["gaussian"] + ["hadamard"] * 3, seed=0,
-                                          meta=meta),
+        "rademacher int8 (paper G)": convert(
+            model, n=PAPER_N, embedding="rademacher", precision="int8", seed=0, meta=meta
+        ),
+        "gaussian L1 + hadamard": convert(
+            model, n=PAPER_N, embedding=["gaussian"] + ["hadamard"] * 3, seed=0, meta=meta
+        ),
     }
     x, y = _mnist_test(max(args.images, args.accuracy_images))
     batch = x[: args.images]
     for net in nets.values():
         net.predict(batch[:8])
-    whole = _median_times({k: (lambda m=m: m.predict(batch, batch_size=len(batch))) for k, m in nets.items()},
-                          args.repeats)
+    whole = _median_times(
+        {k: (lambda m=m: m.predict(batch, batch_size=len(batch))) for k, m in nets.items()}, args.repeats
+    )
     accuracy = {k: m.evaluate(x[: args.accuracy_images], y[: args.accuracy_images]).accuracy for k, m in nets.items()}
     base = whole["rademacher int8 (paper G)"]
     print(f"EHD MNIST net, N = {PAPER_N}, batch {args.images}:")
     for k, v in whole.items():
-        print(f"  {k:26s} {args.images / v:7.1f} img/s   {base / v:5.2f}x   accuracy {accuracy[k]:.4f} "
-              f"(first {args.accuracy_images} test images, seed 0)")
+        print(
+            f"  {k:26s} {args.images / v:7.1f} img/s   {base / v:5.2f}x   accuracy {accuracy[k]:.4f} "
+            f"(first {args.accuracy_images} test images, seed 0)"
+        )
 
     result = {
         "command": "PYTHONPATH=. python3 benchmarks/bench_projection.py " + " ".join(sys.argv[1:]),
-        "threads": torch.get_num_threads(), "numba_threads": numba.get_num_threads(), "machine": platform.machine(),
-        "load_average_1min_at_start": load_at_start, "repeats": args.repeats,
-        "layer": {"fan_in": fan_in, "dim": dim, "patches": len(rows), "images": args.images,
-                  "seconds": layer, "speedup_vs_int8": {k: layer["rademacher int8"] / v for k, v in layer.items()}},
-        "net": {"n_per_layer": PAPER_N, "batch": args.images,
-                "images_per_second": {k: args.images / v for k, v in whole.items()},
-                "speedup_vs_int8": {k: base / v for k, v in whole.items()},
-                "accuracy": accuracy, "accuracy_images": args.accuracy_images},
+        "threads": torch.get_num_threads(),
+        "numba_threads": numba.get_num_threads(),
+        "machine": platform.machine(),
+        "load_average_1min_at_start": load_at_start,
+        "repeats": args.repeats,
+        "layer": {
+            "fan_in": fan_in,
+            "dim": dim,
+            "patches": len(rows),
+            "images": args.images,
+            "seconds": layer,
+            "speedup_vs_int8": {k: layer["rademacher int8"] / v for k, v in layer.items()},
+        },
+        "net": {
+            "n_per_layer": PAPER_N,
+            "batch": args.images,
+            "images_per_second": {k: args.images / v for k, v in whole.items()},
+            "speedup_vs_int8": {k: base / v for k, v in whole.items()},
+            "accuracy": accuracy,
+            "accuracy_images": args.accuracy_images,
+        },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1))

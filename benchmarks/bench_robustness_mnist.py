@@ -100,8 +100,10 @@ class FirstLayerCodes:
 
     def verify(self, model: EHDModel, x: torch.Tensor, faulty: EHDModel) -> bool:
         n = min(len(x), self.batch_size)
-        return all(torch.equal(self.predict(m)[:n], m.predict(x[:n], batch_size=self.batch_size, backend="packed"))
-                   for m in (model, faulty))
+        return all(
+            torch.equal(self.predict(m)[:n], m.predict(x[:n], batch_size=self.batch_size, backend="packed"))
+            for m in (model, faulty)
+        )
 
 
 def run_gnet(args: argparse.Namespace) -> None:
@@ -122,32 +124,67 @@ def run_gnet(args: argparse.Namespace) -> None:
         _, float_acc = evaluate(float_model, x, y)
         t0 = time.perf_counter()
         provenance = {k: config[k] for k in ("dataset", "val_fraction", "data_seed") if k in config}
-        models[label] = convert(float_model, dim=args.n, embedding="gaussian", seed=args.conv_seed,
-                                meta=provenance, input_shape=config.get("input_shape"))
+        models[label] = convert(
+            float_model,
+            dim=args.n,
+            embedding="gaussian",
+            seed=args.conv_seed,
+            meta=provenance,
+            input_shape=config.get("input_shape"),
+        )
         entries[label] = {
-            "label": label, "path": str(path), "checkpoint_sha256": sha256(path), "float_accuracy": float_acc,
-            "convert_seconds": time.perf_counter() - t0, "target": "model", "layers": "all", "kind": "flip",
-            "scope": "row", "sampling": "without_replacement", "hits_unit": "per code", "seeds": seeds,
-            "n_test": len(x), "n_per_layer": models[label].dim_per_layer, "rows": [], "paper_protocol_rows": [],
+            "label": label,
+            "path": str(path),
+            "checkpoint_sha256": sha256(path),
+            "float_accuracy": float_acc,
+            "convert_seconds": time.perf_counter() - t0,
+            "target": "model",
+            "layers": "all",
+            "kind": "flip",
+            "scope": "row",
+            "sampling": "without_replacement",
+            "hits_unit": "per code",
+            "seeds": seeds,
+            "n_test": len(x),
+            "n_per_layer": models[label].dim_per_layer,
+            "rows": [],
+            "paper_protocol_rows": [],
         }
-        print(f"{label}: float accuracy {100 * float_acc:.2f}% on the first {len(x)} test images; "
-              f"converted at N = {models[label].dim_per_layer}")
+        print(
+            f"{label}: float accuracy {100 * float_acc:.2f}% on the first {len(x)} test images; "
+            f"converted at N = {models[label].dim_per_layer}"
+        )
 
     def write() -> None:
         result = {
-            "dataset": "mnist", "n_classes": 10,
+            "dataset": "mnist",
+            "n_classes": 10,
             "test_subset": f"the first {len(x)} images of the MNIST test set",
             "command": "OMP_NUM_THREADS=1 python benchmarks/bench_robustness_mnist.py " + " ".join(sys.argv[1:]),
-            "settings": {"n": args.n, "embedding": "gaussian", "conv_projection": "shared",
-                         "conv_seed": args.conv_seed, "p": ps, "seeds": seeds, "batch_size": args.batch_size,
-                         "cache_first_layer": args.cache_first_layer},
-            "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                        "torch_threads": torch.get_num_threads()},
+            "settings": {
+                "n": args.n,
+                "embedding": "gaussian",
+                "conv_projection": "shared",
+                "conv_seed": args.conv_seed,
+                "p": ps,
+                "seeds": seeds,
+                "batch_size": args.batch_size,
+                "cache_first_layer": args.cache_first_layer,
+            },
+            "machine": {
+                "platform": platform.platform(),
+                "processor": platform.processor(),
+                "torch_threads": torch.get_num_threads(),
+            },
             "seconds": time.perf_counter() - t_start,
             "models": list(entries.values()),
-            "paper": {"p_nominal": PAPER_P, "p_distinct": [round(1 - math.exp(-p), 4) for p in PAPER_P],
-                      "accuracy": PAPER, "note": "Sec. 4.5 A of the reference notes; the paper's flips are drawn "
-                      "with replacement, so nominal p corrupts a fraction 1 - exp(-p) of the bits"},
+            "paper": {
+                "p_nominal": PAPER_P,
+                "p_distinct": [round(1 - math.exp(-p), 4) for p in PAPER_P],
+                "accuracy": PAPER,
+                "note": "Sec. 4.5 A of the reference notes; the paper's flips are drawn "
+                "with replacement, so nominal p corrupts a fraction 1 - exp(-p) of the bits",
+            },
         }
         (out / f"{args.name}.json").write_text(json.dumps(result, indent=1))
         plot_robustness(result, out / f"{args.name}.png")
@@ -164,8 +201,14 @@ def run_gnet(args: argparse.Namespace) -> None:
             accs = [accuracy(label, models[label])] * len(seeds)
         else:
             accs = [accuracy(label, faulty_model(models[label], "model", faults, s)) for s in seeds]
-        return {"p": p, "hits": hits, "accuracies": accs, "accuracy_mean": statistics.mean(accs),
-                "accuracy_std": statistics.pstdev(accs), "seconds": time.perf_counter() - t0}
+        return {
+            "p": p,
+            "hits": hits,
+            "accuracies": accs,
+            "accuracy_mean": statistics.mean(accs),
+            "accuracy_std": statistics.pstdev(accs),
+            "seconds": time.perf_counter() - t0,
+        }
 
     caches: dict[str, FirstLayerCodes | None] = {}
     for label, model in models.items():
@@ -182,20 +225,28 @@ def run_gnet(args: argparse.Namespace) -> None:
         for label in models:
             row = run_rate(label, p, "without_replacement")
             entries[label]["rows"].append(row)
-            print(f"p={p:.2f} {label}: {100 * row['accuracy_mean']:6.2f} +- {100 * row['accuracy_std']:.2f} % "
-                  f"({row['seconds']:.0f} s)", flush=True)
+            print(
+                f"p={p:.2f} {label}: {100 * row['accuracy_mean']:6.2f} +- {100 * row['accuracy_std']:.2f} % "
+                f"({row['seconds']:.0f} s)",
+                flush=True,
+            )
         write()
     for p in paper_ps:
         for label in models:
             row = run_rate(label, p, "with_replacement")
             entries[label]["paper_protocol_rows"].append(row)
-            print(f"paper protocol p={p:.2f} {label}: {100 * row['accuracy_mean']:6.2f} +- "
-                  f"{100 * row['accuracy_std']:.2f} %", flush=True)
+            print(
+                f"paper protocol p={p:.2f} {label}: {100 * row['accuracy_mean']:6.2f} +- "
+                f"{100 * row['accuracy_std']:.2f} %",
+                flush=True,
+            )
         write()
     write()
 
-    print(f"\nMNIST, weight-code flips, N = {args.n}, first {len(x)} test images, {len(seeds)} seeds "
-          "(accuracy %, mean +- std)")
+    print(
+        f"\nMNIST, weight-code flips, N = {args.n}, first {len(x)} test images, {len(seeds)} seeds "
+        "(accuracy %, mean +- std)"
+    )
     print("| p (exact) | RASU | TASU | paper RASU | paper TASU (paper nominal p, with replacement) |")
     print("|---|---|---|---|---|")
     for i, p in enumerate(ps):
@@ -206,14 +257,19 @@ def run_gnet(args: argparse.Namespace) -> None:
             paper = f"{PAPER['RASU'][j]:.2f} | {PAPER['TASU'][j]:.2f}"
         else:
             paper = " | "
-        print(f"| {p:.2f} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} | "
-              f"{100 * t['accuracy_mean']:.2f} +- {100 * t['accuracy_std']:.2f} | {paper} |")
+        print(
+            f"| {p:.2f} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} | "
+            f"{100 * t['accuracy_mean']:.2f} +- {100 * t['accuracy_std']:.2f} | {paper} |"
+        )
     for i, p in enumerate(paper_ps):
         r, t = entries["RASU"]["paper_protocol_rows"][i], entries["TASU"]["paper_protocol_rows"][i]
-        print(f"paper protocol (with replacement) p={p:.2f}: RASU {100 * r['accuracy_mean']:.2f} +- "
-              f"{100 * r['accuracy_std']:.2f}, TASU {100 * t['accuracy_mean']:.2f} +- {100 * t['accuracy_std']:.2f}")
-    print(f"wrote {out / (args.name + '.json')} and {out / (args.name + '.png')} "
-          f"in {time.perf_counter() - t_start:.0f} s")
+        print(
+            f"paper protocol (with replacement) p={p:.2f}: RASU {100 * r['accuracy_mean']:.2f} +- "
+            f"{100 * r['accuracy_std']:.2f}, TASU {100 * t['accuracy_mean']:.2f} +- {100 * t['accuracy_std']:.2f}"
+        )
+    print(
+        f"wrote {out / (args.name + '.json')} and {out / (args.name + '.png')} in {time.perf_counter() - t_start:.0f} s"
+    )
 
 
 def run_hdc(args: argparse.Namespace) -> None:
@@ -234,19 +290,26 @@ def run_hdc(args: argparse.Namespace) -> None:
     x_test = data.x_test.reshape(len(data.x_test), -1)[: args.limit]
     y_test = data.y_test[: args.limit]
     results = {}
-    for name, clf in (("CentroidHD", CentroidHD(dim=args.hdc_dim, seed=0)),
-                      ("OnlineHD", OnlineHD(dim=args.hdc_dim, seed=0))):
+    for name, clf in (
+        ("CentroidHD", CentroidHD(dim=args.hdc_dim, seed=0)),
+        ("OnlineHD", OnlineHD(dim=args.hdc_dim, seed=0)),
+    ):
         t0 = time.perf_counter()
         clf.fit(x_train, y_train)
         fit_seconds = time.perf_counter() - t0
         for target in ("prototypes", "data"):
             res = classifier_robustness(clf, x_test, y_test, ps, seeds, target=target)
-            results[f"{name} / {target}"] = {"label": f"{name}, {target} flipped", "model": name,
-                                              "fit_seconds": fit_seconds, **res}
+            results[f"{name} / {target}"] = {
+                "label": f"{name}, {target} flipped",
+                "model": name,
+                "fit_seconds": fit_seconds,
+                **res,
+            }
             means = " ".join(f"{100 * r['accuracy_mean']:.1f}" for r in res["rows"])
             print(f"{name:>10} {target:>10}: {means}", flush=True)
     result = {
-        "dataset": "mnist", "n_classes": 10,
+        "dataset": "mnist",
+        "n_classes": 10,
         "test_subset": f"the first {len(y_test)} images of the MNIST test set",
         "train_subset": f"the first {len(y_train)} images of the MNIST training set",
         "command": "OMP_NUM_THREADS=1 python benchmarks/bench_robustness_mnist.py " + " ".join(sys.argv[1:]),
@@ -255,12 +318,16 @@ def run_hdc(args: argparse.Namespace) -> None:
         "models": list(results.values()),
     }
     (out / f"{args.hdc_name}.json").write_text(json.dumps(result, indent=1))
-    plot = {**result, "models": [{**m, "linestyle": "-" if m["target"] == "data" else "--"}
-                                 for m in result["models"]]}
-    plot_robustness(plot, out / f"{args.hdc_name}.png",
-                    title=f"MNIST HDC classifiers ({len(seeds)} seeds, {len(y_test)} test images)")
-    print(f"wrote {out / (args.hdc_name + '.json')} and {out / (args.hdc_name + '.png')} "
-          f"in {time.perf_counter() - t_start:.0f} s")
+    plot = {**result, "models": [{**m, "linestyle": "-" if m["target"] == "data" else "--"} for m in result["models"]]}
+    plot_robustness(
+        plot,
+        out / f"{args.hdc_name}.png",
+        title=f"MNIST HDC classifiers ({len(seeds)} seeds, {len(y_test)} test images)",
+    )
+    print(
+        f"wrote {out / (args.hdc_name + '.json')} and {out / (args.hdc_name + '.png')} "
+        f"in {time.perf_counter() - t_start:.0f} s"
+    )
 
 
 def main() -> int:
@@ -276,12 +343,20 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0, help="first fault seed")
     ap.add_argument("--paper-p", default="", help="rates at which to also run the paper's with-replacement protocol")
     ap.add_argument("--batch-size", type=int, default=100)
-    ap.add_argument("--no-cache-first-layer", dest="cache_first_layer", action="store_false",
-                    help="recompute the first layer's data codes in every evaluation (same results, slower)")
+    ap.add_argument(
+        "--no-cache-first-layer",
+        dest="cache_first_layer",
+        action="store_false",
+        help="recompute the first layer's data codes in every evaluation (same results, slower)",
+    )
     ap.add_argument("--out", default="results/robustness")
     ap.add_argument("--name", default="mnist_model_flips")
-    ap.add_argument("--part", default="all", choices=("gnet", "hdc", "all"),
-                    help="gnet: RASU vs TASU weight-code flips; hdc: HDC classifiers (prototype and data flips)")
+    ap.add_argument(
+        "--part",
+        default="all",
+        choices=("gnet", "hdc", "all"),
+        help="gnet: RASU vs TASU weight-code flips; hdc: HDC classifiers (prototype and data flips)",
+    )
     ap.add_argument("--hdc-dim", type=int, default=15000, help="D of the HDC classifiers")
     ap.add_argument("--hdc-train", type=int, default=20000, help="the first HDC_TRAIN training images fit them")
     ap.add_argument("--hdc-name", default="mnist_hdc_classifiers")

@@ -130,11 +130,17 @@ def make_case(kind: str, n: int, d: int | None, n_out: int, rows: int, dtype=np.
     words = (n_out + 63) // 64
     if kind == "dense":
         gt = rng.standard_normal((n, n_out)).astype(dtype)
-        return ((lambda out: dense_signs_into(x, gt, out)), (lambda out: signpack.dense_signs_into(x, gt, out)),
-                (rows, words))
+        return (
+            (lambda out: dense_signs_into(x, gt, out)),
+            (lambda out: signpack.dense_signs_into(x, gt, out)),
+            (rows, words),
+        )
     diag = (2 * rng.integers(0, 2, size=(-(-n_out // d), 3, d)) - 1).astype(dtype)
-    return ((lambda out: sorf_signs_into(x, diag, n_out, out)), (lambda out: sorf.sorf_signs_into(x, diag, n_out, out)),
-            (rows, words))
+    return (
+        (lambda out: sorf_signs_into(x, diag, n_out, out)),
+        (lambda out: sorf.sorf_signs_into(x, diag, n_out, out)),
+        (rows, words),
+    )
 
 
 def timed(fn, out, calls: int, rounds: list[float]) -> None:
@@ -165,7 +171,7 @@ def main() -> None:
     args = parser.parse_args()
 
     # Bit-identity on float64 as well (the SORF kernels serve float64 input; timed in float32 only).
-    for _, kind, n, d, n_out, per_image in CASES[1:]:
+    for _, kind, n, d, n_out, _per_image in CASES[1:]:
         base, fast, shape = make_case(kind, n, d, n_out, 3 * 8 + 5, dtype=np.float64, seed=1)
         a, b = np.empty(shape, np.uint64), np.empty(shape, np.uint64)
         base(a)
@@ -194,31 +200,49 @@ def main() -> None:
                 timed(fn, out, calls, times)
         assert np.array_equal(a, b), f"{name}: packed words differ after timing"
         mb, mn = float(np.median(t_base)) / args.images, float(np.median(t_new)) / args.images
-        ratios = [tb / tn for tb, tn in zip(t_base, t_new)]
-        results.append({
-            "case": name, "kind": kind, "fan_in": n, "block": d, "N": n_out, "rows": rows, "images": args.images,
-            "calls_per_round": calls,
-            "baseline_ms_per_image": round(mb, 4), "new_ms_per_image": round(mn, 4), "speedup": round(mb / mn, 3),
-            "speedup_per_round_min_max": [round(min(ratios), 3), round(max(ratios), 3)],
-            "baseline_ms_rounds": [round(t, 3) for t in t_base], "new_ms_rounds": [round(t, 3) for t in t_new],
-            "bit_identical": True,
-        })
+        ratios = [tb / tn for tb, tn in zip(t_base, t_new, strict=False)]
+        results.append(
+            {
+                "case": name,
+                "kind": kind,
+                "fan_in": n,
+                "block": d,
+                "N": n_out,
+                "rows": rows,
+                "images": args.images,
+                "calls_per_round": calls,
+                "baseline_ms_per_image": round(mb, 4),
+                "new_ms_per_image": round(mn, 4),
+                "speedup": round(mb / mn, 3),
+                "speedup_per_round_min_max": [round(min(ratios), 3), round(max(ratios), 3)],
+                "baseline_ms_rounds": [round(t, 3) for t in t_base],
+                "new_ms_rounds": [round(t, 3) for t in t_new],
+                "bit_identical": True,
+            }
+        )
         print(f"{name:42s} {mb:16.3f} {mn:11.3f} {mb / mn:8.2f}x")
     total_b = sum(r["baseline_ms_per_image"] for r in results)
     total_n = sum(r["new_ms_per_image"] for r in results)
     print(f"{'all four layers':42s} {total_b:16.3f} {total_n:11.3f} {total_b / total_n:8.2f}x")
 
     report = {
-        "command": " ".join([
-            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')}",
-            f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', '')}",
-            "PYTHONPATH=. python3 benchmarks/bench_signpack.py", *sys.argv[1:]]),
+        "command": " ".join(
+            [
+                f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')}",
+                f"NUMBA_NUM_THREADS={os.environ.get('NUMBA_NUM_THREADS', '')}",
+                "PYTHONPATH=. python3 benchmarks/bench_signpack.py",
+                *sys.argv[1:],
+            ]
+        ),
         "numba_threads": numba.get_num_threads(),
         "repeats": args.repeats,
         "statistic": "median over interleaved rounds of the mean call time, per image (call time / images)",
         "cases": results,
-        "total": {"baseline_ms_per_image": round(total_b, 4), "new_ms_per_image": round(total_n, 4),
-                  "speedup": round(total_b / total_n, 3)},
+        "total": {
+            "baseline_ms_per_image": round(total_b, 4),
+            "new_ms_per_image": round(total_n, 4),
+            "speedup": round(total_b / total_n, 3),
+        },
         "cpu": cpu_info(),
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__},
     }

@@ -40,10 +40,16 @@ def plain_cnn(seed: int) -> nn.Sequential:
     with gen_state:
         torch.manual_seed(seed)
         return nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
             nn.Flatten(),
-            nn.Linear(3136, 512), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(3136, 512),
+            nn.ReLU(),
+            nn.Dropout(0.5),
             nn.Linear(512, 10),
         )
 
@@ -129,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, pairs in samples.items():
         wall, cpu = [p[0] for p in pairs], [p[1] for p in pairs]
         rows[name] = {
-            "median_step_wall_s": statistics.median(wall), "min_step_wall_s": min(wall),
-            "median_step_cpu_s": statistics.median(cpu), "n_steps": len(pairs),
+            "median_step_wall_s": statistics.median(wall),
+            "min_step_wall_s": min(wall),
+            "median_step_cpu_s": statistics.median(cpu),
+            "n_steps": len(pairs),
             "epoch_wall_s": statistics.median(wall) * steps_per_epoch,
             "epoch_cpu_s": statistics.median(cpu) * steps_per_epoch,
         }
@@ -139,27 +147,38 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "command": "OMP_NUM_THREADS=1 PYTHONPATH=. python3 benchmarks/bench_train.py " + " ".join(argv or sys.argv[1:]),
         "what": "one training step (forward, cross-entropy, backward, Adam) of the paper's MNIST G-Net vs a plain "
-                "CNN of the same shape; medians over interleaved steps, extrapolated to one 58,000-image epoch. "
-                "CPU time (process_time) is less disturbed than wall time when other processes share the cores.",
-        "data": source, "batch_size": args.batch_size, "steps_per_epoch": steps_per_epoch,
-        "torch_threads": torch.get_num_threads(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+        "CNN of the same shape; medians over interleaved steps, extrapolated to one 58,000-image epoch. "
+        "CPU time (process_time) is less disturbed than wall time when other processes share the cores.",
+        "data": source,
+        "batch_size": args.batch_size,
+        "steps_per_epoch": steps_per_epoch,
+        "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "cpu": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],
-        "torch": torch.__version__, "python": platform.python_version(),
-        "models": rows, "ratio_gnet_over_cnn_wall": ratio_wall, "ratio_gnet_over_cnn_cpu": ratio_cpu,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "models": rows,
+        "ratio_gnet_over_cnn_wall": ratio_wall,
+        "ratio_gnet_over_cnn_cpu": ratio_cpu,
         "target_ratio": 1.3,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
 
-    print(f"batch {args.batch_size}, {torch.get_num_threads()} torch thread(s), {source}, "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"batch {args.batch_size}, {torch.get_num_threads()} torch thread(s), {source}, "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     print(f"{'model':<10} {'wall/step':>10} {'CPU/step':>10} {'epoch wall':>11} {'epoch CPU':>10}")
     for name, row in rows.items():
         label = {"gnet": "G-Net", "cnn": "plain CNN"}[name]
-        print(f"{label:<10} {1000 * row['median_step_wall_s']:>8.1f}ms {1000 * row['median_step_cpu_s']:>8.1f}ms "
-              f"{row['epoch_wall_s']:>10.1f}s {row['epoch_cpu_s']:>9.1f}s")
+        print(
+            f"{label:<10} {1000 * row['median_step_wall_s']:>8.1f}ms {1000 * row['median_step_cpu_s']:>8.1f}ms "
+            f"{row['epoch_wall_s']:>10.1f}s {row['epoch_cpu_s']:>9.1f}s"
+        )
     print(f"ratio G-Net / CNN: wall {ratio_wall:.2f}x, CPU {ratio_cpu:.2f}x (target <= 1.3x) -> {out}")
     if args.profile:
         for name, stepper in steppers.items():

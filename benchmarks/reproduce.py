@@ -71,18 +71,48 @@ REPO = Path(__file__).resolve().parents[1]
 # the training sets are tiny (36-50 items), so the 10 % held out only drives the learning-rate schedule. Weight
 # decay 1e-3 (not 1e-5) keeps the classifier margins wide enough for the EHD estimates on these small sets.
 RECIPES: dict[str, dict[str, Any]] = {
-    "digits": {"epochs": 15, "batch_size": 64, "lr": 3e-3, "weight_decay": 1e-5, "plateau_factor": 0.1,
-               "plateau_patience": 10, "val_fraction": 0.1,
-               "n_grid": ["250", "500", "1000", "2000", "4000", "8000"]},
-    "mnist": {"epochs": 12, "batch_size": 128, "lr": 1e-3, "weight_decay": 1e-5, "plateau_factor": 0.3,
-              "plateau_patience": 1, "val_fraction": 2000 / 60000,
-              "n_grid": ["2000", "5000", "10000", "6000,15000,15000,14000"]},
-    "fashion-mnist": {"epochs": 30, "batch_size": 128, "lr": 1e-3, "weight_decay": 1e-5, "plateau_factor": 0.3,
-                      "plateau_patience": 2, "val_fraction": 2000 / 60000, "augment": "flip",
-                      "n_grid": ["5000", "10000", "20000"]},
-    "ucr": {"epochs": 100, "batch_size": 16, "lr": 1e-2, "weight_decay": 1e-3, "plateau_factor": 0.3,
-            "plateau_patience": 10, "val_fraction": 0.1, "select": "last",
-            "n_grid": ["1000", "2000", "5000", "10000", "15000"]},
+    "digits": {
+        "epochs": 15,
+        "batch_size": 64,
+        "lr": 3e-3,
+        "weight_decay": 1e-5,
+        "plateau_factor": 0.1,
+        "plateau_patience": 10,
+        "val_fraction": 0.1,
+        "n_grid": ["250", "500", "1000", "2000", "4000", "8000"],
+    },
+    "mnist": {
+        "epochs": 12,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "weight_decay": 1e-5,
+        "plateau_factor": 0.3,
+        "plateau_patience": 1,
+        "val_fraction": 2000 / 60000,
+        "n_grid": ["2000", "5000", "10000", "6000,15000,15000,14000"],
+    },
+    "fashion-mnist": {
+        "epochs": 30,
+        "batch_size": 128,
+        "lr": 1e-3,
+        "weight_decay": 1e-5,
+        "plateau_factor": 0.3,
+        "plateau_patience": 2,
+        "val_fraction": 2000 / 60000,
+        "augment": "flip",
+        "n_grid": ["5000", "10000", "20000"],
+    },
+    "ucr": {
+        "epochs": 100,
+        "batch_size": 16,
+        "lr": 1e-2,
+        "weight_decay": 1e-3,
+        "plateau_factor": 0.3,
+        "plateau_patience": 10,
+        "val_fraction": 0.1,
+        "select": "last",
+        "n_grid": ["1000", "2000", "5000", "10000", "15000"],
+    },
 }
 
 
@@ -99,6 +129,7 @@ def slug(dataset: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- JSON files
+
 
 def read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
@@ -134,6 +165,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 
 # ---------------------------------------------------------------------------------------------- context
 
+
 @dataclass
 class Context:
     args: argparse.Namespace
@@ -148,8 +180,7 @@ class Context:
     def data(self, val_fraction: float, seed: int) -> DataSplits:
         key = (round(float(val_fraction), 9), int(seed))
         if key not in self._data:
-            self._data[key] = load_dataset(self.args.dataset, self.args.data_dir, val_fraction=val_fraction,
-                                           seed=seed)
+            self._data[key] = load_dataset(self.args.dataset, self.args.data_dir, val_fraction=val_fraction, seed=seed)
         return self._data[key]
 
     def test_subset(self, data: DataSplits) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,8 +198,10 @@ class Context:
         if act not in self._models:
             path = self.checkpoint_path(act)
             if not path.is_file():
-                raise FileNotFoundError(f"no float {act.upper()} checkpoint at {path}; run the train_{act} stage "
-                                        f"or pass --checkpoint {act}=PATH")
+                raise FileNotFoundError(
+                    f"no float {act.upper()} checkpoint at {path}; run the train_{act} stage "
+                    f"or pass --checkpoint {act}=PATH"
+                )
             model, config = load_model(path)
             self._models[act] = (model, config, path)
         return self._models[act]
@@ -178,28 +211,45 @@ class Context:
         return self.data(config.get("val_fraction", self.recipe["val_fraction"]), config.get("data_seed", 0))
 
     def stamp(self) -> dict[str, Any]:
-        return {"dataset": self.args.dataset, "command": self.command, "torch_threads": torch.get_num_threads(),
-                "machine": platform.machine(), "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        return {
+            "dataset": self.args.dataset,
+            "command": self.command,
+            "torch_threads": torch.get_num_threads(),
+            "machine": platform.machine(),
+            "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
 
 
 # ---------------------------------------------------------------------------------------------- training
 
+
 def train_config(ctx: Context, epochs: int) -> TrainConfig:
     r = ctx.recipe
-    return TrainConfig(epochs=epochs, batch_size=r["batch_size"], lr=r["lr"], weight_decay=r["weight_decay"],
-                       plateau_factor=r["plateau_factor"], plateau_patience=r["plateau_patience"],
-                       early_stopping=ctx.args.early_stopping, seed=ctx.args.train_seed,
-                       augment=r.get("augment"))
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=r["batch_size"],
+        lr=r["lr"],
+        weight_decay=r["weight_decay"],
+        plateau_factor=r["plateau_factor"],
+        plateau_patience=r["plateau_patience"],
+        early_stopping=ctx.args.early_stopping,
+        seed=ctx.args.train_seed,
+        augment=r.get("augment"),
+    )
 
 
 def stage_train(ctx: Context, act: str) -> dict[str, Any]:
     path = ctx.out / f"train_{act}.json"
     given = dict(ctx.args.checkpoint).get(act)
     previous = read_json(path)
-    if previous and previous.get("complete") and (given is None or previous.get("checkpoint") == str(Path(given))) \
-            and Path(ctx.checkpoint_path(act)).is_file() \
-            and previous.get("checkpoint_sha256") == file_sha256(ctx.checkpoint_path(act)) \
-            and (given is not None or previous.get("epochs_planned") == ctx.recipe["epochs"]):
+    if (
+        previous
+        and previous.get("complete")
+        and (given is None or previous.get("checkpoint") == str(Path(given)))
+        and Path(ctx.checkpoint_path(act)).is_file()
+        and previous.get("checkpoint_sha256") == file_sha256(ctx.checkpoint_path(act))
+        and (given is not None or previous.get("epochs_planned") == ctx.recipe["epochs"])
+    ):
         ctx.say(f"[train_{act}] done before: float test accuracy {previous['test_accuracy']:.4f} (skipped)")
         return previous
 
@@ -214,12 +264,21 @@ def stage_train(ctx: Context, act: str) -> dict[str, Any]:
     data = ctx.model_data(config)
     x, y = data.test.tensors
     _, acc = evaluate(model, x, y)
-    record.update(checkpoint=str(ckpt), checkpoint_sha256=file_sha256(ckpt), test_accuracy=acc, n_test=len(x),
-                  select=ctx.recipe.get("select", "best") if given is None else "given",
-                  architecture=config["architecture"], train_settings=config.get("train"),
-                  val_fraction=config.get("val_fraction"), data_seed=config.get("data_seed"))
-    ctx.say(f"[train_{act}] float test accuracy {acc:.4f} on {len(x)} items"
-            + (" (cut short; run again to continue)" if record["cut_short"] else ""))
+    record.update(
+        checkpoint=str(ckpt),
+        checkpoint_sha256=file_sha256(ckpt),
+        test_accuracy=acc,
+        n_test=len(x),
+        select=ctx.recipe.get("select", "best") if given is None else "given",
+        architecture=config["architecture"],
+        train_settings=config.get("train"),
+        val_fraction=config.get("val_fraction"),
+        data_seed=config.get("data_seed"),
+    )
+    ctx.say(
+        f"[train_{act}] float test accuracy {acc:.4f} on {len(x)} items"
+        + (" (cut short; run again to continue)" if record["cut_short"] else "")
+    )
     record.update(seconds=time.perf_counter() - t0, stage_budget_s=ctx.args.stage_budget_s, **ctx.stamp())
     write_json(path, record)
     return record
@@ -233,8 +292,14 @@ def _train(ctx: Context, act: str, t0: float) -> dict[str, Any]:
     specs = architecture_for(data, args.arch, act)
     model = build_model(specs, seed=args.train_seed)
     check_input_shape(model, data.input_shape, data.n_classes)
-    model_config = {"architecture": specs, "input_shape": list(data.input_shape), "n_classes": data.n_classes,
-                    "dataset": data.name, "val_fraction": r["val_fraction"], "data_seed": args.train_seed}
+    model_config = {
+        "architecture": specs,
+        "input_shape": list(data.input_shape),
+        "n_classes": data.n_classes,
+        "dataset": data.name,
+        "val_fraction": r["val_fraction"],
+        "data_seed": args.train_seed,
+    }
     last = run_dir / "last.pt"
     done = 0
     if last.is_file():
@@ -248,8 +313,10 @@ def _train(ctx: Context, act: str, t0: float) -> dict[str, Any]:
         result = json.loads(payload["result"])
         if result.get("stopped_early"):
             done = r["epochs"]
-    ctx.say(f"[train_{act}] {data.name}: {len(data.train)} train / {len(data.val)} val items, "
-            f"epochs {done}/{r['epochs']} done, budget {args.stage_budget_s:.0f}s")
+    ctx.say(
+        f"[train_{act}] {data.name}: {len(data.train)} train / {len(data.val)} val items, "
+        f"epochs {done}/{r['epochs']} done, budget {args.stage_budget_s:.0f}s"
+    )
     cut_short, epoch_seconds = False, 0.0
     for epoch in range(done, r["epochs"]):
         if epoch > done and time.perf_counter() - t0 + epoch_seconds > args.stage_budget_s:
@@ -258,20 +325,35 @@ def _train(ctx: Context, act: str, t0: float) -> dict[str, Any]:
         t_epoch = time.perf_counter()
         # One epoch per call, resumed from last.pt: identical to a single call (the loop's state, RNGs included,
         # is restored from the checkpoint), but the budget can stop it between epochs.
-        result = train(model, data.train.tensors, data.val.tensors, train_config(ctx, epoch + 1), model_config,
-                       out_dir=run_dir, resume=last if epoch > 0 else None, progress=not args.quiet)
+        result = train(
+            model,
+            data.train.tensors,
+            data.val.tensors,
+            train_config(ctx, epoch + 1),
+            model_config,
+            out_dir=run_dir,
+            resume=last if epoch > 0 else None,
+            progress=not args.quiet,
+        )
         epoch_seconds = time.perf_counter() - t_epoch
         if result.stopped_early:
             break
     history = json.loads((run_dir / "history.json").read_text()) if (run_dir / "history.json").is_file() else {}
-    return {"cut_short": cut_short, "complete": not cut_short, "run_dir": str(run_dir),
-            "epochs_run": len(history.get("history", [])), "epochs_planned": r["epochs"],
-            "best_epoch": history.get("best_epoch", -1) + 1, "best_val_accuracy": history.get("best_val_accuracy"),
-            "epoch_seconds_total": sum(h["seconds"] for h in history.get("history", [])),
-            "history": history.get("history", [])}
+    return {
+        "cut_short": cut_short,
+        "complete": not cut_short,
+        "run_dir": str(run_dir),
+        "epochs_run": len(history.get("history", [])),
+        "epochs_planned": r["epochs"],
+        "best_epoch": history.get("best_epoch", -1) + 1,
+        "best_val_accuracy": history.get("best_val_accuracy"),
+        "epoch_seconds_total": sum(h["seconds"] for h in history.get("history", [])),
+        "history": history.get("history", []),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- EHD sweeps
+
 
 def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
     name = f"sweep_{act}_{embedding}"
@@ -282,8 +364,12 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
     grid = [parse_dim(v) for v in args.n_grid]
     seeds = list(range(args.seeds))
     precision = "int8" if (args.int8 and embedding == "rademacher") else "float32"
-    settings = {"checkpoint_sha256": sha, "limit": args.limit, "precision": precision,
-                "conv_projection": args.conv_projection}
+    settings = {
+        "checkpoint_sha256": sha,
+        "limit": args.limit,
+        "precision": precision,
+        "conv_projection": args.conv_projection,
+    }
     previous = read_json(path)
     points: list[dict[str, Any]] = []
     if previous and all(previous.get(k) == v for k, v in settings.items()):
@@ -297,12 +383,15 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
         return previous
     _, float_acc = evaluate(model, x, y)
     t0, cost = time.perf_counter(), {}
-    ctx.say(f"[{name}] {len(todo)} (N, seed) points to measure on {len(x)} test items, "
-            f"budget {args.stage_budget_s:.0f}s")
+    ctx.say(
+        f"[{name}] {len(todo)} (N, seed) points to measure on {len(x)} test items, budget {args.stage_budget_s:.0f}s"
+    )
 
     def as_json(result: SweepResult) -> list[dict[str, Any]]:
-        return [{"n": p.dim, "seed": p.seed, "n_per_layer": p.dim_per_layer, "accuracy": p.accuracy,
-                 "seconds": p.seconds} for p in result.points]
+        return [
+            {"n": p.dim, "seed": p.seed, "n_per_layer": p.dim_per_layer, "accuracy": p.accuracy, "seconds": p.seconds}
+            for p in result.points
+        ]
 
     def over_budget(n: Any, seed: int) -> bool:
         return time.perf_counter() - t0 + cost.get(n_key(n), 0.0) > args.stage_budget_s
@@ -310,26 +399,69 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
     def saved(result: SweepResult, point: SweepPoint) -> None:
         cost[n_key(point.dim)] = point.seconds
         ctx.say(f"[{name}] N={point.dim} seed {point.seed}: {point.accuracy:.4f} ({point.seconds:.1f}s)")
-        write_json(path, _sweep_record(ctx, name, act, embedding, settings, ckpt, float_acc, len(x), grid, seeds,
-                                       as_json(result), True, time.perf_counter() - t0))
+        write_json(
+            path,
+            _sweep_record(
+                ctx,
+                name,
+                act,
+                embedding,
+                settings,
+                ckpt,
+                float_acc,
+                len(x),
+                grid,
+                seeds,
+                as_json(result),
+                True,
+                time.perf_counter() - t0,
+            ),
+        )
 
     done = [SweepPoint(p["n"], p["seed"], p["n_per_layer"], p["accuracy"], p["seconds"]) for p in points]
-    result = sweep(model, x, y, grid, seeds, embedding=embedding, conv_projection=args.conv_projection,
-                   precision=precision, batch_size=args.batch_size, float_accuracy=float_acc, done=done,
-                   on_point=saved, stop=over_budget, progress=not args.quiet)
+    result = sweep(
+        model,
+        x,
+        y,
+        grid,
+        seeds,
+        embedding=embedding,
+        conv_projection=args.conv_projection,
+        precision=precision,
+        batch_size=args.batch_size,
+        float_accuracy=float_acc,
+        done=done,
+        on_point=saved,
+        stop=over_budget,
+        progress=not args.quiet,
+    )
     points = as_json(result)
     have = {(n_key(p["n"]), p["seed"]) for p in points}
     complete = all((n_key(n), s) in have for n in grid for s in seeds)
-    record = _sweep_record(ctx, name, act, embedding, settings, ckpt, float_acc, len(x), grid, seeds, points,
-                           not complete, time.perf_counter() - t0)
+    record = _sweep_record(
+        ctx,
+        name,
+        act,
+        embedding,
+        settings,
+        ckpt,
+        float_acc,
+        len(x),
+        grid,
+        seeds,
+        points,
+        not complete,
+        time.perf_counter() - t0,
+    )
     record["complete"] = complete
     record["cut_short"] = not result.complete or not complete
     write_json(path, record)
     return record
 
 
-def _sweep_record(ctx, name, act, embedding, settings, ckpt, float_acc, n_test, grid, seeds, points, partial,
-                  seconds) -> dict[str, Any]:
+def _sweep_record(
+    ctx, name, act, embedding, settings, ckpt, float_acc, n_test, grid, seeds, points, partial, seconds
+) -> dict[str, Any]:
     rows = []
     for n in grid:
         mine = [p for p in points if n_key(p["n"]) == n_key(n)]
@@ -338,16 +470,40 @@ def _sweep_record(ctx, name, act, embedding, settings, ckpt, float_acc, n_test, 
         accs = [p["accuracy"] for p in mine]
         m, s = mean_std(accs)
         per_layer = mine[0]["n_per_layer"]
-        rows.append({"n": n, "n_per_layer": per_layer, "mean_n": statistics.mean(per_layer),
-                     "seeds": [p["seed"] for p in mine], "accuracy_mean": m, "accuracy_std": s, "accuracies": accs,
-                     "gap_to_float": float_acc - m})
-    return {"stage": name, "activation": act, "embedding": embedding, **settings, "checkpoint": str(ckpt),
-            "float_accuracy": float_acc, "n_test": n_test, "n_grid": grid, "seeds": seeds, "rows": rows,
-            "points": points, "complete": not partial, "cut_short": partial, "seconds": seconds,
-            "stage_budget_s": ctx.args.stage_budget_s, **ctx.stamp()}
+        rows.append(
+            {
+                "n": n,
+                "n_per_layer": per_layer,
+                "mean_n": statistics.mean(per_layer),
+                "seeds": [p["seed"] for p in mine],
+                "accuracy_mean": m,
+                "accuracy_std": s,
+                "accuracies": accs,
+                "gap_to_float": float_acc - m,
+            }
+        )
+    return {
+        "stage": name,
+        "activation": act,
+        "embedding": embedding,
+        **settings,
+        "checkpoint": str(ckpt),
+        "float_accuracy": float_acc,
+        "n_test": n_test,
+        "n_grid": grid,
+        "seeds": seeds,
+        "rows": rows,
+        "points": points,
+        "complete": not partial,
+        "cut_short": partial,
+        "seconds": seconds,
+        "stage_budget_s": ctx.args.stage_budget_s,
+        **ctx.stamp(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------- baselines
+
 
 def stage_baselines(ctx: Context) -> dict[str, Any]:
     from hdc import classifiers
@@ -388,8 +544,16 @@ def stage_baselines(ctx: Context) -> dict[str, Any]:
         acc = float(est.score(x_te, y_te))
         seconds = time.perf_counter() - t_point
         cost[(model_name, dim)] = seconds
-        points.append({"model": model_name, "dim": dim, "seed": seed, "accuracy": acc, "seconds": seconds,
-                       "params": {k: v for k, v in est.get_params().items() if _jsonable(v)}})
+        points.append(
+            {
+                "model": model_name,
+                "dim": dim,
+                "seed": seed,
+                "accuracy": acc,
+                "seconds": seconds,
+                "params": {k: v for k, v in est.get_params().items() if _jsonable(v)},
+            }
+        )
         ctx.say(f"[baselines] {model_name} D={dim} seed {seed}: {acc:.4f} ({seconds:.1f}s)")
         write_json(path, _baseline_record(ctx, settings, names, dims, seeds, points, False, len(x_te), t0))
     have = {(p["model"], p["dim"], p["seed"]) for p in points}
@@ -412,9 +576,21 @@ def _baseline_record(ctx, settings, names, dims, seeds, points, complete, n_test
             if accs:
                 mu, sd = mean_std(accs)
                 rows.append({"model": m, "dim": d, "accuracy_mean": mu, "accuracy_std": sd, "accuracies": accs})
-    return {"stage": "baselines", **settings, "models": names, "dims": dims, "seeds": seeds, "n_test": n_test,
-            "rows": rows, "points": points, "complete": complete, "cut_short": not complete,
-            "seconds": time.perf_counter() - t0, "stage_budget_s": ctx.args.stage_budget_s, **ctx.stamp()}
+    return {
+        "stage": "baselines",
+        **settings,
+        "models": names,
+        "dims": dims,
+        "seeds": seeds,
+        "n_test": n_test,
+        "rows": rows,
+        "points": points,
+        "complete": complete,
+        "cut_short": not complete,
+        "seconds": time.perf_counter() - t0,
+        "stage_budget_s": ctx.args.stage_budget_s,
+        **ctx.stamp(),
+    }
 
 
 def _fan_ins(ctx: Context) -> list[int]:
@@ -428,32 +604,50 @@ def _fan_ins(ctx: Context) -> list[int]:
 
 # ---------------------------------------------------------------------------------------------- plot + summary
 
+
 def stage_plot(ctx: Context) -> dict[str, Any]:
     """Redraw accuracy_vs_n.png and rewrite summary.json / table.md from whatever stage files exist."""
     acts = [a for a in ctx.args.activations if any((ctx.out / f"sweep_{a}_{e}.json").is_file() for e in EMBEDDINGS)]
     baselines = read_json(ctx.out / "baselines.json")
-    summary: dict[str, Any] = {"dataset": ctx.args.dataset, "float": {}, "ehd": [], "baselines": [],
-                               "command": ctx.command}
+    summary: dict[str, Any] = {
+        "dataset": ctx.args.dataset,
+        "float": {},
+        "ehd": [],
+        "baselines": [],
+        "command": ctx.command,
+    }
     for act in ctx.args.activations:
         rec = read_json(ctx.out / f"train_{act}.json")
         if rec and "test_accuracy" in rec:
-            summary["float"][act] = {"test_accuracy": rec["test_accuracy"], "n_test": rec["n_test"],
-                                     "complete": rec["complete"], "epochs_run": rec.get("epochs_run")}
+            summary["float"][act] = {
+                "test_accuracy": rec["test_accuracy"],
+                "n_test": rec["n_test"],
+                "complete": rec["complete"],
+                "epochs_run": rec.get("epochs_run"),
+            }
     if not acts:
         ctx.say("[plot] no sweep results yet; nothing to draw")
         write_json(ctx.out / "summary.json", summary)
         return summary
-    lines = ["| activation | G | N per layer | mean N | EHD accuracy (%) | float (%) | gap (points) | seeds | "
-             "test items |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| activation | G | N per layer | mean N | EHD accuracy (%) | float (%) | gap (points) | seeds | test items |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     panels = [_panel(ctx, act, baselines, summary, lines) for act in acts]
     if baselines:
-        lines += ["", "| baseline (hdc.classifiers, default settings) | D | accuracy (%) | seeds | test items |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| baseline (hdc.classifiers, default settings) | D | accuracy (%) | seeds | test items |",
+            "|---|---|---|---|---|",
+        ]
         for r in baselines["rows"]:
-            summary["baselines"].append({k: r[k] for k in ("model", "dim", "accuracy_mean", "accuracy_std")}
-                                        | {"seeds": len(r["accuracies"])})
-            lines.append(f"| {r['model']} | {r['dim']} | {100 * r['accuracy_mean']:.2f} +- "
-                         f"{100 * r['accuracy_std']:.2f} | {len(r['accuracies'])} | {baselines['n_test']} |")
+            summary["baselines"].append(
+                {k: r[k] for k in ("model", "dim", "accuracy_mean", "accuracy_std")} | {"seeds": len(r["accuracies"])}
+            )
+            lines.append(
+                f"| {r['model']} | {r['dim']} | {100 * r['accuracy_mean']:.2f} +- "
+                f"{100 * r['accuracy_std']:.2f} | {len(r['accuracies'])} | {baselines['n_test']} |"
+            )
     plot_accuracy_vs_dim(panels, ctx.out / "accuracy_vs_n.png")
     commands = []
     for f in sorted(ctx.out.glob("*.json")):
@@ -469,8 +663,9 @@ def stage_plot(ctx: Context) -> dict[str, Any]:
     return summary
 
 
-def _panel(ctx: Context, act: str, baselines: dict[str, Any] | None, summary: dict[str, Any],
-           lines: list[str]) -> dict[str, Any]:
+def _panel(
+    ctx: Context, act: str, baselines: dict[str, Any] | None, summary: dict[str, Any], lines: list[str]
+) -> dict[str, Any]:
     """One activation's panel for :func:`gnet.plots.plot_accuracy_vs_dim`; adds its rows to summary and table."""
     styles = {"gaussian": ("tab:blue", "o"), "rademacher": ("tab:red", "s"), "orthogonal": ("tab:cyan", "D")}
     curves: list[dict[str, Any]] = []
@@ -483,32 +678,63 @@ def _panel(ctx: Context, act: str, baselines: dict[str, Any] | None, summary: di
         rows = sorted(sweep["rows"], key=lambda r: r["mean_n"])
         seed_counts |= {len(r["accuracies"]) for r in rows}
         color, marker = styles[emb]
-        curves.append({"label": f"EHD G-Net, {emb.capitalize()} G", "xs": [r["mean_n"] for r in rows],
-                       "mean": [r["accuracy_mean"] for r in rows], "std": [r["accuracy_std"] for r in rows],
-                       "color": color, "marker": marker})
+        curves.append(
+            {
+                "label": f"EHD G-Net, {emb.capitalize()} G",
+                "xs": [r["mean_n"] for r in rows],
+                "mean": [r["accuracy_mean"] for r in rows],
+                "std": [r["accuracy_std"] for r in rows],
+                "color": color,
+                "marker": marker,
+            }
+        )
         for r in rows:
-            summary["ehd"].append({"activation": act, "embedding": emb, "n_per_layer": r["n_per_layer"],
-                                   "mean_n": r["mean_n"], "accuracy_mean": r["accuracy_mean"],
-                                   "accuracy_std": r["accuracy_std"], "seeds": len(r["accuracies"]),
-                                   "float_accuracy": sweep["float_accuracy"], "gap_to_float": r["gap_to_float"],
-                                   "n_test": sweep["n_test"], "complete": sweep["complete"]})
-            lines.append(f"| {act.upper()} | {emb} | {'/'.join(map(str, r['n_per_layer']))} | "
-                         f"{r['mean_n']:.0f} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} | "
-                         f"{100 * sweep['float_accuracy']:.2f} | {100 * r['gap_to_float']:+.2f} | "
-                         f"{len(r['accuracies'])} | {sweep['n_test']} |")
+            summary["ehd"].append(
+                {
+                    "activation": act,
+                    "embedding": emb,
+                    "n_per_layer": r["n_per_layer"],
+                    "mean_n": r["mean_n"],
+                    "accuracy_mean": r["accuracy_mean"],
+                    "accuracy_std": r["accuracy_std"],
+                    "seeds": len(r["accuracies"]),
+                    "float_accuracy": sweep["float_accuracy"],
+                    "gap_to_float": r["gap_to_float"],
+                    "n_test": sweep["n_test"],
+                    "complete": sweep["complete"],
+                }
+            )
+            lines.append(
+                f"| {act.upper()} | {emb} | {'/'.join(map(str, r['n_per_layer']))} | "
+                f"{r['mean_n']:.0f} | {100 * r['accuracy_mean']:.2f} +- {100 * r['accuracy_std']:.2f} | "
+                f"{100 * sweep['float_accuracy']:.2f} | {100 * r['gap_to_float']:+.2f} | "
+                f"{len(r['accuracies'])} | {sweep['n_test']} |"
+            )
     for i, m in enumerate(baselines["models"] if baselines else []):
         rows = sorted((r for r in baselines["rows"] if r["model"] == m), key=lambda r: r["dim"])
         if rows:
-            curves.append({"label": f"{m} (hdc.classifiers)", "xs": [r["dim"] for r in rows],
-                           "mean": [r["accuracy_mean"] for r in rows], "std": [r["accuracy_std"] for r in rows],
-                           "color": ("tab:green", "tab:purple", "tab:orange", "tab:brown")[i % 4], "marker": "^",
-                           "linestyle": "-.", "alpha": 0.15})
+            curves.append(
+                {
+                    "label": f"{m} (hdc.classifiers)",
+                    "xs": [r["dim"] for r in rows],
+                    "mean": [r["accuracy_mean"] for r in rows],
+                    "std": [r["accuracy_std"] for r in rows],
+                    "color": ("tab:green", "tab:purple", "tab:orange", "tab:brown")[i % 4],
+                    "marker": "^",
+                    "linestyle": "-.",
+                    "alpha": 0.15,
+                }
+            )
     seeds_text = "-".join(str(c) for c in sorted({min(seed_counts, default=0), max(seed_counts, default=0)}))
-    return {"title": f"{ctx.args.dataset}, {act.upper()}: {seeds_text} seeds per N, {n_test} test items",
-            "float_accuracy": float_acc, "curves": curves}
+    return {
+        "title": f"{ctx.args.dataset}, {act.upper()}: {seeds_text} seeds per N, {n_test} test items",
+        "float_accuracy": float_acc,
+        "curves": curves,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- main
+
 
 def parse_checkpoint(text: str) -> tuple[str, str]:
     act, sep, path = text.partition("=")
@@ -524,6 +750,7 @@ def csv_list(valid: tuple[str, ...] | None = None):
         if bad:
             raise argparse.ArgumentTypeError(f"unknown {bad}; valid: {', '.join(valid)}")
         return items
+
     return parse
 
 
@@ -533,26 +760,47 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", default=None, help="stage files directory (default results/reproduce/<dataset>)")
     ap.add_argument("--runs-dir", default=None, help="checkpoints directory (default runs/reproduce/<dataset>)")
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--stages", type=csv_list(("train", "sweep", "baselines", "plot")),
-                    default=["train", "sweep", "baselines", "plot"], help="comma list of stages to run")
+    ap.add_argument(
+        "--stages",
+        type=csv_list(("train", "sweep", "baselines", "plot")),
+        default=["train", "sweep", "baselines", "plot"],
+        help="comma list of stages to run",
+    )
     ap.add_argument("--activations", type=csv_list(ACTIVATIONS), default=list(ACTIVATIONS))
     ap.add_argument("--embeddings", type=csv_list(EMBEDDINGS), default=list(DEFAULT_EMBEDDINGS))
-    ap.add_argument("--checkpoint", type=parse_checkpoint, action="append", default=[],
-                    help="ACT=PATH: use this float checkpoint for activation ACT instead of training (repeatable)")
+    ap.add_argument(
+        "--checkpoint",
+        type=parse_checkpoint,
+        action="append",
+        default=[],
+        help="ACT=PATH: use this float checkpoint for activation ACT instead of training (repeatable)",
+    )
     ap.add_argument("--arch", default=None, help="architecture name or JSON (default: the dataset's paper net)")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--batch-size-train", type=int, default=None)
     ap.add_argument("--val-fraction", type=float, default=None)
     ap.add_argument("--weight-decay", type=float, default=None)
-    ap.add_argument("--augment", default=None, choices=("none", "flip", "shift", "flip+shift"),
-                    help="training augmentation (default: the recipe's)")
-    ap.add_argument("--select", default=None, choices=("best", "last"),
-                    help="keep the best-validation or the last epoch's weights (default: the recipe's)")
+    ap.add_argument(
+        "--augment",
+        default=None,
+        choices=("none", "flip", "shift", "flip+shift"),
+        help="training augmentation (default: the recipe's)",
+    )
+    ap.add_argument(
+        "--select",
+        default=None,
+        choices=("best", "last"),
+        help="keep the best-validation or the last epoch's weights (default: the recipe's)",
+    )
     ap.add_argument("--early-stopping", type=int, default=None)
     ap.add_argument("--train-seed", type=int, default=0, help="seed of the split, initial weights and shuffling")
-    ap.add_argument("--n-grid", nargs="+", default=None,
-                    help="N values: an int (every layer), a comma list per layer, or a fan-in ratio like 2x")
+    ap.add_argument(
+        "--n-grid",
+        nargs="+",
+        default=None,
+        help="N values: an int (every layer), a comma list per layer, or a fan-in ratio like 2x",
+    )
     ap.add_argument("--seeds", type=int, default=5, help="EHD seeds 0..SEEDS-1 (a fresh draw of every G each)")
     ap.add_argument("--baselines", type=csv_list(), default=list(DEFAULT_BASELINES))
     ap.add_argument("--baseline-seeds", type=int, default=3)
@@ -570,9 +818,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     recipe = recipe_for(args.dataset)
-    for key, opt in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size_train),
-                     ("val_fraction", args.val_fraction), ("weight_decay", args.weight_decay),
-                     ("select", args.select), ("augment", args.augment)):
+    for key, opt in (
+        ("epochs", args.epochs),
+        ("lr", args.lr),
+        ("batch_size", args.batch_size_train),
+        ("val_fraction", args.val_fraction),
+        ("weight_decay", args.weight_decay),
+        ("select", args.select),
+        ("augment", args.augment),
+    ):
         if opt is not None:
             recipe[key] = None if opt == "none" else opt
     args.n_grid = args.n_grid or recipe["n_grid"]
@@ -588,8 +842,14 @@ def main(argv: list[str] | None = None) -> int:
     runs = Path(args.runs_dir) if args.runs_dir else REPO / "runs" / "reproduce" / slug(args.dataset)
     out.mkdir(parents=True, exist_ok=True)
     command = "PYTHONPATH=. python3 benchmarks/reproduce.py " + shlex.join(argv)
-    ctx = Context(args=args, recipe=recipe, out=out, runs=runs, command=command,
-                  say=(lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True)))
+    ctx = Context(
+        args=args,
+        recipe=recipe,
+        out=out,
+        runs=runs,
+        command=command,
+        say=(lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True)),
+    )
     if "train" in args.stages:
         for act in args.activations:
             stage_train(ctx, act)

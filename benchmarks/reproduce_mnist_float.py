@@ -33,8 +33,24 @@ from gnet.models import architecture  # noqa: E402
 
 PAPER_TEST_ACCURACY = 0.9930
 TARGET_TEST_ACCURACY = 0.992
-RECIPE = ["--dataset", "mnist", "--arch", "mnist", "--epochs", "12", "--batch-size", "128", "--lr", "1e-3",
-          "--plateau-patience", "1", "--plateau-factor", "0.3", "--val-fraction", "0.0333333"]
+RECIPE = [
+    "--dataset",
+    "mnist",
+    "--arch",
+    "mnist",
+    "--epochs",
+    "12",
+    "--batch-size",
+    "128",
+    "--lr",
+    "1e-3",
+    "--plateau-patience",
+    "1",
+    "--plateau-factor",
+    "0.3",
+    "--val-fraction",
+    "0.0333333",
+]
 
 
 def read_run(run_dir: Path) -> dict:
@@ -54,11 +70,21 @@ def train_command(config: dict, run_dir: Path) -> str:
     act = next((s["type"] for s in config["architecture"] if s["type"] in ("rasu", "tasu")), "rasu")
     named = config["architecture"] == architecture("mnist", n_classes=config.get("n_classes", 10), activation=act)
     arch = "--arch mnist" if named else "--arch ARCH.json (the layer specs stored in best.pt)"
-    parts = ["gnet train", f"--dataset {config.get('dataset')}", arch, f"--activation {act}",
-             f"--epochs {t.get('epochs')}", f"--batch-size {t.get('batch_size')}", f"--lr {t.get('lr'):g}",
-             f"--weight-decay {t.get('weight_decay'):g}", f"--plateau-patience {t.get('plateau_patience')}",
-             f"--plateau-factor {t.get('plateau_factor'):g}", f"--val-fraction {config.get('val_fraction')}",
-             f"--seed {t.get('seed')}", f"--out {run_dir}"]
+    parts = [
+        "gnet train",
+        f"--dataset {config.get('dataset')}",
+        arch,
+        f"--activation {act}",
+        f"--epochs {t.get('epochs')}",
+        f"--batch-size {t.get('batch_size')}",
+        f"--lr {t.get('lr'):g}",
+        f"--weight-decay {t.get('weight_decay'):g}",
+        f"--plateau-patience {t.get('plateau_patience')}",
+        f"--plateau-factor {t.get('plateau_factor'):g}",
+        f"--val-fraction {config.get('val_fraction')}",
+        f"--seed {t.get('seed')}",
+        f"--out {run_dir}",
+    ]
     if t.get("early_stopping") is not None:
         parts.insert(-1, f"--early-stopping {t['early_stopping']}")
     return " ".join(parts)
@@ -70,7 +96,7 @@ def build_results(run: dict, run_dir: Path, command: str) -> dict:
     test_best = summary["test_accuracy_best"]
     return {
         "what": "float G-Net, the paper's MNIST architecture (GConv 1->32 k3, GConv 32->64 k5, GLinear 3136->512, "
-                "normalised classifier), RASU unless the config says otherwise",
+        "normalised classifier), RASU unless the config says otherwise",
         "command": command,
         "run_dir": str(run_dir),
         "paper_test_accuracy": PAPER_TEST_ACCURACY,
@@ -94,10 +120,14 @@ def build_results(run: dict, run_dir: Path, command: str) -> dict:
 def plot_learning_curve(results: dict, path: Path) -> None:
     act = (results.get("activation") or "").upper()
     test = 100 * results["test_accuracy_best_val_checkpoint"]
-    plots.plot_learning_curve(results["history"], path, best_epoch=results["best_epoch"],
-                              test_accuracy=results["test_accuracy_best_val_checkpoint"],
-                              reference=("paper test", results["paper_test_accuracy"]),
-                              title=f"MNIST float G-Net ({act}): test accuracy {test:.2f}% (paper 99.30%)")
+    plots.plot_learning_curve(
+        results["history"],
+        path,
+        best_epoch=results["best_epoch"],
+        test_accuracy=results["test_accuracy_best_val_checkpoint"],
+        reference=("paper test", results["paper_test_accuracy"]),
+        title=f"MNIST float G-Net ({act}): test accuracy {test:.2f}% (paper 99.30%)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,12 +161,16 @@ def main(argv: list[str] | None = None) -> int:
     plot_learning_curve(results, out / "learning_curve.png")
     print(f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'val loss':>9} {'val acc':>8} {'lr':>9} {'s':>6}")
     for h in results["history"]:
-        print(f"{h['epoch']:>5} {h['train_loss']:>10.4f} {h['train_accuracy']:>9.4f} {h['val_loss']:>9.4f} "
-              f"{h['val_accuracy']:>8.4f} {h['lr']:>9.2e} {h['seconds']:>6.0f}")
+        print(
+            f"{h['epoch']:>5} {h['train_loss']:>10.4f} {h['train_accuracy']:>9.4f} {h['val_loss']:>9.4f} "
+            f"{h['val_accuracy']:>8.4f} {h['lr']:>9.2e} {h['seconds']:>6.0f}"
+        )
     verdict = "meets" if results["meets_target"] else "MISSES"
-    print(f"test accuracy (best val epoch {results['best_epoch']}): {results['test_accuracy_best_val_checkpoint']:.4f}"
-          f" [last epoch {results['test_accuracy_last_epoch']:.4f}]; paper {PAPER_TEST_ACCURACY:.4f}; {verdict} the "
-          f"{TARGET_TEST_ACCURACY:.3f} target -> {out / 'results.json'}, {out / 'learning_curve.png'}")
+    print(
+        f"test accuracy (best val epoch {results['best_epoch']}): {results['test_accuracy_best_val_checkpoint']:.4f}"
+        f" [last epoch {results['test_accuracy_last_epoch']:.4f}]; paper {PAPER_TEST_ACCURACY:.4f}; {verdict} the "
+        f"{TARGET_TEST_ACCURACY:.3f} target -> {out / 'results.json'}, {out / 'learning_curve.png'}"
+    )
     return 0
 
 

@@ -40,11 +40,22 @@ def main() -> int:
     x = torch.from_numpy(read_idx(root / "t10k-images-idx3-ubyte.gz")[: args.images].astype("float32"))
     x = (x / 127.5 - 1).unsqueeze(1)
     before = rss_mb()
-    ehd = convert(model, dim=[6000, 15000, 15000, 14000], embedding="rademacher", seed=0, precision=args.precision,
-                  input_shape=config["input_shape"])
+    ehd = convert(
+        model,
+        dim=[6000, 15000, 15000, 14000],
+        embedding="rademacher",
+        seed=0,
+        precision=args.precision,
+        input_shape=config["input_shape"],
+    )
     ehd.predict(x, batch_size=args.batch_size)
-    result = {"peak_rss_mb_before_convert": before, "peak_rss_mb": rss_mb(), "batch_size": args.batch_size,
-              "images": args.images, "precision": args.precision}
+    result = {
+        "peak_rss_mb_before_convert": before,
+        "peak_rss_mb": rss_mb(),
+        "batch_size": args.batch_size,
+        "images": args.images,
+        "precision": args.precision,
+    }
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(result)
     return 0

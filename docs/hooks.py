@@ -9,7 +9,6 @@ pages of the site.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 from mkdocs.config.defaults import MkDocsConfig
@@ -17,25 +16,6 @@ from mkdocs.structure.files import File, Files
 
 RESULTS = "results"
 PUBLISHED_SUFFIXES = (".png", ".json")
-
-# Docstring entries that document two parameters in one line ("low, high: ..."), which the Google-style parser
-# reads as one unknown parameter. Until their owners give each parameter its own entry, these known messages do not
-# fail the strict build; every other docstring warning still does. Empty this tuple once they are fixed.
-KNOWN_DOCSTRING_WARNINGS = (
-    ("gnet/train.py:", "'train_data, val_data'"),
-    ("hdc/encoders/record.py:", "'low, high'"),
-    ("hdc/encoders/scalar.py:", "'low, high'"),
-)
-
-
-def _not_known(record: logging.LogRecord) -> bool:
-    message = record.getMessage()
-    return not any(path in message and name in message for path, name in KNOWN_DOCSTRING_WARNINGS)
-
-
-def on_startup(command: str, dirty: bool) -> None:
-    """Filter the known docstring warnings out of griffe's log (mkdocstrings routes it to this logger)."""
-    logging.getLogger("mkdocs.plugins.griffe").addFilter(_not_known)
 
 
 def on_files(files: Files, config: MkDocsConfig) -> Files:

@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"float G-Net: test accuracy {float_acc:.4f} ({epochs} epochs, {time.perf_counter() - t0:.1f}s)")
 
     # 3. Convert: dim-bit codes per layer, Gaussian G drawn from `seed`.
-    ehd = convert(model, dim=dim, embedding="gaussian", seed=args.seed, input_shape=data.input_shape,
-                  meta={"dataset": "digits"})
+    ehd = convert(
+        model, dim=dim, embedding="gaussian", seed=args.seed, input_shape=data.input_shape, meta={"dataset": "digits"}
+    )
     result = ehd.evaluate(x_test, y_test)
     print(f"EHD G-Net (dim={dim}): test accuracy {result.accuracy:.4f}, {result.images_per_second:.0f} img/s")
 
@@ -61,8 +62,15 @@ def main(argv: list[str] | None = None) -> dict:
         again = EHDModel.load(path)
         same = bool(torch.equal(again.predict(x_test), ehd.predict(x_test)))
     print(f"saved {size / 1024:.0f} KiB; reloaded model gives identical predictions: {same}")
-    return {"float_accuracy": float_acc, "ehd_accuracy": result.accuracy, "dim": dim, "file_bytes": size,
-            "reload_identical": same, "n_test": len(x_test), "n_classes": data.n_classes}
+    return {
+        "float_accuracy": float_acc,
+        "ehd_accuracy": result.accuracy,
+        "dim": dim,
+        "file_bytes": size,
+        "reload_identical": same,
+        "n_test": len(x_test),
+        "n_classes": data.n_classes,
+    }
 
 
 if __name__ == "__main__":

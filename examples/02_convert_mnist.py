@@ -40,17 +40,20 @@ def quick_model(data, n_train: int, seed: int) -> torch.nn.Module:
     x, y = data.train.tensors
     x_val, y_val = data.val.tensors
     config = TrainConfig(epochs=1, batch_size=64, lr=3e-3, seed=seed)
-    train(model, (x[:n_train], y[:n_train]), (x_val[:500], y_val[:500]), config, {"architecture": specs},
-          progress=False)
+    train(
+        model, (x[:n_train], y[:n_train]), (x_val[:500], y_val[:500]), config, {"architecture": specs}, progress=False
+    )
     return model.eval()
 
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", default=None,
-                    help="float MNIST checkpoint (.pt); default results/models/mnist_rasu.pt")
-    ap.add_argument("--dim", default=None,
-                    help="comma list of dim per layer (default: the paper's 6000,15000,15000,14000)")
+    ap.add_argument(
+        "--checkpoint", default=None, help="float MNIST checkpoint (.pt); default results/models/mnist_rasu.pt"
+    )
+    ap.add_argument(
+        "--dim", default=None, help="comma list of dim per layer (default: the paper's 6000,15000,15000,14000)"
+    )
     ap.add_argument("--embedding", default="rademacher", choices=("gaussian", "rademacher", "orthogonal", "hadamard"))
     ap.add_argument("--limit", type=int, default=None, help="test images to evaluate (default 300)")
     ap.add_argument("--seed", type=int, default=0)
@@ -76,20 +79,37 @@ def main(argv: list[str] | None = None) -> dict:
     x, y = data.test.tensors
     x, y = x[:limit], y[:limit]
     _, float_acc = evaluate(model, x, y)
-    ehd = convert(model, dim=dim, embedding=args.embedding, seed=args.seed, input_shape=data.input_shape,
-                  meta={"dataset": "mnist"})
+    ehd = convert(
+        model,
+        dim=dim,
+        embedding=args.embedding,
+        seed=args.seed,
+        input_shape=data.input_shape,
+        meta={"dataset": "mnist"},
+    )
     r = ehd.evaluate(x, y, batch_size=64)
-    print(f"first {limit} test images: float {float_acc:.4f}, EHD {r.accuracy:.4f} "
-          f"(dim per layer {ehd.dim_per_layer}, {args.embedding} G, {r.images_per_second:.1f} img/s)")
+    print(
+        f"first {limit} test images: float {float_acc:.4f}, EHD {r.accuracy:.4f} "
+        f"(dim per layer {ehd.dim_per_layer}, {args.embedding} G, {r.images_per_second:.1f} img/s)"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = ehd.save(Path(tmp) / "mnist.ehd")
         size = path.stat().st_size
         same = bool(torch.equal(EHDModel.load(path).predict(x[:8]), ehd.predict(x[:8])))
     float_bytes = sum(p.numel() * 4 for p in model.parameters())
-    print(f".ehd file {size / 1e6:.2f} MB of packed weight codes (float32 weights: {float_bytes / 1e6:.2f} MB); "
-          f"reload identical: {same}")
-    return {"float_accuracy": float_acc, "ehd_accuracy": r.accuracy, "dim_per_layer": ehd.dim_per_layer,
-            "n_test": limit, "file_bytes": size, "reload_identical": same, "source": source}
+    print(
+        f".ehd file {size / 1e6:.2f} MB of packed weight codes (float32 weights: {float_bytes / 1e6:.2f} MB); "
+        f"reload identical: {same}"
+    )
+    return {
+        "float_accuracy": float_acc,
+        "ehd_accuracy": r.accuracy,
+        "dim_per_layer": ehd.dim_per_layer,
+        "n_test": limit,
+        "file_bytes": size,
+        "reload_identical": same,
+        "source": source,
+    }
 
 
 if __name__ == "__main__":

@@ -53,8 +53,10 @@ def main(argv: list[str] | None = None) -> dict:
         # The prototypes are packed bits: n_classes x ceil(D / 64) uint64 words.
         results[name]["prototype_bytes"] = int(model.prototypes_.nbytes)
         results[name]["n_classes"] = ds.n_classes
-    print("prototypes are packed: e.g. digits uses "
-          f"{results['digits']['prototype_bytes']} bytes for 10 classes x {dim} bits")
+    print(
+        "prototypes are packed: e.g. digits uses "
+        f"{results['digits']['prototype_bytes']} bytes for 10 classes x {dim} bits"
+    )
     return {"dim": dim, "results": results}
 
 

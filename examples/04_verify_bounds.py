@@ -34,8 +34,14 @@ def trained_classifier(epochs: int, n_inputs: int, seed: int) -> tuple[np.ndarra
     data = load_dataset("digits", val_fraction=0.1, seed=seed)
     specs = architecture("digits", activation="rasu")
     model = build_model(specs, seed=seed)
-    train(model, data.train.tensors, data.val.tensors, TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, seed=seed),
-          {"architecture": specs}, progress=False)
+    train(
+        model,
+        data.train.tensors,
+        data.val.tensors,
+        TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, seed=seed),
+        {"architecture": specs},
+        progress=False,
+    )
     model.eval()
     classifier = model[-1]
     with torch.no_grad():
@@ -51,8 +57,12 @@ def main(argv: list[str] | None = None) -> dict:
     smoke = args.smoke
 
     # 1. Grothendieck's identity, with the project's seeded RandomProjection and packed Hamming distances.
-    g = theory.check_grothendieck(rhos=(-0.5, 0.0, 0.5, 0.9), dims=(256, 1024) if smoke else (256, 1024, 4096),
-                                  n_draws=4 if smoke else 16, seed=args.seed)
+    g = theory.check_grothendieck(
+        rhos=(-0.5, 0.0, 0.5, 0.9),
+        dims=(256, 1024) if smoke else (256, 1024, 4096),
+        n_draws=4 if smoke else 16,
+        seed=args.seed,
+    )
     print(f"1. Grothendieck: mean of (1/N) <sign(Gu), sign(Gv)> at N={g.dims[-1]} over {g.n_draws} draws of G")
     print(f"   {'rho':>6} {'(2/pi) arcsin rho':>18} {'measured':>9} {'std err':>8}")
     within = []
@@ -63,24 +73,31 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"   packed Hamming path gives the same sums: {g.packed_agrees}")
 
     # 2. One unit: failure frequency of |z_hat - z| >= t against Hoeffding (and the exact binomial tail).
-    u = theory.check_unit_concentration(rho=0.5, dims=(32, 128, 512), ts=(0.2, 0.4),
-                                        n_draws=500 if smoke else 4000, seed=args.seed)
+    u = theory.check_unit_concentration(
+        rho=0.5, dims=(32, 128, 512), ts=(0.2, 0.4), n_draws=500 if smoke else 4000, seed=args.seed
+    )
     print(f"2. one unit, rho=0.5, {u.n_draws} draws of G: P(|z_hat - z| >= t) measured / exact / Hoeffding bound")
     for i, dim in enumerate(u.dims):
-        cells = "   ".join(f"t={t}: {u.failure[i][j]:.4f} / {u.exact[i][j]:.4f} / {u.hoeffding[i][j]:.4f}"
-                           for j, t in enumerate(u.ts))
+        cells = "   ".join(
+            f"t={t}: {u.failure[i][j]:.4f} / {u.exact[i][j]:.4f} / {u.hoeffding[i][j]:.4f}" for j, t in enumerate(u.ts)
+        )
         print(f"   N={dim:>4}  {cells}")
 
     # 3. A whole layer: the classifier of a trained digits G-Net, every class against every input.
     weights, inputs = trained_classifier(2 if smoke else 15, 16 if smoke else 64, args.seed)
-    layer = theory.check_layer_concentration(weights, inputs, t=0.15, delta=0.05, n_draws=10 if smoke else 60,
-                                             seed=args.seed, name="digits classifier")
-    print(f"3. digits classifier ({layer.units} classes x {layer.patches} inputs, {layer.in_features} features), "
-          f"t={layer.t}, delta={layer.delta}: union bound asks N >= {layer.dim_required}")
+    layer = theory.check_layer_concentration(
+        weights, inputs, t=0.15, delta=0.05, n_draws=10 if smoke else 60, seed=args.seed, name="digits classifier"
+    )
+    print(
+        f"3. digits classifier ({layer.units} classes x {layer.patches} inputs, {layer.in_features} features), "
+        f"t={layer.t}, delta={layer.delta}: union bound asks N >= {layer.dim_required}"
+    )
     print(f"   {'N':>6} {'P(any error >= t)':>18} {'union bound':>12} {'rms error':>10} {'theory rms':>11}")
     for i, dim in enumerate(layer.dims):
-        print(f"   {dim:>6} {layer.failure_any[i]:>18.3f} {layer.union[i]:>12.3f} {layer.error_rms[i]:>10.4f} "
-              f"{layer.theory_rms[i]:>11.4f}")
+        print(
+            f"   {dim:>6} {layer.failure_any[i]:>18.3f} {layer.union[i]:>12.3f} {layer.error_rms[i]:>10.4f} "
+            f"{layer.theory_rms[i]:>11.4f}"
+        )
     return {"grothendieck": g, "grothendieck_within_4se": within, "unit": u, "layer": layer}
 
 

@@ -26,8 +26,12 @@ from gnet.train import TrainConfig, evaluate, train  # noqa: E402
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="tiny settings for a fast check")
-    ap.add_argument("--target", default="model", choices=("model", "data", "both"),
-                    help="flip bits of the weight codes, of the data codes computed at inference, or both")
+    ap.add_argument(
+        "--target",
+        default="model",
+        choices=("model", "data", "both"),
+        help="flip bits of the weight codes, of the data codes computed at inference, or both",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     epochs, dim, seeds = (2, 1024, 2) if args.smoke else (15, 4096, 2)
@@ -36,9 +40,14 @@ def main(argv: list[str] | None = None) -> dict:
     data = load_dataset("digits", val_fraction=0.1, seed=args.seed)
     specs = architecture("digits", activation="rasu")
     model = build_model(specs, seed=args.seed)
-    train(model, data.train.tensors, data.val.tensors, TrainConfig(epochs=epochs, batch_size=64, lr=3e-3,
-                                                                    seed=args.seed), {"architecture": specs},
-          progress=False)
+    train(
+        model,
+        data.train.tensors,
+        data.val.tensors,
+        TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, seed=args.seed),
+        {"architecture": specs},
+        progress=False,
+    )
     x, y = data.test.tensors
     _, float_acc = evaluate(model, x, y)
     ehd = convert(model, dim=dim, seed=args.seed, input_shape=data.input_shape)

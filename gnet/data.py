@@ -55,8 +55,14 @@ class DataSplits:
         return torch.from_numpy(((x_raw.astype(np.float32) - self.mean) / self.std).astype(np.float32))
 
 
-def load_dataset(name: str, root: str | os.PathLike | None = None, *, val_fraction: float = DEFAULT_VAL_FRACTION,
-                 seed: int = 0, download: bool = True) -> DataSplits:
+def load_dataset(
+    name: str,
+    root: str | os.PathLike | None = None,
+    *,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    seed: int = 0,
+    download: bool = True,
+) -> DataSplits:
     """Load ``name`` (any :func:`hdc.datasets.load` name) and split off ``val_fraction`` of train with ``seed``.
 
     The paper's MNIST protocol (58,000 / 2,000 / 10,000) is ``val_fraction=2000 / 60000``.
@@ -75,8 +81,9 @@ def load_for_model(
     name = dataset or source.get("dataset")
     if name is None:
         raise ValueError("the model names no dataset; pass one (--dataset)")
-    return load_dataset(name, root, val_fraction=source.get("val_fraction", DEFAULT_VAL_FRACTION),
-                        seed=source.get("data_seed", 0))
+    return load_dataset(
+        name, root, val_fraction=source.get("val_fraction", DEFAULT_VAL_FRACTION), seed=source.get("data_seed", 0)
+    )
 
 
 def load_test_split(
@@ -96,8 +103,9 @@ def load_test_split(
     return data.name, x, y
 
 
-def split_dataset(dataset: hdc_datasets.Dataset, *, val_fraction: float = DEFAULT_VAL_FRACTION,
-                  seed: int = 0) -> DataSplits:
+def split_dataset(
+    dataset: hdc_datasets.Dataset, *, val_fraction: float = DEFAULT_VAL_FRACTION, seed: int = 0
+) -> DataSplits:
     """Split a :class:`hdc.datasets.Dataset` into train/val (see :func:`hdc.datasets.train_val_split`) and scale."""
     for split in ("train", "test"):
         if not np.isfinite(getattr(dataset, f"x_{split}")).all():
@@ -107,12 +115,18 @@ def split_dataset(dataset: hdc_datasets.Dataset, *, val_fraction: float = DEFAUL
     mean, std = _scaling(dataset, x_fit)
 
     def tensors(x: np.ndarray, y: np.ndarray) -> TensorDataset:
-        return TensorDataset(torch.from_numpy(((x - mean) / std).astype(np.float32, copy=False)),
-                             torch.from_numpy(y.astype(np.int64)))
+        return TensorDataset(
+            torch.from_numpy(((x - mean) / std).astype(np.float32, copy=False)), torch.from_numpy(y.astype(np.int64))
+        )
 
     return DataSplits(
-        name=dataset.name, kind=dataset.kind, input_shape=tuple(dataset.shape), n_classes=dataset.n_classes,
-        class_names=dataset.class_names, mean=mean, std=std,
+        name=dataset.name,
+        kind=dataset.kind,
+        input_shape=tuple(dataset.shape),
+        n_classes=dataset.n_classes,
+        class_names=dataset.class_names,
+        mean=mean,
+        std=std,
         train=tensors(x_fit, dataset.y_train[train_idx]),
         val=tensors(dataset.x_train[val_idx], dataset.y_train[val_idx]),
         test=tensors(dataset.x_test, dataset.y_test),
@@ -134,8 +148,9 @@ def _scaling(dataset: hdc_datasets.Dataset, x_fit: np.ndarray) -> tuple[np.ndarr
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def make_loader(dataset: Dataset | tuple[torch.Tensor, torch.Tensor], batch_size: int, shuffle: bool = False,
-                seed: int = 0) -> DataLoader:
+def make_loader(
+    dataset: Dataset | tuple[torch.Tensor, torch.Tensor], batch_size: int, shuffle: bool = False, seed: int = 0
+) -> DataLoader:
     """DataLoader over ``dataset`` (a torch Dataset or an (x, y) tensor pair), single process.
 
     The shuffle order comes from a private ``torch.Generator`` seeded with ``seed``: the same seed gives the same

@@ -55,12 +55,15 @@ def mnist_net(n_classes: int = 10, activation: str = "rasu", in_channels: int = 
     a = _act(activation)
     return [
         {"type": "conv2d", "in": in_channels, "out": 32, "kernel": 3, "padding": 1, "bias_init": 1e-3},
-        a, {"type": "maxpool2d", "kernel": 2},
+        a,
+        {"type": "maxpool2d", "kernel": 2},
         {"type": "conv2d", "in": 32, "out": 64, "kernel": 5, "padding": 2, "bias_init": 1e-2},
-        a, {"type": "maxpool2d", "kernel": 2},
+        a,
+        {"type": "maxpool2d", "kernel": 2},
         {"type": "flatten"},
         {"type": "linear", "in": 3136, "out": 512, "bias_init": 5e-5},
-        a, {"type": "dropout", "p": 0.5},
+        a,
+        {"type": "dropout", "p": 0.5},
         {"type": "classifier", "in": 512, "classes": n_classes, "bias_init": 5e-5, "scale": CLASSIFIER_SCALE},
     ]
 
@@ -71,7 +74,9 @@ def fashion_mnist_net(n_classes: int = 10, activation: str = "rasu") -> list[Lay
     a = _act(activation)
     return [
         {"type": "conv2d", "in": 1, "out": 32, "kernel": 3, "padding": 1, "bias_init": 1e-3},
-        a, {"type": "maxpool2d", "kernel": 2}, {"type": "dropout2d", "p": 0.25},
+        a,
+        {"type": "maxpool2d", "kernel": 2},
+        {"type": "dropout2d", "p": 0.25},
         {"type": "flatten"},
         {"type": "linear", "in": 6272, "out": 512, "bias_init": 5e-5},
         a,
@@ -85,9 +90,12 @@ def cifar10_net(n_classes: int = 10, activation: str = "rasu") -> list[LayerSpec
     a = _act(activation)
     return [
         {"type": "conv2d", "in": 3, "out": 32, "kernel": 5, "padding": 2, "bias_init": 1e-3},
-        a, {"type": "maxpool2d", "kernel": 2},
+        a,
+        {"type": "maxpool2d", "kernel": 2},
         {"type": "conv2d", "in": 32, "out": 64, "kernel": 3, "padding": 1, "bias_init": 1e-2},
-        a, {"type": "maxpool2d", "kernel": 2}, {"type": "dropout2d", "p": 0.3},
+        a,
+        {"type": "maxpool2d", "kernel": 2},
+        {"type": "dropout2d", "p": 0.3},
         {"type": "flatten"},
         {"type": "linear", "in": 4096, "out": 512, "bias_init": 5e-5},
         a,
@@ -104,9 +112,11 @@ def timeseries_net(
     flat = 48 * ((length // 2) // 2)
     return [
         {"type": "conv1d", "in": in_channels, "out": 64, "kernel": 11, "padding": 5, "bias_init": 1.5e-3},
-        a, {"type": "maxpool1d", "kernel": 2},
+        a,
+        {"type": "maxpool1d", "kernel": 2},
         {"type": "conv1d", "in": 64, "out": 48, "kernel": 7, "padding": 3, "bias_init": 1.5e-3},
-        a, {"type": "maxpool1d", "kernel": 2},
+        a,
+        {"type": "maxpool1d", "kernel": 2},
         {"type": "flatten"},
         {"type": "classifier", "in": flat, "classes": n_classes, "bias_init": 5e-5, "scale": CLASSIFIER_SCALE},
     ]
@@ -134,7 +144,8 @@ def digits_net(n_classes: int = 10, activation: str = "rasu") -> list[LayerSpec]
         {"type": "conv2d", "in": 1, "out": 16, "kernel": 3, "padding": 1, "bias_init": 1e-3},
         a,
         {"type": "conv2d", "in": 16, "out": 32, "kernel": 3, "padding": 1, "bias_init": 1e-2},
-        a, {"type": "maxpool2d", "kernel": 2},
+        a,
+        {"type": "maxpool2d", "kernel": 2},
         {"type": "flatten"},
         {"type": "linear", "in": 512, "out": 128, "bias_init": 5e-5},
         a,
@@ -224,12 +235,20 @@ LAYER_TYPES: dict[str, Callable[[LayerSpec, torch.Generator], nn.Module]] = {
     "conv2d": lambda s, g: GConv2d(_req(s, "in"), _req(s, "out"), _req(s, "kernel"), **_conv_kwargs(s), generator=g),
     "conv1d": lambda s, g: GConv1d(_req(s, "in"), _req(s, "out"), _req(s, "kernel"), **_conv_kwargs(s), generator=g),
     "linear": lambda s, g: GLinear(
-        _req(s, "in"), _req(s, "out"), bias_init=s.get("bias_init", 5e-5),
-        batch_norm=s.get("batch_norm", False), weight_std=s.get("weight_std"), generator=g,
+        _req(s, "in"),
+        _req(s, "out"),
+        bias_init=s.get("bias_init", 5e-5),
+        batch_norm=s.get("batch_norm", False),
+        weight_std=s.get("weight_std"),
+        generator=g,
     ),
     "classifier": lambda s, g: NormalizedClassifier(
-        _req(s, "in"), _req(s, "classes"), bias_init=s.get("bias_init", 5e-5), scale=s.get("scale", 1.0),
-        weight_std=s.get("weight_std", 0.6), generator=g,
+        _req(s, "in"),
+        _req(s, "classes"),
+        bias_init=s.get("bias_init", 5e-5),
+        scale=s.get("scale", 1.0),
+        weight_std=s.get("weight_std", 0.6),
+        generator=g,
     ),
     "rasu": lambda s, g: RASU(s.get("alpha", 5.0)),
     "tasu": lambda s, g: TASU(s.get("alpha", 10.0)),

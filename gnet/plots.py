@@ -50,7 +50,7 @@ def plot_sweep(result: dict[str, Any], path: str | os.PathLike) -> None:
 
 
 def _size_text(entry: dict[str, Any]) -> str:
-    """"dim=1024" (every layer alike), "dim=6000/15000/..." per layer, or "D=..." for an HDC classifier entry."""
+    """ "dim=1024" (every layer alike), "dim=6000/15000/..." per layer, or "D=..." for an HDC classifier entry."""
     per_layer = entry.get("dim_per_layer", entry.get("n_per_layer"))
     if per_layer is None:
         return f"D={entry['dim']}"
@@ -68,8 +68,9 @@ def plot_robustness(result: dict[str, Any], path: str | os.PathLike, title: str 
         ps = [r["p"] for r in rows]
         mean = [100 * r["accuracy_mean"] for r in rows]
         std = [100 * r["accuracy_std"] for r in rows]
-        (line,) = ax.plot(ps, mean, marker="o", ms=4, ls=entry.get("linestyle", "-"),
-                          label=f"{entry['label']} ({_size_text(entry)})")
+        (line,) = ax.plot(
+            ps, mean, marker="o", ms=4, ls=entry.get("linestyle", "-"), label=f"{entry['label']} ({_size_text(entry)})"
+        )
         low = [m - s for m, s in zip(mean, std, strict=True)]
         high = [m + s for m, s in zip(mean, std, strict=True)]
         ax.fill_between(ps, low, high, color=line.get_color(), alpha=0.25)
@@ -83,8 +84,10 @@ def plot_robustness(result: dict[str, Any], path: str | os.PathLike, title: str 
     kind = {"flip": "flipped", "stuck0": "stuck at 0", "stuck1": "stuck at 1"}[first["kind"]]
     ax.set_xlabel(f"p: fraction of bits {kind} ({hits}, {first['sampling'].replace('_', ' ')})")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title or f"{result['dataset']}: faults on {what} ({len(first['seeds'])} seeds, "
-                 f"{first['n_test']} test items)", fontsize=10)
+    ax.set_title(
+        title or f"{result['dataset']}: faults on {what} ({len(first['seeds'])} seeds, {first['n_test']} test items)",
+        fontsize=10,
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -105,8 +108,15 @@ def plot_accuracy_vs_dim(panels: list[dict[str, Any]], path: str | os.PathLike) 
         for curve in panel["curves"]:
             mu = [100 * m for m in curve["mean"]]
             band = [50 * s for s in curve["std"]]
-            ax.plot(curve["xs"], mu, marker=curve["marker"], ms=4, ls=curve.get("linestyle", "-"),
-                    color=curve["color"], label=curve["label"])
+            ax.plot(
+                curve["xs"],
+                mu,
+                marker=curve["marker"],
+                ms=4,
+                ls=curve.get("linestyle", "-"),
+                color=curve["color"],
+                label=curve["label"],
+            )
             low = [m - b for m, b in zip(mu, band, strict=True)]
             high = [m + b for m, b in zip(mu, band, strict=True)]
             ax.fill_between(curve["xs"], low, high, color=curve["color"], alpha=curve.get("alpha", 0.2))

@@ -177,15 +177,23 @@ def faulty_model(
         stages.append(clone)
         index += 1
     meta = dict(model.meta)
-    meta["faults"] = list(meta.get("faults", [])) + [{
-        "target": target, "p": faults.p, "kind": faults.kind, "scope": faults.scope, "sampling": faults.sampling,
-        "seed": int(seed), "layers": sorted(chosen),
-    }]
+    meta["faults"] = list(meta.get("faults", [])) + [
+        {
+            "target": target,
+            "p": faults.p,
+            "kind": faults.kind,
+            "scope": faults.scope,
+            "sampling": faults.sampling,
+            "seed": int(seed),
+            "layers": sorted(chosen),
+        }
+    ]
     return EHDModel(stages, meta, input_shape=model.input_shape, n_classes=model.n_classes).to(model.device)
 
 
-def fault_weights(model: EHDModel, faults: BitFaults | float, seed: int, *,
-                  layers: Sequence[int] | None = None) -> EHDModel:
+def fault_weights(
+    model: EHDModel, faults: BitFaults | float, seed: int, *, layers: Sequence[int] | None = None
+) -> EHDModel:
     """Shorthand for ``faulty_model(model, "model", faults, seed, layers=layers)``."""
     return faulty_model(model, "model", faults, seed, layers=layers)
 
@@ -315,20 +323,36 @@ def robustness_sweep(
         else:
             accs = []
             for seed in seeds:
-                acc, _ = evaluate_with_faults(model, x, y, target, faults, int(seed), layers=chosen,
-                                              batch_size=batch_size, backend=backend)
+                acc, _ = evaluate_with_faults(
+                    model, x, y, target, faults, int(seed), layers=chosen, batch_size=batch_size, backend=backend
+                )
                 accs.append(acc)
                 bar.update()
         seconds = time.perf_counter() - t0
-        rows.append({"p": faults.p, "hits": hits, "accuracies": accs, "accuracy_mean": statistics.mean(accs),
-                     "accuracy_std": statistics.pstdev(accs), "seconds": seconds})
+        rows.append(
+            {
+                "p": faults.p,
+                "hits": hits,
+                "accuracies": accs,
+                "accuracy_mean": statistics.mean(accs),
+                "accuracy_std": statistics.pstdev(accs),
+                "seconds": seconds,
+            }
+        )
         bar.set_postfix(p=faults.p, acc=f"{statistics.mean(accs):.3f}")
     bar.close()
     if clean is None:
         clean = _accuracy(model, x, y, batch_size, backend)
     return {
-        "target": target, "layers": chosen, "kind": kind, "scope": scope, "sampling": sampling,
+        "target": target,
+        "layers": chosen,
+        "kind": kind,
+        "scope": scope,
+        "sampling": sampling,
         "hits_unit": "per code" if scope == "row" or target != "model" else "per layer",
-        "seeds": [int(s) for s in seeds], "n_test": len(x), "dim_per_layer": model.dim_per_layer,
-        "clean_accuracy": clean, "rows": rows,
+        "seeds": [int(s) for s in seeds],
+        "n_test": len(x),
+        "dim_per_layer": model.dim_per_layer,
+        "clean_accuracy": clean,
+        "rows": rows,
     }

@@ -121,8 +121,14 @@ def _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen)
     }
 
 
-def _restore(resume: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-             shuffle_gen: torch.Generator, augment_gen: torch.Generator) -> tuple[TrainResult, int]:
+def _restore(
+    resume: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    shuffle_gen: torch.Generator,
+    augment_gen: torch.Generator,
+) -> tuple[TrainResult, int]:
     """Load a ``last.pt`` into the model, optimizer, scheduler and generators; returns (result so far, next epoch)."""
     payload = load_checkpoint(resume)
     if "optimizer" not in payload:
@@ -140,9 +146,17 @@ def _restore(resume: str | Path, model: nn.Module, optimizer: torch.optim.Optimi
     return TrainResult(**json.loads(payload["result"])), int(payload["epoch"]) + 1
 
 
-def _train_epoch(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
-                 optimizer: torch.optim.Optimizer, epoch: int, shuffle_gen: torch.Generator,
-                 augment_gen: torch.Generator, progress: bool) -> tuple[float, float]:
+def _train_epoch(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    shuffle_gen: torch.Generator,
+    augment_gen: torch.Generator,
+    progress: bool,
+) -> tuple[float, float]:
     """One pass over (x, y) in shuffled batches; returns (mean training loss, training accuracy)."""
     model.train()
     n = len(x)
@@ -181,7 +195,8 @@ def train(
     epoch), ``best.pt`` (best validation accuracy) and ``history.json``.
 
     Args:
-        train_data, val_data: (x float32 (N, *input_shape), y int64 (N,)).
+        train_data: (x float32 (N, *input_shape), y int64 (N,)).
+        val_data: the same for the validation split.
         model_config: JSON-serialisable config that rebuilds the model (must hold ``architecture``).
         resume: a ``last.pt`` written by an earlier call; training continues exactly where it stopped.
     """
@@ -205,8 +220,9 @@ def train(
 
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
-            train_loss, train_acc = _train_epoch(model, x_tr, y_tr, config, optimizer, epoch, shuffle_gen, augment_gen,
-                                                 progress)
+            train_loss, train_acc = _train_epoch(
+                model, x_tr, y_tr, config, optimizer, epoch, shuffle_gen, augment_gen, progress
+            )
             val_loss, val_acc = evaluate(model, x_va, y_va, config.eval_batch_size)
             scheduler.step(val_loss)
             record = {

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 __all__ = ["Seed", "as_generator", "as_seed", "check_choice", "check_int", "check_number", "check_seed"]
 
-Seed = Union[int, np.integer, np.random.Generator]
+Seed = int | np.integer | np.random.Generator
 
 
 def check_seed(seed: Any, name: str = "seed") -> int | np.random.Generator:

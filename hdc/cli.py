@@ -24,16 +24,23 @@ ENCODER_NAMES = ("kernel", "projection", "level")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hdc", description="Hyperdimensional computing on packed binary codes.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("classify", help="fit a Hamming classifier on a dataset and report accuracy and timings",
-                       description="Fit a Hamming-distance classifier on a dataset's train split and evaluate "
-                                   "it on the test split.")
-    p.add_argument("--dataset", required=True,
-                   help="digits, iris, wine, breast_cancer, mnist, fashion-mnist or ucr:NAME")
+    p = sub.add_parser(
+        "classify",
+        help="fit a Hamming classifier on a dataset and report accuracy and timings",
+        description="Fit a Hamming-distance classifier on a dataset's train split and evaluate it on the test split.",
+    )
+    p.add_argument(
+        "--dataset", required=True, help="digits, iris, wine, breast_cancer, mnist, fashion-mnist or ucr:NAME"
+    )
     p.add_argument("--model", default="onlinehd", choices=MODEL_NAMES)
     p.add_argument("--dim", type=int, default=10000, help="hypervector dimension D (default 10000)")
     p.add_argument("--encoder", default="kernel", choices=ENCODER_NAMES)
-    p.add_argument("--scaling", default=None, choices=("feature", "global", "none"),
-                   help="input scaling; default 'global' for images, 'feature' otherwise")
+    p.add_argument(
+        "--scaling",
+        default=None,
+        choices=("feature", "global", "none"),
+        help="input scaling; default 'global' for images, 'feature' otherwise",
+    )
     p.add_argument("--epochs", type=int, default=10, help="retraining passes (adapthd, onlinehd)")
     p.add_argument("--lr", type=float, default=0.1, help="learning rate (adapthd, onlinehd)")
     p.add_argument("--batch-size", type=int, default=64, help="samples per update (adapthd, onlinehd)")
@@ -49,14 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _print_table(r: dict[str, Any]) -> None:
     rows = [
-        ("dataset", f"{r['dataset']} ({r['n_train']} train / {r['n_test']} test, {r['in_features']} features, "
-                    f"{r['n_classes']} classes)"),
-        ("model", f"{r['model']} (dim={r['dim']}, encoder={r['encoder']}, scaling={r['scaling']}, seed={r['seed']}"
-                  + (f", epochs run={r['epochs']}" if r["epochs"] is not None else "") + ")"),
+        (
+            "dataset",
+            f"{r['dataset']} ({r['n_train']} train / {r['n_test']} test, {r['in_features']} features, "
+            f"{r['n_classes']} classes)",
+        ),
+        (
+            "model",
+            f"{r['model']} (dim={r['dim']}, encoder={r['encoder']}, scaling={r['scaling']}, seed={r['seed']}"
+            + (f", epochs run={r['epochs']}" if r["epochs"] is not None else "")
+            + ")",
+        ),
         ("load", f"{r['load_s']:.2f} s"),
         ("fit", f"{r['fit_s']:.2f} s (encode + train)"),
-        ("predict", f"{r['predict_s']:.2f} s ({r['test_samples_per_s']:.0f} samples/s)"
-                    if r["test_samples_per_s"] else f"{r['predict_s']:.2f} s"),
+        (
+            "predict",
+            f"{r['predict_s']:.2f} s ({r['test_samples_per_s']:.0f} samples/s)"
+            if r["test_samples_per_s"]
+            else f"{r['predict_s']:.2f} s",
+        ),
         ("accuracy", f"{100 * r['accuracy']:.2f} %"),
     ]
     for key, value in rows:
@@ -72,10 +90,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             from hdc.classifiers import evaluate_on_dataset
 
             result = evaluate_on_dataset(
-                args.dataset, args.model, dim=args.dim, encoder=args.encoder, scaling=args.scaling,
-                epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-                train_size=args.train_size, test_size=args.test_size, root=args.root,
-                download=not args.no_download, verbose=not args.quiet,
+                args.dataset,
+                args.model,
+                dim=args.dim,
+                encoder=args.encoder,
+                scaling=args.scaling,
+                epochs=args.epochs,
+                lr=args.lr,
+                batch_size=args.batch_size,
+                seed=args.seed,
+                train_size=args.train_size,
+                test_size=args.test_size,
+                root=args.root,
+                download=not args.no_download,
+                verbose=not args.quiet,
             ).as_dict()
             if args.json:
                 print(json.dumps(result))

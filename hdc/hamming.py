@@ -86,8 +86,7 @@ def _check_pair(a: Any, b: Any, dim: Any = None) -> tuple[np.ndarray, np.ndarray
     b2 = _as_rows(b.words if isinstance(b, PackedHV) else b, "b")
     if a2.shape[1] != b2.shape[1]:
         raise ValueError(
-            f"a and b have different word counts ({a2.shape[1]} vs {b2.shape[1]}); "
-            "they must share the same dimension"
+            f"a and b have different word counts ({a2.shape[1]} vs {b2.shape[1]}); they must share the same dimension"
         )
     if dim is not None and n_words(dim) != a2.shape[1]:
         raise ValueError(f"dim={dim} needs {n_words(dim)} words but the inputs have {a2.shape[1]}")
@@ -283,10 +282,7 @@ def hamming_topk(
         # A unique key (distance, index) makes argpartition's choice at the k-th boundary
         # deterministic: equal distances go to the lower index.
         key = h.astype(np.int64) * M + item_ids
-        if k < M:
-            part = np.argpartition(key, k - 1, axis=1)[:, :k]
-        else:
-            part = np.broadcast_to(item_ids, key.shape).copy()
+        part = np.argpartition(key, k - 1, axis=1)[:, :k] if k < M else np.broadcast_to(item_ids, key.shape).copy()
         order = np.argsort(np.take_along_axis(key, part, axis=1), axis=1)
         best = np.take_along_axis(part, order, axis=1)
         idx_out[q0:q1] = best

@@ -144,9 +144,7 @@ class ItemMemory:
         single = arr.ndim == 1
         return (arr[None] if single else arr), single
 
-    def topk(
-        self, queries: Any, k: int, *, method: str = "auto"
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def topk(self, queries: Any, k: int, *, method: str = "auto") -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` most similar items per query (ties: earlier insertion first).
 
         Args:
@@ -193,7 +191,7 @@ class ItemMemory:
         q, single = self._queries(queries)
         idx, dist = hamming_topk(q, self._buf[: len(self._names)], 1, method=method)
         sim = 1.0 - dist[:, 0] / float(self.dim)
-        names = [self._names[i] if s > thr else None for i, s in zip(idx[:, 0], sim)]
+        names = [self._names[i] if s > thr else None for i, s in zip(idx[:, 0], sim, strict=False)]
         if single:
             return names[0], float(sim[0])
         return names, sim

@@ -86,12 +86,8 @@ def _check_bipolar_array(x: Any, name: str) -> Any:
     arr = _to_numpy(x, name)
     if arr.ndim == 0 or arr.shape[-1] == 0:
         raise ValueError(f"{name} must have a non-empty last axis, got shape {arr.shape}")
-    if arr.dtype == np.bool_ or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
-        raise ValueError(
-            f"{name} must be packed uint64 words or a real bipolar array, got dtype {arr.dtype}"
-        )
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{name} must be packed uint64 words or a real bipolar array, got dtype {arr.dtype}")
     return arr
 
 
@@ -116,9 +112,7 @@ def bind(a: Any, b: Any) -> Any:
         if a.ndim == 0 or b.ndim == 0:
             raise ValueError("bind: packed inputs need a word axis")
         if a.shape[-1] != b.shape[-1]:
-            raise ValueError(
-                f"bind: word counts differ ({a.shape[-1]} vs {b.shape[-1]}); dims must match"
-            )
+            raise ValueError(f"bind: word counts differ ({a.shape[-1]} vs {b.shape[-1]}); dims must match")
         return np.bitwise_xor(a, b)
     a = _check_bipolar_array(a, "a")
     b = _check_bipolar_array(b, "b")
@@ -244,9 +238,7 @@ def bit_counts(words: Any, dim: int, weights: Any = None) -> NDArray[Any]:
     return out.reshape(batch + (dim,))
 
 
-def bundle_from_counts(
-    counts: Any, total: Any, *, ties: str = "random", seed: Seed = 0
-) -> NDArray[np.uint64]:
+def bundle_from_counts(counts: Any, total: Any, *, ties: str = "random", seed: Seed = 0) -> NDArray[np.uint64]:
     """Majority threshold of accumulated counts: packed bit = ``2 * counts > total``.
 
     Args:
@@ -273,10 +265,7 @@ def bundle_from_counts(
         raise ValueError("counts or total contain NaN or inf")
     if t.ndim:
         if t.shape != c.shape[:-1]:
-            raise ValueError(
-                f"total must be a scalar or have shape {c.shape[:-1]} (counts without D), "
-                f"got {t.shape}"
-            )
+            raise ValueError(f"total must be a scalar or have shape {c.shape[:-1]} (counts without D), got {t.shape}")
         t = t[..., None]
     twice = 2 * c
     words = pack_bits(twice > t)

@@ -1,6 +1,6 @@
 """Packed binary hypervectors: the storage layout every other module relies on.
 
-Layout (see docs/ARCHITECTURE.md): a binary hypervector of dimension ``D`` is a
+Layout (see docs/architecture.md): a binary hypervector of dimension ``D`` is a
 ``numpy.uint64`` array of shape ``(..., ceil(D / 64))``.  Element ``i`` lives in
 word ``i // 64`` at bit ``i % 64`` (value ``1 << (i % 64)``), bit 1 means +1/True,
 bit 0 means -1/False, and the tail bits beyond ``D`` are always 0.
@@ -100,12 +100,10 @@ def validate_words(words: Any, dim: int, *, name: str = "words", check_tail: boo
     w = n_words(dim)
     if arr.shape[-1] != w:
         raise ValueError(
-            f"{name} has {arr.shape[-1]} words in its last axis but dim={dim} needs {w} "
-            f"(shape {arr.shape})"
+            f"{name} has {arr.shape[-1]} words in its last axis but dim={dim} needs {w} (shape {arr.shape})"
         )
-    if check_tail and dim % WORD_BITS and arr.size:
-        if np.any(arr[..., -1] & ~tail_mask(dim)):
-            raise ValueError(f"{name} has non-zero tail bits beyond dim={dim}; tail bits must be 0")
+    if check_tail and dim % WORD_BITS and arr.size and np.any(arr[..., -1] & ~tail_mask(dim)):
+        raise ValueError(f"{name} has non-zero tail bits beyond dim={dim}; tail bits must be 0")
     return arr
 
 
@@ -205,9 +203,7 @@ def _real_numeric_vectors(x: Any, kind: str) -> np.ndarray:
         raise ValueError("x must have at least one axis (..., D), got a scalar")
     if arr.shape[-1] == 0:
         raise ValueError(f"x has an empty last axis (shape {arr.shape})")
-    if arr.dtype == np.bool_ or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ValueError(f"x must be a real numeric {kind}array, got dtype {arr.dtype}")
     return arr
 
@@ -324,9 +320,7 @@ class PackedHV:
             if any(i is Ellipsis or i is None for i in index):
                 raise ValueError("index must not contain Ellipsis or None; index the batch axes only")
             if len(index) >= self.words.ndim:
-                raise ValueError(
-                    f"index has {len(index)} entries but there are only {self.words.ndim - 1} batch axes"
-                )
+                raise ValueError(f"index has {len(index)} entries but there are only {self.words.ndim - 1} batch axes")
         sub = self.words[index]
         return PackedHV(sub, self.dim)
 

@@ -18,8 +18,14 @@ def train_digits(activation: str, epochs: int = 15, seed: int = 0):
     specs = architecture("digits", activation=activation)
     model = build_model(specs, seed=seed)
     config = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, seed=seed)
-    model_config = {"architecture": specs, "input_shape": list(data.input_shape), "n_classes": data.n_classes,
-                    "dataset": "digits", "val_fraction": 0.1, "data_seed": 0}
+    model_config = {
+        "architecture": specs,
+        "input_shape": list(data.input_shape),
+        "n_classes": data.n_classes,
+        "dataset": "digits",
+        "val_fraction": 0.1,
+        "data_seed": 0,
+    }
     train(model, data.train.tensors, data.val.tensors, config, model_config, progress=False)
     model.eval()
     return model, model_config, data

@@ -22,8 +22,19 @@ def test_digits_spec_becomes_binary_layers_batchnorm_and_sign():
     model = build_bnn(architecture("digits"), "bnn", seed=0)
     kinds = [type(m).__name__ for m in model]
     assert kinds == [
-        "BinaryConv2d", "BatchNorm2d", "BinaryActivation", "BinaryConv2d", "BatchNorm2d", "BinaryActivation",
-        "MaxPool2d", "Flatten", "BinaryLinear", "BatchNorm1d", "BinaryActivation", "BinaryLinear", "BatchNorm1d",
+        "BinaryConv2d",
+        "BatchNorm2d",
+        "BinaryActivation",
+        "BinaryConv2d",
+        "BatchNorm2d",
+        "BinaryActivation",
+        "MaxPool2d",
+        "Flatten",
+        "BinaryLinear",
+        "BatchNorm1d",
+        "BinaryActivation",
+        "BinaryLinear",
+        "BatchNorm1d",
     ]
     assert all(layer.input_quantizer is None for layer in model.binary_layers())  # first input real, rest signed
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
@@ -32,10 +43,15 @@ def test_digits_spec_becomes_binary_layers_batchnorm_and_sign():
     assert isinstance(bc[2], torch.nn.Hardtanh)
 
 
-@pytest.mark.parametrize("arch, kwargs, shape", [
-    ("mnist", {}, (1, 28, 28)), ("fashion-mnist", {}, (1, 28, 28)),
-    ("timeseries", {"in_channels": 3, "length": 64}, (3, 64)), ("mlp", {"in_features": 30}, (30,)),
-])
+@pytest.mark.parametrize(
+    "arch, kwargs, shape",
+    [
+        ("mnist", {}, (1, 28, 28)),
+        ("fashion-mnist", {}, (1, 28, 28)),
+        ("timeseries", {"in_channels": 3, "length": 64}, (3, 64)),
+        ("mlp", {"in_features": 30}, (30,)),
+    ],
+)
 def test_every_gnet_architecture_builds(arch, kwargs, shape):
     model = build_bnn(architecture(arch, **kwargs), "fda", seed=1)
     out = model(torch.randn(3, *shape))
@@ -49,7 +65,7 @@ def test_seeded_without_global_rng_and_config_rebuilds():
     a = build_bnn(architecture("digits"), "bnn++", seed=5)
     b = build_from_config({**a.model_config(), "train": {}})
     assert torch.equal(torch.get_rng_state(), state)
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=False):
         assert ka == kb and torch.equal(va, vb)
     c = build_bnn(architecture("digits"), "bnn++", seed=6)
     assert not torch.equal(a[0].weight, c[0].weight)
@@ -169,15 +185,23 @@ def test_resume_with_annealing_is_bit_identical(digits, tmp_path):
     def run(out_dir, epochs, resume=None):
         model = build_bnn(architecture("digits"), "fda", seed=0)
         cfg = TrainConfig(**{**config.__dict__, "epochs": epochs})
-        train(model, *small, cfg, model.model_config(), out_dir=out_dir, resume=resume, progress=False,
-              on_epoch=model.annealer(config.epochs))
+        train(
+            model,
+            *small,
+            cfg,
+            model.model_config(),
+            out_dir=out_dir,
+            resume=resume,
+            progress=False,
+            on_epoch=model.annealer(config.epochs),
+        )
         return model
 
     straight = run(tmp_path / "a", 4)
     run(tmp_path / "b", 2)
     resumed = run(tmp_path / "b", 4, resume=tmp_path / "b" / "last.pt")
     assert float(resumed.anneal_progress) == 1.0
-    for (k, v), (_, w) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+    for (k, v), (_, w) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=False):
         assert torch.equal(v, w), k
 
 

@@ -131,8 +131,11 @@ def test_float_thresholds_edge_cases():
 LAYERS = [
     (BinaryLinear, {"in_features": 150, "out_features": 70}, (150,)),
     (BinaryConv2d, {"in_channels": 5, "out_channels": 9, "kernel_size": 3, "padding": 1}, (5, 9, 7)),
-    (BinaryConv2d, {"in_channels": 3, "out_channels": 4, "kernel_size": (3, 2), "stride": 2, "padding": (2, 1),
-                    "dilation": 2}, (3, 11, 10)),
+    (
+        BinaryConv2d,
+        {"in_channels": 3, "out_channels": 4, "kernel_size": (3, 2), "stride": 2, "padding": (2, 1), "dilation": 2},
+        (3, 11, 10),
+    ),
     (BinaryConv1d, {"in_channels": 4, "out_channels": 6, "kernel_size": 5, "padding": 2, "stride": 2}, (4, 23)),
 ]
 
@@ -157,8 +160,14 @@ def test_layer_forward_equals_xnor_popcount(cls, kwargs, shape, scale):
 
 
 def test_layer_training_forward_quantizes_and_clips():
-    layer = BinaryLinear(6, 3, weight_quantizer="htanh", input_quantizer="htanh", clip_value=0.5,
-                         generator=torch.Generator().manual_seed(0))
+    layer = BinaryLinear(
+        6,
+        3,
+        weight_quantizer="htanh",
+        input_quantizer="htanh",
+        clip_value=0.5,
+        generator=torch.Generator().manual_seed(0),
+    )
     with torch.no_grad():
         layer.weight.mul_(10)
     x = torch.randn(4, 6)
@@ -170,14 +179,21 @@ def test_layer_training_forward_quantizes_and_clips():
 
 
 def test_fda_layer_adds_the_annealed_noise_adaptation_term():
-    layer = BinaryConv2d(3, 5, 3, weight_quantizer="fda", input_quantizer="fda", scale="channel",
-                         generator=torch.Generator().manual_seed(0))
+    layer = BinaryConv2d(
+        3,
+        5,
+        3,
+        weight_quantizer="fda",
+        input_quantizer="fda",
+        scale="channel",
+        generator=torch.Generator().manual_seed(0),
+    )
     assert layer.weight_noise.dim == 27 and layer.input_noise.dim == 3
     x = torch.randn(2, 3, 6, 6)
     w = layer.weight
     q = layer.weight_quantizer
     with torch.no_grad():
-        w_train = (torch.where(w >= 0, 1.0, -1.0) + q.noise_scale * layer.weight_noise(w.reshape(5, -1)).view_as(w))
+        w_train = torch.where(w >= 0, 1.0, -1.0) + q.noise_scale * layer.weight_noise(w.reshape(5, -1)).view_as(w)
         w_train = w_train * layer.alpha().view(-1, 1, 1, 1)
         x_noise = layer.input_noise(x.movedim(1, -1)).movedim(-1, 1)
         x_train = torch.where(x >= 0, 1.0, -1.0) + layer.input_quantizer.noise_scale * x_noise
@@ -218,10 +234,15 @@ def test_convert_rejects_g_nets_and_foreign_modules():
     assert packed.weight_bytes() == 8 * (16 * 9 + 32 * 9 + 128 * 8 + 10 * 2)
 
 
-@pytest.mark.parametrize("pool, shape", [
-    (torch.nn.MaxPool2d(2), (3, 4, 9, 7)), (torch.nn.MaxPool2d(3, stride=2, padding=1), (2, 3, 8, 9)),
-    (torch.nn.MaxPool1d(3), (2, 5, 17)), (torch.nn.MaxPool2d((2, 3)), (1, 2, 6, 9)),
-])
+@pytest.mark.parametrize(
+    "pool, shape",
+    [
+        (torch.nn.MaxPool2d(2), (3, 4, 9, 7)),
+        (torch.nn.MaxPool2d(3, stride=2, padding=1), (2, 3, 8, 9)),
+        (torch.nn.MaxPool1d(3), (2, 5, 17)),
+        (torch.nn.MaxPool2d((2, 3)), (1, 2, 6, 9)),
+    ],
+)
 def test_or_pool_equals_max_pool_of_signs(pool, shape):
     from gnet.bnn.packed import ChannelBits, _or_pool
 

@@ -45,8 +45,11 @@ CASES = [
     (qz.get("approx_sign"), _ref_sign, lambda x: (2 - 2 * x.abs()).clamp(min=0)),
     (qz.get("swish_sign", beta=5.0), _ref_sign, lambda x: _ss_grad(x, 5.0)),
     (qz.get("swish_sign", beta=3.0, smooth_forward=True), lambda x: _ss(x, 3.0), lambda x: _ss_grad(x, 3.0)),
-    (qz.get("fda", n_terms=4, n_terms_end=None, omega=math.pi / 2, clip_value=None), _ref_sign,
-     lambda x: _fda_grad(x, 4, math.pi / 2, None)),
+    (
+        qz.get("fda", n_terms=4, n_terms_end=None, omega=math.pi / 2, clip_value=None),
+        _ref_sign,
+        lambda x: _fda_grad(x, 4, math.pi / 2, None),
+    ),
     (qz.get("fda"), _ref_sign, lambda x: _fda_grad(x, 10, 0.1, 1.0)),
     (qz.get("pc++", prox="sign", backward="htanh", mu_end=None), _ref_sign, lambda x: (x.abs() <= 1).double()),
     (qz.get("pc++", prox="sign", backward="swish", beta=2.0, mu_end=None), _ref_sign, lambda x: _ss_grad(x, 2.0)),

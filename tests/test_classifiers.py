@@ -158,8 +158,9 @@ def test_adapthd_kernel_bandwidth_defaults_to_the_median_distance():
     assert z.bandwidth_ == pytest.approx(med, rel=1e-6)
     assert CentroidHD(dim=256).fit(x, y).encoder_.bandwidth_ == pytest.approx(med / 2, rel=1e-6)
     # an explicit choice wins
-    assert AdaptHD(dim=256, encoder_params={"bandwidth_scale": 0.5}).fit(x, y).encoder_.bandwidth_ == \
-        pytest.approx(med / 2, rel=1e-6)
+    assert AdaptHD(dim=256, encoder_params={"bandwidth_scale": 0.5}).fit(x, y).encoder_.bandwidth_ == pytest.approx(
+        med / 2, rel=1e-6
+    )
     assert AdaptHD(dim=256, encoder_params={"bandwidth": 3.0}).fit(x, y).encoder_.bandwidth_ == 3.0
     assert AdaptHD(dim=256, encoder="projection").fit(x, y).score(x, y) > 0.5  # no kernel keys leak
 
@@ -213,8 +214,9 @@ def test_precomputed_codes_give_the_same_model(cls):
     x, y = _blobs()
     direct = cls(dim=300).fit(x, y)
     # a fresh encoder with the model's encoder parameters (AdaptHD widens the default bandwidth)
-    enc = make_encoder("kernel", 300, 0, {k: v for k, v in direct.encoder_.get_params().items()
-                                          if k not in ("dim", "seed")}).fit(x)
+    enc = make_encoder(
+        "kernel", 300, 0, {k: v for k, v in direct.encoder_.get_params().items() if k not in ("dim", "seed")}
+    ).fit(x)
     codes = enc.transform(x)
     pre = cls(dim=300, encoder="precomputed").fit(codes, y)
     np.testing.assert_array_equal(pre.prototypes_, direct.prototypes_)

@@ -69,8 +69,20 @@ def test_orthogonal_embedding_converts_and_predicts(checkpoint, tmp_path, capsys
 
 def test_sweep_writes_dim_keyed_json_and_a_plot(checkpoint, tmp_path, capsys):
     out = tmp_path / "sweep"
-    argv = ["sweep", str(checkpoint), "--dim", "128", "512", "--seeds", "2", "--limit", "150", "--quiet",
-            "--out", str(out)]
+    argv = [
+        "sweep",
+        str(checkpoint),
+        "--dim",
+        "128",
+        "512",
+        "--seeds",
+        "2",
+        "--limit",
+        "150",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     result = json.loads((out / "sweep.json").read_text())
     assert result["dataset"] == "digits" and result["seeds"] == [0, 1] and result["n_test"] == 150

@@ -40,11 +40,14 @@ def test_train_writes_run_dir_then_resumes_and_evaluates(tmp_path, capsys):
     assert re.search(r"digits test accuracy [0-9.]+\s+loss [0-9.]+", line)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--dataset", "no-such-set"], r"unknown dataset name 'no-such-set'; valid names: .*digits.*mnist"),
-    (["--dataset", "digits", "--arch", "resnet"], r"unknown architecture 'resnet'; valid: .*cifar10.*mnist"),
-    (["--dataset", "digits", "--arch", "mnist"], r"does not accept inputs of shape \(1, 8, 8\)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--dataset", "no-such-set"], r"unknown dataset name 'no-such-set'; valid names: .*digits.*mnist"),
+        (["--dataset", "digits", "--arch", "resnet"], r"unknown architecture 'resnet'; valid: .*cifar10.*mnist"),
+        (["--dataset", "digits", "--arch", "mnist"], r"does not accept inputs of shape \(1, 8, 8\)"),
+    ],
+)
 def test_bad_dataset_or_architecture_fails_before_training(argv, message, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", *argv, "--epochs", "1", "--quiet", "--out", str(run)]) == 2

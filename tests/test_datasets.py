@@ -18,6 +18,7 @@ from hdc.datasets import places
 
 # ------------------------------------------------------------------------------------------- helpers
 
+
 def write_idx(path: Path, array: np.ndarray, *, magic: bytes | None = None, cut: int = 0) -> Path:
     """Write a uint8 IDX file by hand (independent of the reader); `cut` drops trailing payload bytes."""
     header = magic if magic is not None else bytes([0, 0, 0x08, array.ndim])
@@ -54,12 +55,16 @@ HAS_AEON = importlib.util.find_spec("aeon") is not None
 
 # ------------------------------------------------------------------------------------------- sklearn sets
 
-@pytest.mark.parametrize("name, kind, shape, n_classes, n_total", [
-    ("digits", "image", (1, 8, 8), 10, 1797),
-    ("iris", "tabular", (4,), 3, 150),
-    ("wine", "tabular", (13,), 3, 178),
-    ("breast_cancer", "tabular", (30,), 2, 569),
-])
+
+@pytest.mark.parametrize(
+    "name, kind, shape, n_classes, n_total",
+    [
+        ("digits", "image", (1, 8, 8), 10, 1797),
+        ("iris", "tabular", (4,), 3, 150),
+        ("wine", "tabular", (13,), 3, 178),
+        ("breast_cancer", "tabular", (30,), 2, 569),
+    ],
+)
 def test_sklearn_sets_shapes_split_and_determinism(name, kind, shape, n_classes, n_total):
     ds = hd.load(name)
     assert (ds.name, ds.kind, ds.shape, ds.n_classes) == (name, kind, shape, n_classes)
@@ -102,8 +107,17 @@ def test_dataset_rejects_nan_and_inconsistent_fields():
     good = hd.load("iris")
     x_bad = good.x_train.copy()
     x_bad[3, 1] = np.nan
-    fields = dict(name="iris-nan", kind="tabular", shape=good.shape, n_classes=3, x_train=x_bad,
-                  y_train=good.y_train, x_test=good.x_test, y_test=good.y_test, class_names=good.class_names)
+    fields = dict(
+        name="iris-nan",
+        kind="tabular",
+        shape=good.shape,
+        n_classes=3,
+        x_train=x_bad,
+        y_train=good.y_train,
+        x_test=good.x_test,
+        y_test=good.y_test,
+        class_names=good.class_names,
+    )
     with pytest.raises(ValueError, match="iris-nan.*NaN"):
         hd.Dataset(**fields)
     with pytest.raises(ValueError, match="labels outside"):
@@ -113,6 +127,7 @@ def test_dataset_rejects_nan_and_inconsistent_fields():
 
 
 # ------------------------------------------------------------------------------------------- train/val split
+
 
 def test_train_val_split_deterministic_disjoint_and_complete():
     tr, va = hd.train_val_split(1000, 0.2, seed=7)
@@ -133,21 +148,25 @@ def test_train_val_split_deterministic_disjoint_and_complete():
     assert len(va0) == 0 and len(tr0) == 5
 
 
-@pytest.mark.parametrize("args, match", [
-    ((0, 0.1, 0), "n_items must"),
-    ((10, 1.0, 0), "val_fraction"),
-    ((10, -0.1, 0), "val_fraction"),
-    ((10, float("nan"), 0), "val_fraction"),
-    ((10, 0.1, -1), "seed"),
-    ((10, 0.1, 1.5), "seed"),
-    ((1, 0.5, 0), "no training items"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        ((0, 0.1, 0), "n_items must"),
+        ((10, 1.0, 0), "val_fraction"),
+        ((10, -0.1, 0), "val_fraction"),
+        ((10, float("nan"), 0), "val_fraction"),
+        ((10, 0.1, -1), "seed"),
+        ((10, 0.1, 1.5), "seed"),
+        ((1, 0.5, 0), "no training items"),
+    ],
+)
 def test_train_val_split_rejects_bad_arguments(args, match):
     with pytest.raises(ValueError, match=match):
         hd.train_val_split(*args)
 
 
 # ------------------------------------------------------------------------------------------- IDX files
+
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
 def test_read_idx_round_trip(tmp_path, suffix):
@@ -162,13 +181,16 @@ def test_read_idx_round_trip(tmp_path, suffix):
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
-@pytest.mark.parametrize("magic, cut, match", [
-    (b"\x01\x00\x08\x03", 0, "bad magic"),
-    (b"\x00\x00\x0d\x03", 0, "unsupported float32"),
-    (b"\x00\x00\x42\x03", 0, "not a valid IDX code"),
-    (None, 1, "truncated"),
-    (None, 100, "truncated"),
-])
+@pytest.mark.parametrize(
+    "magic, cut, match",
+    [
+        (b"\x01\x00\x08\x03", 0, "bad magic"),
+        (b"\x00\x00\x0d\x03", 0, "unsupported float32"),
+        (b"\x00\x00\x42\x03", 0, "not a valid IDX code"),
+        (None, 1, "truncated"),
+        (None, 100, "truncated"),
+    ],
+)
 def test_read_idx_rejects_corrupt_files(tmp_path, suffix, magic, cut, match):
     path = write_idx(tmp_path / f"bad-idx3-ubyte{suffix}", np.zeros((4, 6, 6), np.uint8), magic=magic, cut=cut)
     with pytest.raises(ValueError, match=match) as info:
@@ -240,8 +262,13 @@ def test_search_order_is_env_dataset_dir_env_data_dir_shared_os_package_cache(is
     tmp = isolated_places
     monkeypatch.setenv("GNET_MNIST_DIR", str(tmp / "env"))
     monkeypatch.setenv("GNET_DATA_DIR", str(tmp / "data"))
-    order = [tmp / "env", tmp / "data" / "mnist", tmp / "shared" / "datasets" / "mnist", tmp / "os" / "mnist",
-             tmp / "cache" / "gnet-hdc" / "datasets" / "mnist"]
+    order = [
+        tmp / "env",
+        tmp / "data" / "mnist",
+        tmp / "shared" / "datasets" / "mnist",
+        tmp / "os" / "mnist",
+        tmp / "cache" / "gnet-hdc" / "datasets" / "mnist",
+    ]
     assert hd.search_places("mnist") == order
     # Each place holds a different fake set (told apart by its number of training images); load takes the first
     # place that has all four files, and falls through to the next when it is emptied.
@@ -314,8 +341,10 @@ def test_shared_folder_of_a_worktree_and_of_its_main_checkout(tmp_path, monkeypa
     monkeypatch.setattr(places, "_SOURCE_ROOT", worktree)
     assert places.checkout_roots() == [worktree, main.resolve()]
     shared = [p for p in hd.search_places("mnist") if "shared" in p.parts]
-    assert shared == [tmp_path / "worktrees" / "shared" / "datasets" / "mnist",
-                      tmp_path.resolve() / "shared" / "datasets" / "mnist"]
+    assert shared == [
+        tmp_path / "worktrees" / "shared" / "datasets" / "mnist",
+        tmp_path.resolve() / "shared" / "datasets" / "mnist",
+    ]
     # An installed package (no .git or pyproject.toml beside it) has no checkout and no shared folder.
     monkeypatch.setattr(places, "_SOURCE_ROOT", tmp_path / "site-packages")
     assert places.checkout_roots() == []
@@ -359,6 +388,7 @@ def test_real_mnist():
 
 # ------------------------------------------------------------------------------------------- UCR via aeon
 
+
 def test_ucr_without_aeon_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "aeon", None)
     monkeypatch.setitem(sys.modules, "aeon.datasets", None)
@@ -399,6 +429,7 @@ def test_ucr_errors():
 
 # ------------------------------------------------------------------------------------------- gnet.data
 
+
 def test_gnet_digits_images_scaled_to_minus_one_one_and_deterministic():
     a = gd.load_dataset("digits", val_fraction=0.1, seed=3)
     b = gd.load_dataset("digits", val_fraction=0.1, seed=3)
@@ -432,8 +463,9 @@ def test_gnet_tabular_standardised_with_train_statistics(name):
     np.testing.assert_allclose(x.std(0, unbiased=False).numpy(), 1.0, atol=1e-5)
     # Val/test use the train statistics, so they are not exactly standardised themselves.
     raw = hd.load(name)
-    np.testing.assert_allclose(splits.test.tensors[0].numpy(), (raw.x_test - splits.mean) / splits.std, rtol=1e-6,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        splits.test.tensors[0].numpy(), (raw.x_test - splits.mean) / splits.std, rtol=1e-6, atol=1e-6
+    )
 
 
 def test_gnet_split_rejects_nan_and_keeps_constant_features_finite():
@@ -458,8 +490,10 @@ def test_make_loader_seeded_and_leaves_global_rng_alone():
     assert first == order(5) and first != order(6)
     assert sorted(first) == list(range(50)) and first != list(range(50))
     assert torch.equal(torch.get_rng_state(), torch_state)
-    assert all(np.array_equal(u, v) if isinstance(u, np.ndarray) else u == v
-               for u, v in zip(np.random.get_state(), np_state, strict=True))
+    assert all(
+        np.array_equal(u, v) if isinstance(u, np.ndarray) else u == v
+        for u, v in zip(np.random.get_state(), np_state, strict=True)
+    )
     plain = gd.make_loader(data, 8)
     assert torch.cat([y for _, y in plain]).tolist() == list(range(50))
     assert [len(y) for _, y in plain] == [8] * 6 + [2]

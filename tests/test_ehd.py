@@ -15,10 +15,9 @@ from gnet.train import evaluate
 
 def _z_hats(layer, x, n, embedding, projection, seeds):
     """z_hat for every seed: (S, *out shape) float64."""
-    return torch.stack([
-        convert_layer(layer, n, embedding=embedding, seed=s, projection=projection).z_hat(x).double()
-        for s in seeds
-    ])
+    return torch.stack(
+        [convert_layer(layer, n, embedding=embedding, seed=s, projection=projection).z_hat(x).double() for s in seeds]
+    )
 
 
 @pytest.mark.parametrize("embedding", ["gaussian", "rademacher"])
@@ -84,8 +83,10 @@ def test_digits_ehd_within_1_5_points_of_float(digits_rasu, embedding):
     # (measured: 8 seeds, both embeddings, models trained with 1 and 2 threads), so a single seed can land 1.7
     # points low while the expected gap is 0.7-1.0. The claim is about the expected gap: the mean over 8 seeds has
     # sd ~0.45 / sqrt(8) = 0.16 points, which puts the 1.5-point bound more than 3 sd beyond the measured gaps.
-    accs = [convert(model, dim=4096, embedding=embedding, seed=seed, input_shape=data.input_shape)
-            .evaluate(x, y).accuracy for seed in range(8)]
+    accs = [
+        convert(model, dim=4096, embedding=embedding, seed=seed, input_shape=data.input_shape).evaluate(x, y).accuracy
+        for seed in range(8)
+    ]
     assert np.mean(accs) >= float_acc - 0.015, (float_acc, accs)
 
 
@@ -157,8 +158,15 @@ def test_int8_and_bf16_precision_keep_predictions(digits_rasu):
 def test_save_load_roundtrip_and_corruption(digits_rasu, tmp_path):
     model, _, data = digits_rasu
     x, _ = data.test.tensors
-    ehd = convert(model, dim=700, embedding="gaussian", conv_projection="per_channel", seed=5,
-                  input_shape=data.input_shape, meta={"dataset": "digits"})
+    ehd = convert(
+        model,
+        dim=700,
+        embedding="gaussian",
+        conv_projection="per_channel",
+        seed=5,
+        input_shape=data.input_shape,
+        meta={"dataset": "digits"},
+    )
     path = save_ehd(ehd, tmp_path / "m.ehd")
     back = load_ehd(path)
     assert back.meta == ehd.meta and back.dim_per_layer == [700] * 4
@@ -177,6 +185,7 @@ def test_save_load_roundtrip_and_corruption(digits_rasu, tmp_path):
     # a consistent file of another version is refused by version, not by checksum
     import io
     import json
+
     with np.load(io.BytesIO(raw)) as npz:
         arrays = {k: npz[k] for k in npz.files}
     header = json.loads(arrays["header"].tobytes())
@@ -322,8 +331,12 @@ def test_version_1_files_still_load(digits_rasu, tmp_path):
         if "dim" in rec:
             rec["n"] = rec.pop("dim")
         stages.append(rec)
-    meta = {**{k: v for k, v in ehd.meta.items() if k != "dim_per_layer"}, "n_per_layer": ehd.dim_per_layer,
-            "input_shape": [1, 8, 8], "n_classes": 10}
+    meta = {
+        **{k: v for k, v in ehd.meta.items() if k != "dim_per_layer"},
+        "n_per_layer": ehd.dim_per_layer,
+        "input_shape": [1, 8, 8],
+        "n_classes": 10,
+    }
     arrays = {f"codes_{i}": s.codes for i, s in enumerate(ehd.stages) if hasattr(s, "codes")}
     path = save_container(tmp_path / "v1.ehd", "gnet-ehd", 1, {"meta": meta, "stages": stages}, arrays)
     old = load_ehd(path)

@@ -116,9 +116,7 @@ def test_records_with_even_features_use_one_fixed_tie_vector():
         assert np.array_equal(got[~tie], (2 * bits > f)[~tie])
         assert np.array_equal(got[tie], unpack_bits(enc.tie, dim)[tie])
     det = RecordEncoder(f, dim, levels=4, seed=1, ties="deterministic")
-    assert np.array_equal(
-        det.encode(x), encode_records(idx, det.keys, det.values.codebook, dim)
-    )
+    assert np.array_equal(det.encode(x), encode_records(idx, det.keys, det.values.codebook, dim))
 
 
 def test_similar_inputs_give_similar_records():
@@ -140,10 +138,12 @@ def test_ngrams_match_definition_and_are_order_sensitive():
     dim, n = 1000, 3
     items = random(6, dim, 0)
     seq = np.array([0, 1, 2, 3, 4, 5, 1, 2])
-    grams = np.stack([
-        permute(items[seq[t]], 2, dim) ^ permute(items[seq[t + 1]], 1, dim) ^ items[seq[t + 2]]
-        for t in range(len(seq) - n + 1)
-    ])
+    grams = np.stack(
+        [
+            permute(items[seq[t]], 2, dim) ^ permute(items[seq[t + 1]], 1, dim) ^ items[seq[t + 2]]
+            for t in range(len(seq) - n + 1)
+        ]
+    )
     assert np.array_equal(ngram(seq[:3], items, dim), grams[0])
     out = ngrams(seq, items, dim, n, ties="deterministic")
     assert np.array_equal(out, bundle(grams, dim, ties="deterministic"))

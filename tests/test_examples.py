@@ -37,8 +37,7 @@ def run_example(name: str, *argv: str) -> dict:
 
 
 def test_every_example_has_a_smoke_test():
-    tested = {"01_quickstart_digits", "02_convert_mnist", "03_hdc_classification", "04_verify_bounds",
-              "05_bit_flips"}
+    tested = {"01_quickstart_digits", "02_convert_mnist", "03_hdc_classification", "04_verify_bounds", "05_bit_flips"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -136,9 +135,30 @@ def test_bit_flips():
 def test_reproduce_script_is_bounded_and_resumable(tmp_path):
     reproduce = load_script(EXAMPLES.parent / "benchmarks" / "reproduce.py", "reproduce_under_test")
     out, runs = tmp_path / "out", tmp_path / "runs"
-    argv = ["--dataset", "digits", "--out", str(out), "--runs-dir", str(runs), "--activations", "rasu",
-            "--embeddings", "gaussian", "--epochs", "2", "--n-grid", "256", "512", "--seeds", "2",
-            "--baselines", "centroid", "--baseline-seeds", "1", "--quiet"]
+    argv = [
+        "--dataset",
+        "digits",
+        "--out",
+        str(out),
+        "--runs-dir",
+        str(runs),
+        "--activations",
+        "rasu",
+        "--embeddings",
+        "gaussian",
+        "--epochs",
+        "2",
+        "--n-grid",
+        "256",
+        "512",
+        "--seeds",
+        "2",
+        "--baselines",
+        "centroid",
+        "--baseline-seeds",
+        "1",
+        "--quiet",
+    ]
     import json
 
     # A zero budget: training still runs one epoch per call (the only way to make progress), sweeps add nothing.

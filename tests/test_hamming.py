@@ -99,9 +99,7 @@ def test_gemm_int32_fallback_is_exact(monkeypatch):
     monkeypatch.setitem(_linalg._INT_MM, "cpu", False)
     rng = np.random.default_rng(2)
     a, b = random(20, 777, rng), random(11, 777, rng)
-    assert np.array_equal(
-        hamming_distance(a, b, method="gemm"), hamming_distance(a, b, method="numpy")
-    )
+    assert np.array_equal(hamming_distance(a, b, method="gemm"), hamming_distance(a, b, method="numpy"))
 
 
 def test_extreme_distances():

@@ -30,8 +30,23 @@ def test_classify_json_matches_the_estimator():
 
     buf = io.StringIO()
     with redirect_stdout(buf):
-        rc = main(["classify", "--dataset", "wine", "--model", "adapthd", "--dim", "512", "--epochs", "3",
-                   "--seed", "2", "--json", "--quiet"])
+        rc = main(
+            [
+                "classify",
+                "--dataset",
+                "wine",
+                "--model",
+                "adapthd",
+                "--dim",
+                "512",
+                "--epochs",
+                "3",
+                "--seed",
+                "2",
+                "--json",
+                "--quiet",
+            ]
+        )
     assert rc == 0
     result = json.loads(buf.getvalue())
     ds = load("wine")
@@ -42,8 +57,26 @@ def test_classify_json_matches_the_estimator():
 
 
 def test_images_default_to_global_scaling_and_subsets(capsys):
-    assert main(["classify", "--dataset", "digits", "--model", "onlinehd", "--dim", "256", "--train-size", "300",
-                 "--test-size", "100", "--json", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "classify",
+                "--dataset",
+                "digits",
+                "--model",
+                "onlinehd",
+                "--dim",
+                "256",
+                "--train-size",
+                "300",
+                "--test-size",
+                "100",
+                "--json",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["scaling"] == "global"
     assert (result["n_train"], result["n_test"]) == (300, 100)
@@ -89,16 +122,20 @@ def test_cli_choices_match_the_library():
     from hdc.classifiers import ENCODERS, MODELS
     from hdc.cli import ENCODER_NAMES, MODEL_NAMES
 
-    assert MODEL_NAMES == tuple(MODELS)
-    assert ENCODER_NAMES == tuple(e for e in ENCODERS if e != "precomputed")
+    assert tuple(MODELS) == MODEL_NAMES
+    assert tuple(e for e in ENCODERS if e != "precomputed") == ENCODER_NAMES
 
 
 def test_evaluate_on_dataset_is_what_the_cli_prints(capsys):
     from hdc.classifiers import evaluate_on_dataset
 
     result = evaluate_on_dataset("iris", "centroid", dim=512, seed=1)
-    assert main(["classify", "--dataset", "iris", "--model", "centroid", "--dim", "512", "--seed", "1", "--json",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            ["classify", "--dataset", "iris", "--model", "centroid", "--dim", "512", "--seed", "1", "--json", "--quiet"]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed["accuracy"] == result.accuracy and printed["in_features"] == result.in_features == 4
     assert set(printed) == set(result.as_dict())

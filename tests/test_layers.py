@@ -83,12 +83,15 @@ def test_batchnorm_folds_into_effective_weight():
     assert (layer.effective_weight()[1] * layer.weight[1] <= 0).all()  # negative gamma flips the unit
 
 
-@pytest.mark.parametrize("make", [
-    lambda g: GLinear(5, 3, bias_init=0.2, generator=g),
-    lambda g: GConv1d(2, 3, 3, padding=1, stride=2, bias_init=0.2, generator=g),
-    lambda g: GConv2d(2, 3, 3, padding=1, dilation=2, bias_init=0.2, generator=g),
-    lambda g: NormalizedClassifier(5, 3, bias_init=0.2, generator=g),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda g: GLinear(5, 3, bias_init=0.2, generator=g),
+        lambda g: GConv1d(2, 3, 3, padding=1, stride=2, bias_init=0.2, generator=g),
+        lambda g: GConv2d(2, 3, 3, padding=1, dilation=2, bias_init=0.2, generator=g),
+        lambda g: NormalizedClassifier(5, 3, bias_init=0.2, generator=g),
+    ],
+)
 def test_gradcheck_float64(make):
     gen = torch.Generator().manual_seed(4)
     layer = make(gen).double()
@@ -113,15 +116,22 @@ def test_gradcheck_float64(make):
     names = [n for n, p in layer.named_parameters() if p.requires_grad]
     inputs = tuple(p.detach().clone().requires_grad_(True) for p in params)
     assert torch.autograd.gradcheck(
-        lambda *ps: functional_call(layer, dict(zip(names, ps, strict=True)), (x.detach(),)), inputs, eps=1e-6,
+        lambda *ps: functional_call(layer, dict(zip(names, ps, strict=True)), (x.detach(),)),
+        inputs,
+        eps=1e-6,
         atol=1e-5,
     )
 
 
-@pytest.mark.parametrize("layer", [
-    GLinear(4, 3, bias_init=0.0), GConv2d(1, 2, 3, padding=1, bias_init=0.0),
-    GConv1d(1, 2, 3, padding=1, bias_init=0.0), NormalizedClassifier(4, 3, bias_init=0.0),
-])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        GLinear(4, 3, bias_init=0.0),
+        GConv2d(1, 2, 3, padding=1, bias_init=0.0),
+        GConv1d(1, 2, 3, padding=1, bias_init=0.0),
+        NormalizedClassifier(4, 3, bias_init=0.0),
+    ],
+)
 def test_no_nan_at_zero_input(layer):
     shape = {GLinear: (2, 4), NormalizedClassifier: (2, 4), GConv2d: (2, 1, 5, 5), GConv1d: (2, 1, 5)}[type(layer)]
     x = torch.zeros(*shape, requires_grad=True)
@@ -174,11 +184,14 @@ def test_float32_arcsine_kernel_is_within_float32_rounding():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("make,shape,input_grad", [
-    (lambda g: GConv2d(1, 4, 3, padding=1, bias_init=0.3, generator=g), (3, 1, 6, 6), False),  # shift path
-    (lambda g: GConv2d(2, 4, 3, padding=1, bias_init=0.3, generator=g), (3, 2, 6, 6), True),
-    (lambda g: GLinear(6, 5, bias_init=0.2, generator=g), (4, 6), True),
-])
+@pytest.mark.parametrize(
+    "make,shape,input_grad",
+    [
+        (lambda g: GConv2d(1, 4, 3, padding=1, bias_init=0.3, generator=g), (3, 1, 6, 6), False),  # shift path
+        (lambda g: GConv2d(2, 4, 3, padding=1, bias_init=0.3, generator=g), (3, 2, 6, 6), True),
+        (lambda g: GLinear(6, 5, bias_init=0.2, generator=g), (4, 6), True),
+    ],
+)
 def test_fused_kernels_match_torch_path(monkeypatch, dtype, make, shape, input_grad):
     """The numba kernels (arcsine forward/backward, RASU backward) against the torch-only fallback."""
     import gnet.layers._autograd as L

@@ -26,19 +26,39 @@ from hdc.packed import pack_bits
 
 # The paper's relaxations, written out independently of the coefficient table.
 PAPER_FORMS = {
-    "false": lambda a, b: 0 * a, "and": lambda a, b: a * b, "a_and_not_b": lambda a, b: a - a * b,
-    "a": lambda a, b: a, "not_a_and_b": lambda a, b: b - a * b, "b": lambda a, b: b,
-    "xor": lambda a, b: a + b - 2 * a * b, "or": lambda a, b: a + b - a * b,
-    "nor": lambda a, b: 1 - (a + b - a * b), "xnor": lambda a, b: 1 - (a + b - 2 * a * b),
-    "not_b": lambda a, b: 1 - b, "b_implies_a": lambda a, b: 1 - b + a * b, "not_a": lambda a, b: 1 - a,
-    "a_implies_b": lambda a, b: 1 - a + a * b, "nand": lambda a, b: 1 - a * b, "true": lambda a, b: 1 + 0 * a,
+    "false": lambda a, b: 0 * a,
+    "and": lambda a, b: a * b,
+    "a_and_not_b": lambda a, b: a - a * b,
+    "a": lambda a, b: a,
+    "not_a_and_b": lambda a, b: b - a * b,
+    "b": lambda a, b: b,
+    "xor": lambda a, b: a + b - 2 * a * b,
+    "or": lambda a, b: a + b - a * b,
+    "nor": lambda a, b: 1 - (a + b - a * b),
+    "xnor": lambda a, b: 1 - (a + b - 2 * a * b),
+    "not_b": lambda a, b: 1 - b,
+    "b_implies_a": lambda a, b: 1 - b + a * b,
+    "not_a": lambda a, b: 1 - a,
+    "a_implies_b": lambda a, b: 1 - a + a * b,
+    "nand": lambda a, b: 1 - a * b,
+    "true": lambda a, b: 1 + 0 * a,
 }
 BOOL = {
-    "false": lambda a, b: False, "and": lambda a, b: a and b, "a_and_not_b": lambda a, b: a and not b,
-    "a": lambda a, b: a, "not_a_and_b": lambda a, b: (not a) and b, "b": lambda a, b: b,
-    "xor": lambda a, b: a != b, "or": lambda a, b: a or b, "nor": lambda a, b: not (a or b),
-    "xnor": lambda a, b: a == b, "not_b": lambda a, b: not b, "b_implies_a": lambda a, b: a or not b,
-    "not_a": lambda a, b: not a, "a_implies_b": lambda a, b: (not a) or b, "nand": lambda a, b: not (a and b),
+    "false": lambda a, b: False,
+    "and": lambda a, b: a and b,
+    "a_and_not_b": lambda a, b: a and not b,
+    "a": lambda a, b: a,
+    "not_a_and_b": lambda a, b: (not a) and b,
+    "b": lambda a, b: b,
+    "xor": lambda a, b: a != b,
+    "or": lambda a, b: a or b,
+    "nor": lambda a, b: not (a or b),
+    "xnor": lambda a, b: a == b,
+    "not_b": lambda a, b: not b,
+    "b_implies_a": lambda a, b: a or not b,
+    "not_a": lambda a, b: not a,
+    "a_implies_b": lambda a, b: (not a) or b,
+    "nand": lambda a, b: not (a and b),
     "true": lambda a, b: True,
 }
 
@@ -151,10 +171,7 @@ def test_fused_backward_equals_autograd():
     for fused in (True, False):
         layer.weight.grad = None
         x = x0.clone().requires_grad_(True)
-        if fused:
-            out = layer(x)
-        else:
-            out = relaxed_mixture(x[:, layer.index_a], x[:, layer.index_b], layer.coefficients())
+        out = layer(x) if fused else relaxed_mixture(x[:, layer.index_a], x[:, layer.index_b], layer.coefficients())
         (out * up).sum().backward()
         grads.append((out.detach(), x.grad, layer.weight.grad.clone()))
     for got, want in zip(grads[0], grads[1], strict=True):
@@ -192,12 +209,14 @@ def test_inputs_outside_unit_interval_raise():
     plain = difflogic_net(8, 2, 10, 2, tau=1.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         plain(torch.full((2, 8), 1.5))
-    therm = difflogic_net(8, 2, 10, 2, tau=1.0, encoder={"kind": "thermometer", "k": 2, "method": "uniform",
-                                                        "value_range": None})
+    therm = difflogic_net(
+        8, 2, 10, 2, tau=1.0, encoder={"kind": "thermometer", "k": 2, "method": "uniform", "value_range": None}
+    )
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         therm(torch.full((2, 8), -0.1))
-    ranged = difflogic_net(8, 2, 10, 2, tau=1.0, encoder={"kind": "thermometer", "k": 2, "method": "uniform",
-                                                         "value_range": [-5, 5]})
+    ranged = difflogic_net(
+        8, 2, 10, 2, tau=1.0, encoder={"kind": "thermometer", "k": 2, "method": "uniform", "value_range": [-5, 5]}
+    )
     assert ranged(torch.full((2, 8), -4.0)).shape == (2, 2)
 
 

@@ -46,8 +46,14 @@ def test_engine_equals_torch_eval(model, batch):
 
 
 def test_engine_with_crop_quantile_and_unique_wiring():
-    spec = difflogic_spec("difflogic-mnist-small", width=400, depth=3, tau=5.0, seed=3,
-                          encoder={"kind": "thermometer", "k": 2, "method": "quantile", "value_range": None})
+    spec = difflogic_spec(
+        "difflogic-mnist-small",
+        width=400,
+        depth=3,
+        tau=5.0,
+        seed=3,
+        encoder={"kind": "thermometer", "k": 2, "method": "quantile", "value_range": None},
+    )
     net = DiffLogicNet(spec)
     x = torch.rand(130, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     net.fit_encoder(x)

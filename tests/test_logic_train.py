@@ -31,8 +31,7 @@ def test_digits_trains_to_floor():
     spec = difflogic_spec("difflogic-digits", seed=0)
     model = build_difflogic(spec)
     config = TrainConfig(epochs=10, batch_size=32, lr=TRAIN_DEFAULTS["lr"], weight_decay=0.0, seed=0)
-    result = train(model, _tensors(x_tr, y_tr), _tensors(x_va, y_va), config, {"architecture": spec},
-                   progress=False)
+    result = train(model, _tensors(x_tr, y_tr), _tensors(x_va, y_va), config, {"architecture": spec}, progress=False)
     assert len(result.history) == 10
     _, accuracy = evaluate(model, *_tensors(x_te, y_te))
     assert accuracy >= FLOOR, accuracy
@@ -57,5 +56,6 @@ def test_breast_cancer_quantile_thermometer_trains_to_floor():
     train(model, _tensors(x_tr, y_tr), _tensors(x_va, y_va), config, {"architecture": model.spec}, progress=False)
     _, accuracy = evaluate(model, *_tensors(x_te, y_te))
     assert accuracy >= BREAST_CANCER_FLOOR, accuracy
-    np.testing.assert_array_equal(convert(model.eval()).predict(x_te),
-                                  model(torch.from_numpy(x_te)).argmax(dim=1).numpy())
+    np.testing.assert_array_equal(
+        convert(model.eval()).predict(x_te), model(torch.from_numpy(x_te)).argmax(dim=1).numpy()
+    )

@@ -30,8 +30,10 @@ def test_sets_passive_but_keeps_a_users_choice(monkeypatch):
 
 
 def test_reports_whether_it_came_before_torch():
-    code = ("import sys; from hdc import prefer_passive_openmp as p; a = p(); import torch; b = p(); "
-            "print(a, b, 'torch' in sys.modules)")
+    code = (
+        "import sys; from hdc import prefer_passive_openmp as p; a = p(); import torch; b = p(); "
+        "print(a, b, 'torch' in sys.modules)"
+    )
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["True", "False", "True"]
@@ -101,10 +103,15 @@ def _run_child(tmp_path: Path, site: Path, mode: str, cache_home: Path) -> dict:
     home.mkdir(exist_ok=True)
     home.chmod(0o555)
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE") and k != "PYTHONPATH"}
-    env.update(PYTHONPATH=str(site), HOME=str(home), XDG_CACHE_HOME=str(cache_home), PYTHONDONTWRITEBYTECODE="1",
-               NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    out = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, env=env,
-                         cwd=tmp_path)
+    env.update(
+        PYTHONPATH=str(site),
+        HOME=str(home),
+        XDG_CACHE_HOME=str(cache_home),
+        PYTHONDONTWRITEBYTECODE="1",
+        NUMBA_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+    )
+    out = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -73,9 +73,7 @@ def test_permute_is_invertible_and_is_a_cyclic_roll(dim, k, k2, seed):
     assert np.array_equal(permute(permute(x, k, dim), k2, dim), permute(x, k + k2, dim))
     # permutation preserves distances
     y = random(2, dim, seed + 1)
-    assert np.array_equal(
-        hamming_distance(p, permute(y, k, dim)), hamming_distance(x, y)
-    )
+    assert np.array_equal(hamming_distance(p, permute(y, k, dim)), hamming_distance(x, y))
     pm = to_bipolar(x, dim)
     assert np.array_equal(permute(pm, k), np.roll(pm, k, axis=-1))
     assert np.array_equal(inverse_permute(permute(pm, k), k), pm)
@@ -128,9 +126,7 @@ def test_bundle_is_exact_majority(n, dim, seed):
     assert np.array_equal(rnd[~tie], det[~tie])
     assert np.array_equal(bundle(x, dim, seed=5), bundle(x, dim, seed=5))
     # from counts and with unit weights: same result
-    assert np.array_equal(
-        bundle_from_counts(count, n, ties="deterministic"), bundle(x, dim, ties="deterministic")
-    )
+    assert np.array_equal(bundle_from_counts(count, n, ties="deterministic"), bundle(x, dim, ties="deterministic"))
     assert np.array_equal(
         bundle(x, dim, weights=np.ones(n), ties="deterministic"),
         bundle(x, dim, ties="deterministic"),

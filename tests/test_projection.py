@@ -104,8 +104,12 @@ def test_bad_input():
 def _group_bounds(fan_in: int, n: int) -> list[tuple[int, int]]:
     """Row ranges of the orthogonal groups: groups of fan_in rows restarted in every BLOCK_ROWS block."""
     size = min(fan_in, BLOCK_ROWS)
-    return [(b + lo, min(b + lo + size, b + BLOCK_ROWS, n))
-            for b in range(0, n, BLOCK_ROWS) for lo in range(0, BLOCK_ROWS, size) if b + lo < n]
+    return [
+        (b + lo, min(b + lo + size, b + BLOCK_ROWS, n))
+        for b in range(0, n, BLOCK_ROWS)
+        for lo in range(0, BLOCK_ROWS, size)
+        if b + lo < n
+    ]
 
 
 @pytest.mark.parametrize("fan_in", [1, 11, 300])

@@ -142,8 +142,7 @@ def test_per_channel_data_faults_do_not_depend_on_batch_size(digits_tasu):
 def test_both_equals_model_then_data(tasu):
     ehd, x, _ = tasu
     both = faulty_model(ehd, "both", 0.2, seed=4, layers=[1, 2])
-    composed = faulty_model(faulty_model(ehd, "model", 0.2, seed=4, layers=[1, 2]), "data", 0.2, seed=4,
-                            layers=[1, 2])
+    composed = faulty_model(faulty_model(ehd, "model", 0.2, seed=4, layers=[1, 2]), "data", 0.2, seed=4, layers=[1, 2])
     assert torch.equal(both.forward(x[:40]), composed.forward(x[:40]))
     with pytest.raises(ValueError, match="do not stack"):
         faulty_model(both, "data", 0.1, seed=0, layers=[1])
@@ -211,8 +210,27 @@ def test_cli_writes_json_and_png_for_two_models(tasu, tmp_path, capsys):
     a = save_ehd(model, tmp_path / "tasu.ehd")
     b = save_ehd(model, tmp_path / "copy.ehd")
     out = tmp_path / "out"
-    rc = main(["robustness", str(a), "--compare", str(b), "--p", "0:0.4:0.4", "--seeds", "2", "--limit", "40",
-               "--layers", "0,-1", "--target", "both", "--out", str(out), "--quiet"])
+    rc = main(
+        [
+            "robustness",
+            str(a),
+            "--compare",
+            str(b),
+            "--p",
+            "0:0.4:0.4",
+            "--seeds",
+            "2",
+            "--limit",
+            "40",
+            "--layers",
+            "0,-1",
+            "--target",
+            "both",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     res = json.loads((out / "robustness.json").read_text())
     assert (out / "robustness.png").stat().st_size > 1000
@@ -222,7 +240,8 @@ def test_cli_writes_json_and_png_for_two_models(tasu, tmp_path, capsys):
     for m in res["models"]:
         assert [r["p"] for r in m["rows"]] == [0.0, 0.4] and m["layers"] == [0, 3] and m["n_test"] == 40
     # Identical models and settings give identical curves.
-    assert res["models"][0]["rows"] == [{**r, "seconds": res["models"][0]["rows"][i]["seconds"]}
-                                        for i, r in enumerate(res["models"][1]["rows"])]
+    assert res["models"][0]["rows"] == [
+        {**r, "seconds": res["models"][0]["rows"][i]["seconds"]} for i, r in enumerate(res["models"][1]["rows"])
+    ]
     assert main(["robustness", str(a), "--p", "0:2:1", "--out", str(out)]) == 2
     assert "--p" in capsys.readouterr().err

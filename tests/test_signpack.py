@@ -118,7 +118,7 @@ def test_dense_signs_do_not_depend_on_the_batch_split():
     dense_signs_into(x, gt, whole)
     for cuts in ((1, 2, 3), (5, 6, 13, 30), tuple(range(1, 37))):
         parts = []
-        for lo, hi in zip((0, *cuts), (*cuts, 37)):
+        for lo, hi in zip((0, *cuts), (*cuts, 37), strict=False):
             part = np.empty((hi - lo, 11), dtype=np.uint64)
             dense_signs_into(np.ascontiguousarray(x[lo:hi]), gt, part)
             parts.append(part)
@@ -177,7 +177,7 @@ def test_sorf_signs_do_not_depend_on_the_batch_split():
     sorf_signs_into(x, diag, n_out, whole)
     for cuts in ((1, 9), (3, 8, 16, 17), tuple(range(1, rows))):
         parts = []
-        for lo, hi in zip((0, *cuts), (*cuts, rows)):
+        for lo, hi in zip((0, *cuts), (*cuts, rows), strict=False):
             part = np.empty((hi - lo, 18), dtype=np.uint64)
             sorf_signs_into(np.ascontiguousarray(x[lo:hi]), diag, n_out, part)
             parts.append(part)

@@ -54,11 +54,14 @@ def test_tail_bits_are_zero_and_encode_exact_runs_in_float64():
     assert np.array_equal(p.encode_unchecked(x), p.encode_unchecked(x.float()))
 
 
-@pytest.mark.parametrize("bad, message", [
-    (torch.full((2, 10), float("nan")), "NaN"),
-    (torch.zeros(2, 11), "shape"),
-    (torch.zeros(0, 10), "empty"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.full((2, 10), float("nan")), "NaN"),
+        (torch.zeros(2, 11), "shape"),
+        (torch.zeros(0, 10), "empty"),
+    ],
+)
 def test_bad_input_is_named(bad, message):
     with pytest.raises(ValueError, match=message):
         HadamardProjection(10, 64).encode(bad)

@@ -43,8 +43,11 @@ def test_exact_tail_matches_brute_force_enumeration():
     # N = 3, p = 1/2 + arcsin(rho)/pi: z_hat takes 4 values; sum the Binomial mass where |z_hat - z| >= t.
     dim, rho, t = 3, 0.3, 0.4
     p, z = 0.5 + math.asin(rho) / math.pi, math.asin(rho)
-    want = sum(math.comb(dim, k) * p**k * (1 - p) ** (dim - k)
-               for k in range(dim + 1) if abs(math.pi / (2 * dim) * (2 * k - dim) - z) >= t)
+    want = sum(
+        math.comb(dim, k) * p**k * (1 - p) ** (dim - k)
+        for k in range(dim + 1)
+        if abs(math.pi / (2 * dim) * (2 * k - dim) - z) >= t
+    )
     assert T.exact_unit_tail(dim, rho, t) == pytest.approx(want, rel=1e-12)
 
 
@@ -127,8 +130,9 @@ def test_bad_input_raises_value_error_naming_the_problem(call, match):
 
 # ============================================================================================ 1. Grothendieck
 def test_grothendieck_gaussian_projection_is_unbiased():
-    ch = T.check_grothendieck(rhos=(-0.5, 0.3, 0.8), dims=(64, 4096), kind="gaussian", in_features=64, n_draws=32,
-                              seed=0)
+    ch = T.check_grothendieck(
+        rhos=(-0.5, 0.3, 0.8), dims=(64, 4096), kind="gaussian", in_features=64, n_draws=32, seed=0
+    )
     assert ch.packed_agrees is True  # N - 2 hamming(encode u, encode v) == float sign-product sums
     mean = np.array(ch.mean)[:, -1]
     # mean of D*N i.i.d. +-1 terms with mean mu: sd = sqrt((1 - mu^2) / (D N)) (<= 0.0028 here).
@@ -137,8 +141,9 @@ def test_grothendieck_gaussian_projection_is_unbiased():
 
 
 def test_grothendieck_rademacher_dense_bias_is_small():
-    ch = T.check_grothendieck(rhos=(-0.6, 0.0, 0.5, 0.9), dims=(4096,), kind="rademacher",
-                              in_features=256, n_draws=32, seed=1)
+    ch = T.check_grothendieck(
+        rhos=(-0.6, 0.0, 0.5, 0.9), dims=(4096,), kind="rademacher", in_features=256, n_draws=32, seed=1
+    )
     mean = np.array(ch.mean)[:, -1]
     se = np.sqrt((1 - np.array(ch.theory_mean) ** 2) / (32 * 4096))
     # Rademacher rows are not rotation-invariant, so only an allowance is possible: the third cumulants vanish
@@ -149,8 +154,16 @@ def test_grothendieck_rademacher_dense_bias_is_small():
 
 
 def test_grothendieck_rademacher_sparse_matches_exact_enumeration_not_arcsin():
-    ch = T.check_grothendieck(rhos=(-0.9, 0.5, 0.95), dims=(64, 2048), kind="rademacher", in_features=8, n_draws=16,
-                              seed=2, layout="sparse", check_packed=False)
+    ch = T.check_grothendieck(
+        rhos=(-0.9, 0.5, 0.95),
+        dims=(64, 2048),
+        kind="rademacher",
+        in_features=8,
+        n_draws=16,
+        seed=2,
+        layout="sparse",
+        check_packed=False,
+    )
     exact = np.array(ch.exact_mean)
     np.testing.assert_array_equal(exact, [-1.0, 0.0, 1.0])
     mean = np.array(ch.mean)[:, -1]
@@ -186,7 +199,7 @@ def test_unit_concentration_gaussian_matches_exact_tail_and_variance():
     assert np.all(fail <= hoeff)  # the empirical failure frequency is at most the bound
     # Sample variance over D draws: Var(s^2)/sigma^4 = 2/(D-1) + kappa/D, kappa = excess kurtosis of mu_hat.
     mu = 2 / math.pi * math.asin(0.5)
-    for dim, s, th in zip(dims, ch.zhat_std, ch.theory_std):
+    for dim, s, th in zip(dims, ch.zhat_std, ch.theory_std, strict=False):
         rel_sd_var = math.sqrt(2 / (d - 1) + abs(_kurtosis_excess_of_mean(mu, dim)) / d)
         assert abs((s / th) ** 2 - 1) <= Z * rel_sd_var
     # the mean estimator is unbiased for arcsin(rho): sd of the mean over draws = theory_std / sqrt(D)
@@ -195,9 +208,9 @@ def test_unit_concentration_gaussian_matches_exact_tail_and_variance():
 
 def test_unit_concentration_rademacher_respects_hoeffding():
     d = 600
-    ch = T.check_unit_concentration(rho=-0.3, dims=(16, 128, 1024), ts=(0.1, 0.3), kind="rademacher",
-                                    in_features=64,
-                                    n_draws=d, seed=3)
+    ch = T.check_unit_concentration(
+        rho=-0.3, dims=(16, 128, 1024), ts=(0.1, 0.3), kind="rademacher", in_features=64, n_draws=d, seed=3
+    )
     fail = np.array(ch.failure)
     # Hoeffding holds around the terms' true mean; for Rademacher G that mean differs from (2/pi) arcsin(rho) by
     # a bias within the sum u_i^4 allowance (see the Grothendieck test), i.e. (pi/2) sum u_i^4 in z. So the bound

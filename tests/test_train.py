@@ -106,15 +106,29 @@ def test_checkpoint_rejects_bad_files(tmp_path):
 def test_resume_continues_identically(digits_small, tmp_path):
     train_pair, val_pair, _ = digits_small
     straight = build_model(SMALL_SPECS, seed=0)
-    r_straight = train(straight, train_pair, val_pair, _config(epochs=2), _model_config(),
-                       out_dir=tmp_path / "straight", progress=False)
+    r_straight = train(
+        straight,
+        train_pair,
+        val_pair,
+        _config(epochs=2),
+        _model_config(),
+        out_dir=tmp_path / "straight",
+        progress=False,
+    )
 
     first = build_model(SMALL_SPECS, seed=0)
-    train(first, train_pair, val_pair, _config(epochs=1), _model_config(), out_dir=tmp_path / "split",
-          progress=False)
+    train(first, train_pair, val_pair, _config(epochs=1), _model_config(), out_dir=tmp_path / "split", progress=False)
     resumed = build_model(SMALL_SPECS, seed=0)  # fresh weights: everything must come from last.pt
-    r_resumed = train(resumed, train_pair, val_pair, _config(epochs=2), _model_config(), out_dir=tmp_path / "split",
-                      resume=tmp_path / "split" / "last.pt", progress=False)
+    r_resumed = train(
+        resumed,
+        train_pair,
+        val_pair,
+        _config(epochs=2),
+        _model_config(),
+        out_dir=tmp_path / "split",
+        resume=tmp_path / "split" / "last.pt",
+        progress=False,
+    )
 
     _assert_same_weights(straight, resumed)
     assert _strip_seconds(r_resumed.history) == _strip_seconds(r_straight.history)
@@ -130,16 +144,39 @@ def test_resume_continues_identically(digits_small, tmp_path):
 
 def test_resume_rejects_best_checkpoint_and_foreign_model(digits_small, tmp_path):
     train_pair, val_pair, _ = digits_small
-    train(build_model(SMALL_SPECS), train_pair, val_pair, _config(epochs=1), _model_config(), out_dir=tmp_path,
-          progress=False)
+    train(
+        build_model(SMALL_SPECS),
+        train_pair,
+        val_pair,
+        _config(epochs=1),
+        _model_config(),
+        out_dir=tmp_path,
+        progress=False,
+    )
     with pytest.raises(ValueError, match="not a resumable checkpoint"):
-        train(build_model(SMALL_SPECS), train_pair, val_pair, _config(), _model_config(), resume=tmp_path / "best.pt",
-              progress=False)
-    wider = [dict(s, out=48) if s["type"] == "linear" else dict(s, **{"in": 48}) if s["type"] == "classifier" else s
-             for s in SMALL_SPECS]
+        train(
+            build_model(SMALL_SPECS),
+            train_pair,
+            val_pair,
+            _config(),
+            _model_config(),
+            resume=tmp_path / "best.pt",
+            progress=False,
+        )
+    wider = [
+        dict(s, out=48) if s["type"] == "linear" else dict(s, **{"in": 48}) if s["type"] == "classifier" else s
+        for s in SMALL_SPECS
+    ]
     with pytest.raises(ValueError, match="does not fit this model"):
-        train(build_model(wider), train_pair, val_pair, _config(), _model_config(), resume=tmp_path / "last.pt",
-              progress=False)
+        train(
+            build_model(wider),
+            train_pair,
+            val_pair,
+            _config(),
+            _model_config(),
+            resume=tmp_path / "last.pt",
+            progress=False,
+        )
 
 
 def test_training_is_deterministic_and_leaves_global_rng_alone(digits_small):
@@ -210,11 +247,26 @@ def test_augmented_training_resumes_identically(digits_small, tmp_path):
     straight = build_model(SMALL_SPECS, seed=0)
     train(straight, train_pair, val_pair, _config(epochs=2, augment="shift"), _model_config(), progress=False)
     first = build_model(SMALL_SPECS, seed=0)
-    train(first, train_pair, val_pair, _config(epochs=1, augment="shift"), _model_config(), out_dir=tmp_path,
-          progress=False)
+    train(
+        first,
+        train_pair,
+        val_pair,
+        _config(epochs=1, augment="shift"),
+        _model_config(),
+        out_dir=tmp_path,
+        progress=False,
+    )
     resumed = build_model(SMALL_SPECS, seed=0)
-    train(resumed, train_pair, val_pair, _config(epochs=2, augment="shift"), _model_config(), out_dir=tmp_path,
-          resume=tmp_path / "last.pt", progress=False)
+    train(
+        resumed,
+        train_pair,
+        val_pair,
+        _config(epochs=2, augment="shift"),
+        _model_config(),
+        out_dir=tmp_path,
+        resume=tmp_path / "last.pt",
+        progress=False,
+    )
     _assert_same_weights(straight, resumed)
     plain = build_model(SMALL_SPECS, seed=0)
     train(plain, train_pair, val_pair, _config(epochs=2), _model_config(), progress=False)

@@ -158,9 +158,27 @@ def test_cli_model_report(digits_rasu, tmp_path, capsys):
     model, config, _ = digits_rasu
     ckpt = save_checkpoint(tmp_path / "digits.pt", model, config)
     out = tmp_path / "report"
-    code = gnet_main(["verify", "--model", str(ckpt), "--out", str(out), "--quick", "--items", "30",
-                      "--layer-items", "2", "--max-units", "8", "--max-patches", "16", "--quiet",
-                      "--n", "128,512"])  # --n is deprecated (and --quick replaces the sweep anyway)
+    code = gnet_main(
+        [
+            "verify",
+            "--model",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--quick",
+            "--items",
+            "30",
+            "--layer-items",
+            "2",
+            "--max-units",
+            "8",
+            "--max-patches",
+            "16",
+            "--quiet",
+            "--n",
+            "128,512",
+        ]
+    )  # --n is deprecated (and --quick replaces the sweep anyway)
     assert code == 0
     captured = capsys.readouterr()
     assert "--n is deprecated, use --dim" in captured.err

@@ -32,8 +32,15 @@ from gnet.bnn.layers import BinaryActivation, BinaryConv1d, BinaryConv2d, Binary
 from gnet.bnn.models import BNN
 from hdc._validate import as_seed, check_int
 
-__all__ = ["GAUSSIAN_ANGLE_DEG", "GAUSSIAN_SD_DEG", "GeometryReport", "LayerGeometry", "angles_to_sign",
-           "measure_geometry", "predicted_angle"]
+__all__ = [
+    "GAUSSIAN_ANGLE_DEG",
+    "GAUSSIAN_SD_DEG",
+    "GeometryReport",
+    "LayerGeometry",
+    "angles_to_sign",
+    "measure_geometry",
+    "predicted_angle",
+]
 
 GAUSSIAN_ANGLE_DEG = math.degrees(math.acos(math.sqrt(2.0 / math.pi)))  # 37.07
 # sd of the angle for i.i.d. Gaussian w times sqrt(d): sqrt(1 - 3/pi) / sqrt(1 - 2/pi) rad
@@ -100,11 +107,19 @@ def _rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return x
     if isinstance(layer, BinaryConv1d):
         x = x.unsqueeze(2)
-        args = {"kernel_size": (1, *layer.kernel_size), "dilation": (1, *layer.dilation),
-                "padding": (0, *layer.padding), "stride": (1, *layer.stride)}
+        args = {
+            "kernel_size": (1, *layer.kernel_size),
+            "dilation": (1, *layer.dilation),
+            "padding": (0, *layer.padding),
+            "stride": (1, *layer.stride),
+        }
     else:
-        args = {"kernel_size": layer.kernel_size, "dilation": layer.dilation, "padding": layer.padding,
-                "stride": layer.stride}
+        args = {
+            "kernel_size": layer.kernel_size,
+            "dilation": layer.dilation,
+            "padding": layer.padding,
+            "stride": layer.stride,
+        }
     cols = F.unfold(x, **args)  # (B, fan_in, P)
     return cols.transpose(1, 2).reshape(-1, cols.shape[1])
 
@@ -198,10 +213,16 @@ def measure_geometry(
         angles = angles_to_sign(w)
         seen, real = rows[i]
         geo = LayerGeometry(
-            index=i, layer=type(m).__name__, fan_in=w.shape[1], n_units=w.shape[0],
-            angle_mean_deg=float(angles.mean()), angle_sd_deg=float(angles.std()) if len(angles) > 1 else 0.0,
-            angle_predicted_deg=predicted_angle(w), angle_sd_gaussian_deg=GAUSSIAN_SD_DEG / math.sqrt(w.shape[1]),
-            input_binary=real is not None, n_rows=len(seen),
+            index=i,
+            layer=type(m).__name__,
+            fan_in=w.shape[1],
+            n_units=w.shape[0],
+            angle_mean_deg=float(angles.mean()),
+            angle_sd_deg=float(angles.std()) if len(angles) > 1 else 0.0,
+            angle_predicted_deg=predicted_angle(w),
+            angle_sd_gaussian_deg=GAUSSIAN_SD_DEG / math.sqrt(w.shape[1]),
+            input_binary=real is not None,
+            n_rows=len(seen),
         )
         wb = torch.where(w >= 0, 1.0, -1.0).double()
         a_real = real if real is not None else seen

@@ -61,8 +61,13 @@ class _BinaryLayer:
     _op: Any  # the layer's F.linear / F.conv call, defined by each class
 
     def _setup(
-        self, weight_quantizer: Any, input_quantizer: Any, scale: str, clip_value: float | None,
-        generator: torch.Generator | None, in_channels: int,
+        self,
+        weight_quantizer: Any,
+        input_quantizer: Any,
+        scale: str,
+        clip_value: float | None,
+        generator: torch.Generator | None,
+        in_channels: int,
     ) -> None:
         self.weight_quantizer = get(weight_quantizer)
         self.input_quantizer = None if input_quantizer is None else get(input_quantizer)
@@ -133,8 +138,10 @@ class _BinaryLayer:
         return y
 
     def quant_repr(self) -> str:
-        return (f"weight_quantizer={self.weight_quantizer!r}, input_quantizer={self.input_quantizer!r}, "
-                f"scale={self.scale!r}, clip_value={self.clip_value}")
+        return (
+            f"weight_quantizer={self.weight_quantizer!r}, input_quantizer={self.input_quantizer!r}, "
+            f"scale={self.scale!r}, clip_value={self.clip_value}"
+        )
 
 
 class BinaryLinear(_BinaryLayer, nn.Linear):
@@ -149,8 +156,14 @@ class BinaryLinear(_BinaryLayer, nn.Linear):
     """
 
     def __init__(
-        self, in_features: int, out_features: int, weight_quantizer: Any = "htanh", input_quantizer: Any = None,
-        scale: str = "none", clip_value: float | None = 1.0, generator: torch.Generator | None = None,
+        self,
+        in_features: int,
+        out_features: int,
+        weight_quantizer: Any = "htanh",
+        input_quantizer: Any = None,
+        scale: str = "none",
+        clip_value: float | None = 1.0,
+        generator: torch.Generator | None = None,
     ) -> None:
         nn.Linear.__init__(self, in_features, out_features, bias=False)
         self._setup(weight_quantizer, input_quantizer, scale, clip_value, generator, in_features)
@@ -173,8 +186,9 @@ class _BinaryConvNd(_BinaryLayer):
 
     def _init_conv(self, in_channels, out_channels, kernel_size, stride, padding, dilation, quant) -> None:
         conv = nn.Conv2d if self._dims == 2 else nn.Conv1d
-        conv.__init__(self, in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                      dilation=dilation, bias=False)
+        conv.__init__(
+            self, in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation, bias=False
+        )
         self._setup(*quant, in_channels)
 
     def _op(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -184,7 +198,9 @@ class _BinaryConvNd(_BinaryLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != self._dims + 2 or x.shape[1] != self.in_channels:
             expected = "(batch, C, L)" if self._dims == 1 else "(batch, C, H, W)"
-            raise ValueError(f"{type(self).__name__} expects {expected} with C={self.in_channels}, got {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects {expected} with C={self.in_channels}, got {tuple(x.shape)}"
+            )
         return self.binary_forward(x)
 
     def extra_repr(self) -> str:
@@ -198,9 +214,18 @@ class BinaryConv2d(_BinaryConvNd, nn.Conv2d):
     _dims = 2
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-        dilation: Any = 1, weight_quantizer: Any = "htanh", input_quantizer: Any = None, scale: str = "none",
-        clip_value: float | None = 1.0, generator: torch.Generator | None = None,
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        weight_quantizer: Any = "htanh",
+        input_quantizer: Any = None,
+        scale: str = "none",
+        clip_value: float | None = 1.0,
+        generator: torch.Generator | None = None,
     ) -> None:
         quant = (weight_quantizer, input_quantizer, scale, clip_value, generator)
         self._init_conv(in_channels, out_channels, kernel_size, stride, padding, dilation, quant)
@@ -212,9 +237,18 @@ class BinaryConv1d(_BinaryConvNd, nn.Conv1d):
     _dims = 1
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-        dilation: Any = 1, weight_quantizer: Any = "htanh", input_quantizer: Any = None, scale: str = "none",
-        clip_value: float | None = 1.0, generator: torch.Generator | None = None,
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        weight_quantizer: Any = "htanh",
+        input_quantizer: Any = None,
+        scale: str = "none",
+        clip_value: float | None = 1.0,
+        generator: torch.Generator | None = None,
     ) -> None:
         quant = (weight_quantizer, input_quantizer, scale, clip_value, generator)
         self._init_conv(in_channels, out_channels, kernel_size, stride, padding, dilation, quant)
@@ -267,8 +301,9 @@ class BinaryActivation(nn.Module):
     ``channels`` sizes FDA's noise-adaptation module (applied to the channel vector at each position).
     """
 
-    def __init__(self, quantizer: Any = "htanh", channels: int | None = None,
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, quantizer: Any = "htanh", channels: int | None = None, generator: torch.Generator | None = None
+    ) -> None:
         super().__init__()
         self.quantizer = get(quantizer)
         self.noise = _noise_module(self.quantizer, channels, generator) if channels is not None else None

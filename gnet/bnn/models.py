@@ -24,8 +24,8 @@ fda             ``fda`` N 10 -> 18, NAM             ``fda`` N 10 -> 18, NAM     
 [1] the BNN++ forward (sign-Swish annealed toward sign) and the PC++ pair are built from the paper's published
 description; its exact schedules were not available, so they are parameters here. Both reach the sign forward
 for the last fifth of training so that the BatchNorm statistics are collected with the binary weights the eval
-forward uses (a smooth forward to the end left them mismatched and cost 1-2 points on digits). [2] FDA's constants (omega 0.1,
-N 10 -> 18, alpha 0.1 cosine-decayed) follow a public re-implementation (BiBench), not the authors' code.
+forward uses (a smooth forward to the end left them mismatched and cost 1-2 points on digits).
+[2] FDA's constants (omega 0.1, N 10 -> 18, alpha 0.1 cosine-decayed) follow a public re-implementation (BiBench), not the authors' code.
 """
 
 from __future__ import annotations
@@ -104,8 +104,11 @@ class BNN(nn.Sequential):
         """Every quantizer object of the network (weights, layer inputs, activations), each once."""
         found: dict[int, Quantizer] = {}
         for m in self:
-            for q in (getattr(m, "weight_quantizer", None), getattr(m, "input_quantizer", None),
-                      getattr(m, "quantizer", None)):
+            for q in (
+                getattr(m, "weight_quantizer", None),
+                getattr(m, "input_quantizer", None),
+                getattr(m, "quantizer", None),
+            ):
                 if isinstance(q, Quantizer):
                     found[id(q)] = q
         return list(found.values())
@@ -164,7 +167,7 @@ class BNN(nn.Sequential):
                     m.momentum = len(batch) / (start + len(batch))
                 super().forward(batch)
         finally:
-            for m, momentum in zip(norms, saved):
+            for m, momentum in zip(norms, saved, strict=False):
                 m.momentum = momentum
             self.train(was)
 
@@ -203,9 +206,16 @@ def _check_specs(specs: Sequence[LayerSpec]) -> list[LayerSpec]:
 
 
 def build_bnn(
-    specs: Sequence[LayerSpec], method: str = "bnn", seed: Any = 0, *, weight_quantizer: Any = None,
-    activation_quantizer: Any = None, scale: str | None = None, clip_value: float | None = 1.0,
-    keep_dropout: bool = False, auto_clip: bool = True,
+    specs: Sequence[LayerSpec],
+    method: str = "bnn",
+    seed: Any = 0,
+    *,
+    weight_quantizer: Any = None,
+    activation_quantizer: Any = None,
+    scale: str | None = None,
+    clip_value: float | None = 1.0,
+    keep_dropout: bool = False,
+    auto_clip: bool = True,
 ) -> BNN:
     """The binary version of a G-Net architecture.
 
@@ -224,11 +234,15 @@ def build_bnn(
     specs = _check_specs(specs)
     defaults = METHODS[method]
     config: dict[str, Any] = {
-        "architecture": copy.deepcopy(specs), "method": method, "seed": as_seed(seed),
+        "architecture": copy.deepcopy(specs),
+        "method": method,
+        "seed": as_seed(seed),
         "weight_quantizer": _quantizer_config(weight_quantizer, defaults["weight"]),
         "activation_quantizer": _quantizer_config(activation_quantizer, defaults["activation"]),
-        "scale": scale if scale is not None else defaults["scale"], "clip_value": clip_value,
-        "keep_dropout": bool(keep_dropout), "auto_clip": bool(auto_clip),
+        "scale": scale if scale is not None else defaults["scale"],
+        "clip_value": clip_value,
+        "keep_dropout": bool(keep_dropout),
+        "auto_clip": bool(auto_clip),
     }
     gen = torch.Generator().manual_seed(config["seed"])
     w_q = get(config["weight_quantizer"])
@@ -263,8 +277,16 @@ def build_from_config(config: dict[str, Any]) -> BNN:
     """Rebuild a :class:`BNN` from :meth:`BNN.model_config` (extra keys such as ``"train"`` are ignored)."""
     if not isinstance(config, dict) or "architecture" not in config or "method" not in config:
         raise ValueError("a BNN config needs the keys 'architecture' (layer specs) and 'method'")
-    keys = ("method", "seed", "weight_quantizer", "activation_quantizer", "scale", "clip_value", "keep_dropout",
-            "auto_clip")
+    keys = (
+        "method",
+        "seed",
+        "weight_quantizer",
+        "activation_quantizer",
+        "scale",
+        "clip_value",
+        "keep_dropout",
+        "auto_clip",
+    )
     return build_bnn(config["architecture"], **{k: config[k] for k in keys if k in config})
 
 
@@ -272,8 +294,13 @@ def _binary_layer(
     spec: LayerSpec, w_q: Quantizer, config: dict[str, Any], gen: torch.Generator
 ) -> tuple[nn.Module, int, nn.Module]:
     """(binary layer, its output channels, its BatchNorm) for one layer spec."""
-    common = {"weight_quantizer": w_q, "input_quantizer": None, "scale": config["scale"],
-              "clip_value": config["clip_value"], "generator": gen}
+    common = {
+        "weight_quantizer": w_q,
+        "input_quantizer": None,
+        "scale": config["scale"],
+        "clip_value": config["clip_value"],
+        "generator": gen,
+    }
     kind = spec["type"]
     if kind in ("linear", "classifier"):
         out = int(spec["out"] if kind == "linear" else spec["classes"])

@@ -251,20 +251,25 @@ class _Layer:
 
 
 def _patches(
-    words: NDArray[np.uint64], pad_word: NDArray[np.uint64], kernel: tuple[int, ...], stride: tuple[int, ...],
-    padding: tuple[int, ...], dilation: tuple[int, ...],
+    words: NDArray[np.uint64],
+    pad_word: NDArray[np.uint64],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+    dilation: tuple[int, ...],
 ) -> tuple[NDArray[np.uint64], tuple[int, ...]]:
     """im2col of per-position words (B, *spatial, Wc), padded with ``pad_word``: ((B * P, prod(kernel) * Wc) in
     the order (*kernel, words) of the packed weights, output spatial shape)."""
     dims, batch, wc = len(kernel), words.shape[0], words.shape[-1]
     spatial = words.shape[1:-1]
-    x = np.empty((batch, *(n + 2 * p for n, p in zip(spatial, padding)), wc), dtype=np.uint64)
+    x = np.empty((batch, *(n + 2 * p for n, p in zip(spatial, padding, strict=False)), wc), dtype=np.uint64)
     x[...] = pad_word
-    x[(slice(None), *(slice(p, p + n) for n, p in zip(spatial, padding)), slice(None))] = words
-    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    x[(slice(None), *(slice(p, p + n) for n, p in zip(spatial, padding, strict=False)), slice(None))] = words
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=False))
     win = sliding_window_view(x, span, axis=tuple(range(1, 1 + dims)))  # (B, *out_full, Wc, *span)
-    win = win[(slice(None), *(slice(None, None, s) for s in stride), slice(None),
-               *(slice(None, None, d) for d in dilation))]
+    win = win[
+        (slice(None), *(slice(None, None, s) for s in stride), slice(None), *(slice(None, None, d) for d in dilation))
+    ]
     win = win.transpose((0, *range(1, 1 + dims), *range(2 + dims, 2 + 2 * dims), 1 + dims))
     out_shape = tuple(win.shape[1 : 1 + dims])
     return np.ascontiguousarray(win).reshape(batch * math.prod(out_shape), -1), out_shape
@@ -275,14 +280,17 @@ def _or_pool(state: Any, pool: nn.Module) -> ChannelBits:
     if not isinstance(state, ChannelBits):
         state = ChannelBits.from_bool(state)
     dims = 2 if isinstance(pool, nn.MaxPool2d) else 1
-    tup = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (int(v),) * dims
+
+    def tup(v):
+        return tuple(v) if isinstance(v, (tuple, list)) else (int(v),) * dims
+
     k, s, p, d = tup(pool.kernel_size), tup(pool.stride), tup(pool.padding), tup(pool.dilation)
     if s == k and not any(p) and all(i == 1 for i in d) and not pool.ceil_mode:
         words = state.words
-        trimmed = words[(slice(None), *(slice(0, (n // kk) * kk) for n, kk in zip(words.shape[1:-1], k)))]
+        trimmed = words[(slice(None), *(slice(0, (n // kk) * kk) for n, kk in zip(words.shape[1:-1], k, strict=False)))]
         out = None
         for offset in itertools.product(*(range(kk) for kk in k)):  # OR of strided views: no 2k-D reduction
-            view = trimmed[(slice(None), *(slice(o, None, kk) for o, kk in zip(offset, k)))]
+            view = trimmed[(slice(None), *(slice(o, None, kk) for o, kk in zip(offset, k, strict=False)))]
             out = view.copy() if out is None else np.bitwise_or(out, view, out=out)
         return ChannelBits(out, state.channels)
     pm1 = torch.from_numpy(state.to_bool()).to(torch.float32) * 2 - 1
@@ -346,19 +354,26 @@ def _binarize_stage(state: Any) -> Any:
 
 def _make_layer(layer: nn.Module, bn: nn.Module | None, sign: bool, binary_in: bool) -> _Layer:
     kind = {BinaryLinear: "linear", BinaryConv1d: "conv1d", BinaryConv2d: "conv2d"}[type(layer)]
-    conv = {} if kind == "linear" else {"stride": tuple(layer.stride), "padding": tuple(layer.padding),
-                                        "dilation": tuple(layer.dilation)}
+    conv = (
+        {}
+        if kind == "linear"
+        else {"stride": tuple(layer.stride), "padding": tuple(layer.padding), "dilation": tuple(layer.dilation)}
+    )
     if kind != "linear" and isinstance(layer.padding, str):
         raise ValueError(f"{type(layer).__name__}: string padding {layer.padding!r} is not supported")
     w = layer.weight.detach().cpu()
     if kind != "linear":  # per kernel position, the channel bits in words, as the activations are packed
         w = w.permute(0, *range(2, w.ndim), 1)
     packed = _Layer(
-        kind=kind, weight_pm1=layer.binary_weight().cpu().double(), words=pack_sign(w).reshape(w.shape[0], -1),
+        kind=kind,
+        weight_pm1=layer.binary_weight().cpu().double(),
+        words=pack_sign(w).reshape(w.shape[0], -1),
         alpha=layer.alpha().cpu().double() if layer.scale == "channel" else None,
-        bn=None if bn is None else tuple(t.cpu() for t in bn.eval_affine()), sign=sign,
+        bn=None if bn is None else tuple(t.cpu() for t in bn.eval_affine()),
+        sign=sign,
         input_binary=binary_in or layer.input_quantizer is not None,
-        binarize_input=layer.input_quantizer is not None and not binary_in, conv=conv,
+        binarize_input=layer.input_quantizer is not None and not binary_in,
+        conv=conv,
         pad_word=pack_bits(np.ones(w.shape[-1], dtype=bool)) if kind != "linear" else None,
     )
     if sign:

@@ -211,7 +211,10 @@ class SwishSign(Quantizer):
     name = "swish_sign"
 
     def __init__(
-        self, beta: float = 5.0, beta_end: float | None = None, smooth_forward: bool = False,
+        self,
+        beta: float = 5.0,
+        beta_end: float | None = None,
+        smooth_forward: bool = False,
         hard_from: float | None = None,
     ) -> None:
         super().__init__()
@@ -243,8 +246,12 @@ class SwishSign(Quantizer):
         return swish_sign_function(x, self.beta)
 
     def params(self) -> dict[str, Any]:
-        return {"beta": self.beta0, "beta_end": self.beta_end, "smooth_forward": self.smooth_forward,
-                "hard_from": self.hard_from}
+        return {
+            "beta": self.beta0,
+            "beta_end": self.beta_end,
+            "smooth_forward": self.smooth_forward,
+            "hard_from": self.hard_from,
+        }
 
 
 PROX_MAPS = ("sign", "toward_pm1")
@@ -266,7 +273,11 @@ class ProxConnectPP(Quantizer):
     name = "pc++"
 
     def __init__(
-        self, prox: str = "toward_pm1", backward: str = "identity", mu: float = 0.0, mu_end: float | None = 1.0,
+        self,
+        prox: str = "toward_pm1",
+        backward: str = "identity",
+        mu: float = 0.0,
+        mu_end: float | None = 1.0,
         beta: float = 5.0,
     ) -> None:
         super().__init__()
@@ -328,7 +339,11 @@ class FDA(Quantizer):
     name = "fda"
 
     def __init__(
-        self, n_terms: int = 10, n_terms_end: int | None = 18, omega: float = 0.1, clip_value: float | None = 1.0,
+        self,
+        n_terms: int = 10,
+        n_terms_end: int | None = 18,
+        omega: float = 0.1,
+        clip_value: float | None = 1.0,
         alpha: float = 0.1,
     ) -> None:
         super().__init__()
@@ -360,7 +375,9 @@ class FDA(Quantizer):
         den = torch.sin(wx)
         near = den.abs() < 1e-4
         ratio = torch.where(
-            near, 2.0 * n * torch.cos(2.0 * n * wx) / torch.cos(wx), torch.sin(2.0 * n * wx) / torch.where(near, 1.0, den)
+            near,
+            2.0 * n * torch.cos(2.0 * n * wx) / torch.cos(wx),
+            torch.sin(2.0 * n * wx) / torch.where(near, 1.0, den),
         )
         g = ratio * (2.0 * self.omega / math.pi)
         if self.clip_value is not None:
@@ -373,8 +390,13 @@ class FDA(Quantizer):
         return (torch.sin(c.unsqueeze(-1) * (k * self.omega)) / k).sum(-1) * (4.0 / math.pi)
 
     def params(self) -> dict[str, Any]:
-        return {"n_terms": self.n0, "n_terms_end": self.n_end, "omega": self.omega, "clip_value": self.clip_value,
-                "alpha": self.alpha}
+        return {
+            "n_terms": self.n0,
+            "n_terms_end": self.n_end,
+            "omega": self.omega,
+            "clip_value": self.clip_value,
+            "alpha": self.alpha,
+        }
 
 
 QUANTIZERS: tuple[str, ...] = tuple(_REGISTRY)
@@ -423,4 +445,3 @@ class NoiseAdaptation(nn.Module):
         if x.shape[-1] != self.dim:
             raise ValueError(f"NoiseAdaptation expects (..., {self.dim}), got {tuple(x.shape)}")
         return torch.relu(x @ self.down.T) @ self.up.T + 0.1 * torch.sin(x)
-

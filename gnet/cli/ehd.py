@@ -14,8 +14,9 @@ from gnet.plots import plot_sweep
 from gnet.train import evaluate
 from hdc.io import atomic_write_text
 
-EMBEDDING_HELP = ("gaussian | rademacher | orthogonal | hadamard (structured, fast), or a comma list with one per "
-                  "G-layer")
+EMBEDDING_HELP = (
+    "gaussian | rademacher | orthogonal | hadamard (structured, fast), or a comma list with one per G-layer"
+)
 PRECISION_HELP = "float32 | bfloat16 | int8 (rademacher only), or a comma list with one per G-layer"
 PROVENANCE = ("dataset", "val_fraction", "data_seed")  # checkpoint config entries an EHD model keeps in its meta
 
@@ -28,9 +29,16 @@ def parse_per_layer(text: str) -> str | list[str]:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     model, config = load_model(args.checkpoint)
-    ehd = convert(model, dim=parse_dim(dim_value(args)), embedding=parse_per_layer(args.embedding),
-                  conv_projection=args.conv_projection, seed=args.seed, precision=parse_per_layer(args.precision),
-                  meta={k: config[k] for k in PROVENANCE if k in config}, input_shape=config.get("input_shape"))
+    ehd = convert(
+        model,
+        dim=parse_dim(dim_value(args)),
+        embedding=parse_per_layer(args.embedding),
+        conv_projection=args.conv_projection,
+        seed=args.seed,
+        precision=parse_per_layer(args.precision),
+        meta={k: config[k] for k in PROVENANCE if k in config},
+        input_shape=config.get("input_shape"),
+    )
     path = ehd.save(args.out)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB; dim per layer {ehd.dim_per_layer}, {args.embedding})")
     return 0
@@ -40,8 +48,10 @@ def cmd_eval_ehd(args: argparse.Namespace) -> int:
     ehd = EHDModel.load(args.model)
     name, x, y = load_test_split(ehd.meta, args.dataset, args.data_dir, args.limit)
     r = ehd.evaluate(x, y, batch_size=args.batch_size, progress=not args.quiet)
-    print(f"{name} EHD test accuracy {r.accuracy:.4f} on {r.n_items} items, {r.images_per_second:.1f} img/s "
-          f"(dim per layer {ehd.dim_per_layer}, {ehd.meta.get('embedding')})")
+    print(
+        f"{name} EHD test accuracy {r.accuracy:.4f} on {r.n_items} items, {r.images_per_second:.1f} img/s "
+        f"(dim per layer {ehd.dim_per_layer}, {ehd.meta.get('embedding')})"
+    )
     return 0
 
 
@@ -52,10 +62,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     name, x, y = load_test_split(config, args.dataset, args.data_dir, args.limit)
     dims = [parse_dim(v) for v in dim_value(args)]
     _, float_acc = evaluate(model, x, y)
-    result = sweep(model, x, y, dims, range(args.seed, args.seed + args.seeds),
-                   embedding=parse_per_layer(args.embedding), conv_projection=args.conv_projection,
-                   precision=parse_per_layer(args.precision), batch_size=args.batch_size, float_accuracy=float_acc,
-                   progress=not args.quiet)
+    result = sweep(
+        model,
+        x,
+        y,
+        dims,
+        range(args.seed, args.seed + args.seeds),
+        embedding=parse_per_layer(args.embedding),
+        conv_projection=args.conv_projection,
+        precision=parse_per_layer(args.precision),
+        batch_size=args.batch_size,
+        float_accuracy=float_acc,
+        progress=not args.quiet,
+    )
     for row in result.rows:
         print(f"dim={row.dim}: {row.accuracy_mean:.4f} +- {row.accuracy_std:.4f}")
     out = Path(args.out)

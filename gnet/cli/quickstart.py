@@ -35,16 +35,23 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     check_input_shape(model, data.input_shape, data.n_classes)
     config = TrainConfig(epochs=args.epochs, batch_size=BATCH_SIZE, lr=LR, seed=args.seed)
     provenance = {"dataset": data.name, "val_fraction": VAL_FRACTION, "data_seed": args.seed}
-    say(f"training the digits G-Net ({args.activation.upper()}, {args.epochs} epochs, "
-        f"{len(data.train)} train / {len(data.val)} val images) ...")
+    say(
+        f"training the digits G-Net ({args.activation.upper()}, {args.epochs} epochs, "
+        f"{len(data.train)} train / {len(data.val)} val images) ..."
+    )
 
     with tempfile.TemporaryDirectory() as scratch:
         run_dir = Path(args.out) if args.out is not None else Path(scratch)
         t0 = time.perf_counter()
-        model_config = {"architecture": specs, "input_shape": list(data.input_shape), "n_classes": data.n_classes,
-                        **provenance}
-        train(model, data.train.tensors, data.val.tensors, config, model_config,
-              out_dir=run_dir, progress=not args.quiet)
+        model_config = {
+            "architecture": specs,
+            "input_shape": list(data.input_shape),
+            "n_classes": data.n_classes,
+            **provenance,
+        }
+        train(
+            model, data.train.tensors, data.val.tensors, config, model_config, out_dir=run_dir, progress=not args.quiet
+        )
         train_seconds = time.perf_counter() - t0
         best, _ = load_model(run_dir / "best.pt")  # the best-validation epoch, as `gnet train` reports
 
@@ -52,8 +59,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     _, float_acc = evaluate(best, x_te, y_te)
     float_ips = len(x_te) / (time.perf_counter() - t0)
-    ehd = convert(best, dim=dim, embedding=args.embedding, seed=args.seed, meta=provenance,
-                  input_shape=data.input_shape)
+    ehd = convert(
+        best, dim=dim, embedding=args.embedding, seed=args.seed, meta=provenance, input_shape=data.input_shape
+    )
     r = ehd.evaluate(x_te, y_te, batch_size=256, progress=not args.quiet)
 
     label = f"EHD G-Net (dim={dim}, {args.embedding})"

@@ -31,7 +31,7 @@ def parse_layers(text: str) -> list[int] | None:
 
 
 def model_label(model: EHDModel, path: str | Path) -> str:
-    """"RASU" or "TASU" when every hidden layer uses that activation, else the file name."""
+    """ "RASU" or "TASU" when every hidden layer uses that activation, else the file name."""
     acts = {layer.activation for layer in model.layers[:-1]}
     only = next(iter(acts)) if len(acts) == 1 else None
     return only.upper() if only in ("rasu", "tasu") and only is not None else Path(path).stem
@@ -57,17 +57,33 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         labels = [f"{label} ({Path(p).stem})" for label, p in zip(labels, paths, strict=False)]
     entries = []
     for path, model, label in zip(paths, models, labels, strict=False):
-        sweep = robustness_sweep(model, x, y, ps, seeds, target=args.target, layers=layers, kind=args.kind,
-                                 scope=args.scope, sampling=args.sampling, batch_size=args.batch_size,
-                                 progress=not args.quiet)
+        sweep = robustness_sweep(
+            model,
+            x,
+            y,
+            ps,
+            seeds,
+            target=args.target,
+            layers=layers,
+            kind=args.kind,
+            scope=args.scope,
+            sampling=args.sampling,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
+        )
         entries.append({"label": label, "path": str(path), **sweep})
         if not args.quiet:
             for row in sweep["rows"]:
-                print(f"{label:>6} p={row['p']:.3f}: {100 * row['accuracy_mean']:6.2f} +- "
-                      f"{100 * row['accuracy_std']:.2f} %")
-    result = {"dataset": name, "n_classes": models[0].n_classes,
-              "args": {k: v for k, v in vars(args).items() if k != "func"},
-              "models": entries}
+                print(
+                    f"{label:>6} p={row['p']:.3f}: {100 * row['accuracy_mean']:6.2f} +- "
+                    f"{100 * row['accuracy_std']:.2f} %"
+                )
+    result = {
+        "dataset": name,
+        "n_classes": models[0].n_classes,
+        "args": {k: v for k, v in vars(args).items() if k != "func"},
+        "models": entries,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "robustness.json", json.dumps(result, indent=1))
@@ -83,14 +99,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--dataset", default=None, help="dataset name (default: the one stored in the model)")
     r.add_argument("--data-dir", default=None)
     r.add_argument("--p", default="0:0.5:0.05", help="rates: 'start:stop:step' (stop included) or '0,0.1,0.35'")
-    r.add_argument("--target", default="model", choices=TARGETS,
-                   help="model = weight codes, data = activation codes at inference, both")
+    r.add_argument(
+        "--target",
+        default="model",
+        choices=TARGETS,
+        help="model = weight codes, data = activation codes at inference, both",
+    )
     r.add_argument("--layers", default="all", help="'all' or layer indices like 0,1,-1 (-1 = classifier)")
     r.add_argument("--kind", default="flip", choices=FAULT_KINDS)
-    r.add_argument("--scope", default="row", choices=SCOPES,
-                   help="row: exactly round(p*N) bits of every code; array: round(p*bits) over a layer's codes")
-    r.add_argument("--sampling", default="without_replacement", choices=SAMPLINGS,
-                   help="with_replacement reproduces the paper's protocol (fewer distinct bits than p)")
+    r.add_argument(
+        "--scope",
+        default="row",
+        choices=SCOPES,
+        help="row: exactly round(p*N) bits of every code; array: round(p*bits) over a layer's codes",
+    )
+    r.add_argument(
+        "--sampling",
+        default="without_replacement",
+        choices=SAMPLINGS,
+        help="with_replacement reproduces the paper's protocol (fewer distinct bits than p)",
+    )
     r.add_argument("--seeds", type=int, default=5, help="number of fault seeds per rate")
     r.add_argument("--seed", type=int, default=0, help="first seed")
     r.add_argument("--limit", type=int, default=None, help="use only the first LIMIT test items")

@@ -24,19 +24,34 @@ def cmd_train(args: argparse.Namespace) -> int:
     model = build_model(specs, seed=args.seed)
     check_input_shape(model, data.input_shape, data.n_classes)
     config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        plateau_factor=args.plateau_factor, plateau_patience=args.plateau_patience,
-        early_stopping=args.early_stopping, seed=args.seed,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        plateau_factor=args.plateau_factor,
+        plateau_patience=args.plateau_patience,
+        early_stopping=args.early_stopping,
+        seed=args.seed,
     )
     model_config = {
-        "architecture": specs, "input_shape": list(data.input_shape), "n_classes": data.n_classes,
-        "dataset": data.name, "val_fraction": args.val_fraction, "data_seed": args.seed,
+        "architecture": specs,
+        "input_shape": list(data.input_shape),
+        "n_classes": data.n_classes,
+        "dataset": data.name,
+        "val_fraction": args.val_fraction,
+        "data_seed": args.seed,
     }
     out = Path(args.out)
     t0 = time.perf_counter()
     result = train(
-        model, data.train.tensors, data.val.tensors, config, model_config, out_dir=out,
-        resume=args.resume, progress=not args.quiet,
+        model,
+        data.train.tensors,
+        data.val.tensors,
+        config,
+        model_config,
+        out_dir=out,
+        resume=args.resume,
+        progress=not args.quiet,
     )
     seconds = time.perf_counter() - t0
     best, _ = load_model(out / "best.pt")
@@ -44,13 +59,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     _, final_acc = evaluate(model, x_te, y_te)
     _, best_acc = evaluate(best, x_te, y_te)
     summary = {
-        "dataset": data.name, "epochs_run": len(result.history), "best_epoch": result.best_epoch + 1,
-        "best_val_accuracy": result.best_val_accuracy, "test_accuracy_best": best_acc,
-        "test_accuracy_last": final_acc, "train_seconds": seconds,
+        "dataset": data.name,
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch + 1,
+        "best_val_accuracy": result.best_val_accuracy,
+        "test_accuracy_best": best_acc,
+        "test_accuracy_last": final_acc,
+        "train_seconds": seconds,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
-    print(f"test accuracy (best val checkpoint): {best_acc:.4f}   last epoch: {final_acc:.4f}   "
-          f"[{summary['epochs_run']} epochs, {seconds:.0f}s] -> {out / 'best.pt'}")
+    print(
+        f"test accuracy (best val checkpoint): {best_acc:.4f}   last epoch: {final_acc:.4f}   "
+        f"[{summary['epochs_run']} epochs, {seconds:.0f}s] -> {out / 'best.pt'}"
+    )
     return 0
 
 

@@ -1,8 +1,8 @@
 """``gnet verify``: measure the theory on synthetic vectors or on a trained G-Net, and write a report.
 
-    gnet verify --synthetic --out results/verify/synthetic
-    gnet verify --model runs/digits/best.pt --out results/verify/digits --dim 256,1024,4096
-    gnet verify --dim-required --t 0.05 --delta 0.01 --units 512 --patches 196
+gnet verify --synthetic --out results/verify/synthetic
+gnet verify --model runs/digits/best.pt --out results/verify/digits --dim 256,1024,4096
+gnet verify --dim-required --t 0.05 --delta 0.01 --units 512 --patches 196
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ def _deprecated(args: argparse.Namespace, old: str, new: str) -> None:
 def _summary(rep: Report) -> int:
     bad = [v for v in rep.verdicts if v.ok is False]
     checked = [v for v in rep.verdicts if v.ok is not None]
-    print(f"wrote {rep.out_dir / 'report.md'}, report.json and {len(list(rep.out_dir.glob('*.png')))} plots: "
-          f"{len(checked) - len(bad)}/{len(checked)} checked claims agree, "
-          f"{len(rep.verdicts) - len(checked)} reported")
+    print(
+        f"wrote {rep.out_dir / 'report.md'}, report.json and {len(list(rep.out_dir.glob('*.png')))} plots: "
+        f"{len(checked) - len(bad)}/{len(checked)} checked claims agree, "
+        f"{len(rep.verdicts) - len(checked)} reported"
+    )
     for v in bad:
         print(f"  DISAGREES: {v.claim}: measured {v.measured}; theory {v.theory}")
     return 0
@@ -52,8 +54,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     _deprecated(args, "--n-required", "--dim-required")
     if args.dim_required:
         dim = required_n(args.t, args.delta, args.units, args.patches)
-        print(f"N >= pi^2/(2 t^2) log(2 m P / delta) = {dim} "
-              f"(t={args.t:g}, delta={args.delta:g}, m={args.units}, P={args.patches})")
+        print(
+            f"N >= pi^2/(2 t^2) log(2 m P / delta) = {dim} "
+            f"(t={args.t:g}, delta={args.delta:g}, m={args.units}, P={args.patches})"
+        )
         return 0
     if (args.model is None) == (not args.synthetic):
         raise ValueError("give exactly one of --synthetic or --model CHECKPOINT (or --dim-required)")
@@ -70,33 +74,60 @@ def cmd_verify(args: argparse.Namespace) -> int:
     model, config, data = load_model_and_data(args)
     x, y = data.test.tensors
     rep = run_model_report(
-        model, config, x, y, args.out, title=f"Theory verification: {data.name} G-Net ({Path(args.model).name})",
-        dims=_ints(args.dim), seeds=range(args.seed, args.seed + args.seeds), embedding=args.embedding, t=args.t,
-        delta=args.delta, n_draws=args.draws, max_units=args.max_units, max_patches=args.max_patches,
-        layer_items=args.layer_items, n_items=args.items, seed=args.seed, quick=args.quick, progress=not args.quiet,
+        model,
+        config,
+        x,
+        y,
+        args.out,
+        title=f"Theory verification: {data.name} G-Net ({Path(args.model).name})",
+        dims=_ints(args.dim),
+        seeds=range(args.seed, args.seed + args.seeds),
+        embedding=args.embedding,
+        t=args.t,
+        delta=args.delta,
+        n_draws=args.draws,
+        max_units=args.max_units,
+        max_patches=args.max_patches,
+        layer_items=args.layer_items,
+        n_items=args.items,
+        seed=args.seed,
+        quick=args.quick,
+        progress=not args.quiet,
     )
     return _summary(rep)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "verify", help="measure Grothendieck / concentration / binarisation theory; write a report with plots",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "verify",
+        help="measure Grothendieck / concentration / binarisation theory; write a report with plots",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     what = p.add_argument_group("what to verify")
     what.add_argument("--synthetic", action="store_true", help="synthetic vectors only (about a minute)")
     what.add_argument("--model", metavar="CHECKPOINT", help="a float G-Net checkpoint (.pt from gnet train)")
-    what.add_argument("--dim-required", action="store_true",
-                      help="print the code length N that makes m*P estimates within t with probability 1 - delta")
-    what.add_argument("--n-required", dest="deprecated_n_required", action="store_const", const=True,
-                      default=None, help=argparse.SUPPRESS)
+    what.add_argument(
+        "--dim-required",
+        action="store_true",
+        help="print the code length N that makes m*P estimates within t with probability 1 - delta",
+    )
+    what.add_argument(
+        "--n-required",
+        dest="deprecated_n_required",
+        action="store_const",
+        const=True,
+        default=None,
+        help=argparse.SUPPRESS,
+    )
     p.add_argument("--out", metavar="DIR", help="output directory for report.md, report.json and PNGs")
     p.add_argument("--dataset", help="dataset of the test inputs (default: the checkpoint's)")
     p.add_argument("--data-dir", default=None, help="directory holding the dataset files (e.g. MNIST IDX)")
     p.add_argument("--items", type=int, default=200, help="test items for the network-level check (default 200)")
     p.add_argument("--layer-items", type=int, default=16, help="items whose patches feed the per-layer EHD check")
-    p.add_argument("--dim", default="256,1024,4096",
-                   help="comma list of code lengths N for the EHD sweep (default 256,1024,4096)")
+    p.add_argument(
+        "--dim", default="256,1024,4096", help="comma list of code lengths N for the EHD sweep (default 256,1024,4096)"
+    )
     p.add_argument("--n", dest="deprecated_n", default=None, help=argparse.SUPPRESS)
     p.add_argument("--seeds", type=int, default=2, help="draws of G (conversion seeds) per N (default 2)")
     p.add_argument("--embedding", default="gaussian", choices=KINDS)

@@ -40,8 +40,13 @@ def geometry_of(layer: nn.Module) -> Geometry:
     """The :class:`Geometry` of a G-layer or classifier."""
     if isinstance(layer, (GConv1d, GConv2d)):
         return Geometry(
-            "conv2d" if isinstance(layer, GConv2d) else "conv1d", layer.in_channels, layer.out_channels,
-            layer.kernel_size, layer.stride, layer.padding, layer.dilation,
+            "conv2d" if isinstance(layer, GConv2d) else "conv1d",
+            layer.in_channels,
+            layer.out_channels,
+            layer.kernel_size,
+            layer.stride,
+            layer.padding,
+            layer.dilation,
         )
     if isinstance(layer, GLinear):
         return Geometry("linear", layer.in_features, layer.out_features)
@@ -125,14 +130,30 @@ def convert_layer(
         weights = layer.weight.detach().T  # class columns -> rows
         codes = EHDGLayer.weight_codes(weights, dim, embedding, seed, index, "shared")
         return EHDClassifier(
-            geometry.in_channels, geometry.out_units, dim, codes, layer.bias.item(),
-            embedding=embedding, seed=seed, index=index, precision=precision,
+            geometry.in_channels,
+            geometry.out_units,
+            dim,
+            codes,
+            layer.bias.item(),
+            embedding=embedding,
+            seed=seed,
+            index=index,
+            precision=precision,
         )
     weights = layer.effective_weight().reshape(geometry.out_units, -1)
     codes = EHDGLayer.weight_codes(weights, dim, embedding, seed, index, projection)
     return EHDGLayer(
-        geometry, dim, codes, layer.bias.item(), embedding=embedding, seed=seed, index=index,
-        projection=projection, activation=activation, alpha=alpha, precision=precision,
+        geometry,
+        dim,
+        codes,
+        layer.bias.item(),
+        embedding=embedding,
+        seed=seed,
+        index=index,
+        projection=projection,
+        activation=activation,
+        alpha=alpha,
+        precision=precision,
     )
 
 
@@ -182,15 +203,21 @@ def convert(
     stages = _convert_stages(modules, dims, embeddings, precisions, conv_projection, seed)
     info = {
         "embedding": embedding if isinstance(embedding, str) else ",".join(embeddings),
-        "conv_projection": conv_projection, "seed": seed,
+        "conv_projection": conv_projection,
+        "seed": seed,
         "precision": precision if isinstance(precision, str) else ",".join(precisions),
-        "dim_per_layer": dims, **(meta or {}),
+        "dim_per_layer": dims,
+        **(meta or {}),
     }
     return EHDModel(stages, info, input_shape=input_shape)
 
 
 def _convert_stages(
-    modules: list[nn.Module], dims: list[int], embeddings: list[str], precisions: list[str], conv_projection: str,
+    modules: list[nn.Module],
+    dims: list[int],
+    embeddings: list[str],
+    precisions: list[str],
+    conv_projection: str,
     seed: int,
 ) -> list[Stage]:
     """The EHD stages for a flat list of float modules (validated settings, one per code-carrying layer)."""
@@ -203,10 +230,19 @@ def _convert_stages(
             if isinstance(nxt, (RASU, TASU)):
                 activation, alpha = ("rasu" if isinstance(nxt, RASU) else "tasu"), nxt.alpha.item()
             projection = conv_projection if isinstance(module, (GConv1d, GConv2d)) else "shared"
-            stages.append(convert_layer(
-                module, dims[index], embedding=embeddings[index], seed=seed, index=index, projection=projection,
-                activation=activation, alpha=alpha, precision=precisions[index],
-            ))
+            stages.append(
+                convert_layer(
+                    module,
+                    dims[index],
+                    embedding=embeddings[index],
+                    seed=seed,
+                    index=index,
+                    projection=projection,
+                    activation=activation,
+                    alpha=alpha,
+                    precision=precisions[index],
+                )
+            )
             index += 1
         elif isinstance(module, (RASU, TASU)):
             prev = modules[i - 1] if i > 0 else None

@@ -38,12 +38,24 @@ def _stage_record(stage: Stage) -> dict[str, Any]:
     g = stage.geometry
     return {
         "type": "classifier" if isinstance(stage, EHDClassifier) else "glayer",
-        "geometry": {"kind": g.kind, "in_channels": g.in_channels, "out_units": g.out_units,
-                     "kernel": list(g.kernel), "stride": list(g.stride), "padding": list(g.padding),
-                     "dilation": list(g.dilation)},
-        "dim": stage.dim, "bias": stage.bias, "alpha": stage.alpha, "activation": stage.activation,
-        "embedding": stage.embedding, "seed": stage.seed, "index": stage.index,
-        "projection": stage.projection, "precision": stage.precision,
+        "geometry": {
+            "kind": g.kind,
+            "in_channels": g.in_channels,
+            "out_units": g.out_units,
+            "kernel": list(g.kernel),
+            "stride": list(g.stride),
+            "padding": list(g.padding),
+            "dilation": list(g.dilation),
+        },
+        "dim": stage.dim,
+        "bias": stage.bias,
+        "alpha": stage.alpha,
+        "activation": stage.activation,
+        "embedding": stage.embedding,
+        "seed": stage.seed,
+        "index": stage.index,
+        "projection": stage.projection,
+        "precision": stage.precision,
     }
 
 
@@ -51,7 +63,9 @@ def save_ehd(model: EHDModel, path: str | os.PathLike) -> Path:
     """Write ``model`` to ``path`` atomically (unique temporary name, then ``os.replace``); returns the path."""
     header = {
         "input_shape": None if model.input_shape is None else list(model.input_shape),
-        "n_classes": model.n_classes, "meta": model.meta, "stages": [_stage_record(s) for s in model.stages],
+        "n_classes": model.n_classes,
+        "meta": model.meta,
+        "stages": [_stage_record(s) for s in model.stages],
     }
     arrays = {f"codes_{i}": s.codes for i, s in enumerate(model.stages) if isinstance(s, EHDGLayer)}
     return save_container(path, FORMAT, VERSION, header, arrays)
@@ -63,10 +77,25 @@ def _layer(rec: dict[str, Any], codes: Any, version: int) -> EHDGLayer:
     common = dict(embedding=rec["embedding"], seed=rec["seed"], index=rec["index"], precision=rec["precision"])
     if rec["type"] == "classifier":
         return EHDClassifier(g["in_channels"], g["out_units"], dim, codes, rec["bias"], **common)
-    geometry = Geometry(g["kind"], g["in_channels"], g["out_units"], tuple(g["kernel"]), tuple(g["stride"]),
-                        tuple(g["padding"]), tuple(g["dilation"]))
-    return EHDGLayer(geometry, dim, codes, rec["bias"], projection=rec["projection"], activation=rec["activation"],
-                     alpha=rec["alpha"], **common)
+    geometry = Geometry(
+        g["kind"],
+        g["in_channels"],
+        g["out_units"],
+        tuple(g["kernel"]),
+        tuple(g["stride"]),
+        tuple(g["padding"]),
+        tuple(g["dilation"]),
+    )
+    return EHDGLayer(
+        geometry,
+        dim,
+        codes,
+        rec["bias"],
+        projection=rec["projection"],
+        activation=rec["activation"],
+        alpha=rec["alpha"],
+        **common,
+    )
 
 
 def load_ehd(path: str | os.PathLike) -> EHDModel:

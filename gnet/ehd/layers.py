@@ -172,8 +172,10 @@ class EHDGLayer:
 
     def _checked_codes(self, codes: NDArray[np.uint64]) -> NDArray[np.uint64]:
         words = (self.dim + 63) // 64
-        if not isinstance(codes, np.ndarray) or codes.dtype != np.uint64 or codes.shape != (
-            self.geometry.out_units, words
+        if (
+            not isinstance(codes, np.ndarray)
+            or codes.dtype != np.uint64
+            or codes.shape != (self.geometry.out_units, words)
         ):
             got = f"{codes.dtype} {codes.shape}" if isinstance(codes, np.ndarray) else type(codes).__name__
             raise ValueError(f"codes must be uint64 ({self.geometry.out_units}, {words}) for dim={self.dim}, got {got}")
@@ -254,8 +256,9 @@ class EHDGLayer:
         assert acc is not None
         return acc
 
-    def _packed_dot(self, proj: Projection, rows: torch.Tensor, codes: NDArray[np.uint64],
-                    dim_chunk: int) -> torch.Tensor:
+    def _packed_dot(
+        self, proj: Projection, rows: torch.Tensor, codes: NDArray[np.uint64], dim_chunk: int
+    ) -> torch.Tensor:
         """dim - 2 Hamming(phi(rows), codes): float32 (R, units), after the data-fault hook if one is set."""
         words = self._encode_rows(proj, rows, dim_chunk)
         if self.data_fault is not None:
@@ -321,8 +324,10 @@ class EHDGLayer:
 
     def __repr__(self) -> str:
         g = self.geometry
-        return (f"EHDGLayer({g.kind}, {g.in_channels}->{g.out_units}, dim={self.dim}, {self.embedding}, "
-                f"{self.projection}, activation={self.activation})")
+        return (
+            f"EHDGLayer({g.kind}, {g.in_channels}->{g.out_units}, dim={self.dim}, {self.embedding}, "
+            f"{self.projection}, activation={self.activation})"
+        )
 
 
 class EHDClassifier(EHDGLayer):

@@ -108,8 +108,9 @@ class EHDModel:
     @property
     def n_per_layer(self) -> list[int]:
         """Deprecated name of :attr:`dim_per_layer`."""
-        warnings.warn("EHDModel.n_per_layer is deprecated; use EHDModel.dim_per_layer", DeprecationWarning,
-                      stacklevel=2)
+        warnings.warn(
+            "EHDModel.n_per_layer is deprecated; use EHDModel.dim_per_layer", DeprecationWarning, stacklevel=2
+        )
         return self.dim_per_layer
 
     def to(self, device: torch.device | str) -> EHDModel:
@@ -185,8 +186,9 @@ class EHDModel:
             out.append(clf.encode(h))
         return np.concatenate(out)
 
-    def predict(self, x: torch.Tensor, batch_size: int = 256, progress: bool = False,
-                backend: str | None = None) -> torch.Tensor:
+    def predict(
+        self, x: torch.Tensor, batch_size: int = 256, progress: bool = False, backend: str | None = None
+    ) -> torch.Tensor:
         """Labels (B,) int64 on the CPU, computed in batches of ``batch_size`` (results do not depend on it)."""
         x = self._check(x)
         if int(batch_size) < 1:
@@ -196,8 +198,14 @@ class EHDModel:
             out.append(self.forward(x[i : i + batch_size], backend).argmax(dim=1).cpu())
         return torch.cat(out)
 
-    def evaluate(self, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256, progress: bool = False,
-                 backend: str | None = None) -> EvalResult:
+    def evaluate(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int = 256,
+        progress: bool = False,
+        backend: str | None = None,
+    ) -> EvalResult:
         """Accuracy and throughput (images per second of wall time) on (x, y)."""
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} items but y has {len(y)}")

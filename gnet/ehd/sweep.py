@@ -74,15 +74,31 @@ class SweepResult:
                 continue
             accs = [p.accuracy for p in mine]
             per_layer = mine[0].dim_per_layer
-            out.append(SweepRow(dim, per_layer, statistics.mean(per_layer), [p.seed for p in mine], accs,
-                                statistics.mean(accs), statistics.pstdev(accs)))
+            out.append(
+                SweepRow(
+                    dim,
+                    per_layer,
+                    statistics.mean(per_layer),
+                    [p.seed for p in mine],
+                    accs,
+                    statistics.mean(accs),
+                    statistics.pstdev(accs),
+                )
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
         """Settings, ``float_accuracy``, ``n_test``, ``dims``, ``seeds``, ``rows`` and ``points`` as plain data."""
-        return {**self.settings, "dims": self.dims, "seeds": self.seeds, "n_test": self.n_test,
-                "float_accuracy": self.float_accuracy, "complete": self.complete,
-                "rows": [asdict(r) for r in self.rows], "points": [asdict(p) for p in self.points]}
+        return {
+            **self.settings,
+            "dims": self.dims,
+            "seeds": self.seeds,
+            "n_test": self.n_test,
+            "float_accuracy": self.float_accuracy,
+            "complete": self.complete,
+            "rows": [asdict(r) for r in self.rows],
+            "points": [asdict(p) for p in self.points],
+        }
 
 
 def sweep(
@@ -127,9 +143,11 @@ def sweep(
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"x and y must hold the same, non-zero number of items, got {len(x)} and {len(y)}")
-    settings = {"embedding": embedding if isinstance(embedding, str) else ",".join(embedding),
-                "conv_projection": conv_projection,
-                "precision": precision if isinstance(precision, str) else ",".join(precision)}
+    settings = {
+        "embedding": embedding if isinstance(embedding, str) else ",".join(embedding),
+        "conv_projection": conv_projection,
+        "precision": precision if isinstance(precision, str) else ",".join(precision),
+    }
     result = SweepResult(list(dims), seeds, settings, len(x), float_accuracy, points=list(done))
     have = {(_key(p.dim), p.seed) for p in result.points}
     todo = [(d, s) for s in seeds for d in dims if (_key(d), s) not in have]
@@ -139,8 +157,9 @@ def sweep(
             result.complete = False
             break
         t0 = time.perf_counter()
-        ehd = convert(model, dim=dim, embedding=embedding, conv_projection=conv_projection, seed=seed,
-                      precision=precision)
+        ehd = convert(
+            model, dim=dim, embedding=embedding, conv_projection=conv_projection, seed=seed, precision=precision
+        )
         acc = ehd.evaluate(x, y, batch_size=batch_size).accuracy
         point = SweepPoint(dim, seed, ehd.dim_per_layer, acc, time.perf_counter() - t0)
         result.points.append(point)

@@ -43,10 +43,12 @@ def _batch_slices(t: torch.Tensor) -> list[slice]:
 
 # Fused CPU kernels for the backward passes: one pass over memory where the torch version makes about eight
 
+
 def _fused_ok(*tensors: torch.Tensor) -> bool:
     """Whether the numba kernels apply: CPU tensors of float32 or float64, and the kernels not switched off."""
-    return USE_FUSED_KERNELS and all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64)
-                                      for t in tensors)
+    return USE_FUSED_KERNELS and all(
+        t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors
+    )
 
 
 USE_FUSED_KERNELS = True  # tests switch it off to check the kernels against the torch-only path
@@ -86,8 +88,12 @@ class _ArcsinOfProduct(torch.autograd.Function):
             shift_arr = np.zeros((n_o, n_p), dtype=rho.numpy().dtype) if shift is None else _as_array(shift, (n_o, n_p))
             with_asin = a.dtype == torch.float32 and a.is_contiguous()  # then the kernel writes into a's memory
             clamped_product_kernel(
-                _as_array(a, (n_b, n_o, n_p)), shift_arr, _as_array(s, (n_b, n_p)),
-                np.array(RHO_LIMIT, dtype=rho.numpy().dtype)[()], rho.numpy().reshape(n_b, n_o, n_p), with_asin,
+                _as_array(a, (n_b, n_o, n_p)),
+                shift_arr,
+                _as_array(s, (n_b, n_p)),
+                np.array(RHO_LIMIT, dtype=rho.numpy().dtype)[()],
+                rho.numpy().reshape(n_b, n_o, n_p),
+                with_asin,
             )
             if not with_asin:
                 torch.asin(rho, out=a)
@@ -122,10 +128,13 @@ class _ArcsinOfProduct(torch.autograd.Function):
             fused_s = torch.empty_like(s, memory_format=torch.contiguous_format)
             fused_shift = torch.zeros((1, *rho.shape[1:]), dtype=rho.dtype)
             arcsin_backward_kernel(
-                _as_array(grad.to(rho.dtype), (n_b, n_o, n_p)), _as_array(rho, (n_b, n_o, n_p)),
-                _as_array(s, (n_b, n_p)), np.array(RHO_LIMIT, dtype=rho.numpy().dtype)[()],
+                _as_array(grad.to(rho.dtype), (n_b, n_o, n_p)),
+                _as_array(rho, (n_b, n_o, n_p)),
+                _as_array(s, (n_b, n_p)),
+                np.array(RHO_LIMIT, dtype=rho.numpy().dtype)[()],
                 fused_a.numpy().reshape(n_b, n_o, n_p),
-                fused_s.numpy().reshape(n_b, n_p), fused_shift.numpy().reshape(n_o, n_p),
+                fused_s.numpy().reshape(n_b, n_p),
+                fused_shift.numpy().reshape(n_o, n_p),
             )
             return fused_a if need_a else None, fused_s if need_s else None, fused_shift if need_shift else None
         grad_a = torch.empty_like(rho) if need_a else None

@@ -32,7 +32,6 @@ def safe_arcsin_cosine(dot: torch.Tensor, w_norm_sq: torch.Tensor, x_norm_sq: to
     return torch.asin(rho.clamp(-RHO_LIMIT, RHO_LIMIT))
 
 
-
 class GLayer(nn.Module):
     """Shared parts: the weight, the scalar bias trick b, and an optional folded BatchNorm scale.
 
@@ -149,6 +148,7 @@ class _GConvNd(GLayer):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(out_channels, bias_init, batch_norm)
+
         def tup(v: int | tuple[int, ...]) -> tuple[int, ...]:
             return tuple(int(i) for i in v) if isinstance(v, (tuple, list)) else (int(v),) * self._dims
 

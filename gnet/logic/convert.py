@@ -31,7 +31,9 @@ from gnet.logic.models import DiffLogicNet
 from hdc._kernels.logic import ANF, BLOCK, circuit_counts, pack_threshold_bits
 from hdc._validate import check_int
 
-__all__ = ["CircuitPlan", "LogicCircuit", "convert"]
+__all__ = ["DEFAULT_BLOCK", "CircuitPlan", "LogicCircuit", "convert"]
+
+DEFAULT_BLOCK = BLOCK  # words of 64 samples per kernel work unit
 
 # Which gates read their first / second input (a nonzero coefficient on a, or on ab; on b, or on ab).
 _READS_A = (COEFFICIENTS[:, 1] != 0) | (COEFFICIENTS[:, 3] != 0)
@@ -109,12 +111,20 @@ class LogicCircuit:
         plan = self.plan()
         n_words = max(1, math.ceil(len(arr) / 64))
         words = np.empty((len(plan.input_bits), n_words), dtype=np.uint64)
-        bad = pack_threshold_bits(arr, self.input_source[plan.input_bits], self.input_threshold[plan.input_bits],
-                                  n_words, self.strict_range, numba.get_num_threads(), words)
+        bad = pack_threshold_bits(
+            arr,
+            self.input_source[plan.input_bits],
+            self.input_threshold[plan.input_bits],
+            n_words,
+            self.strict_range,
+            numba.get_num_threads(),
+            words,
+        )
         if bad:
-            raise ValueError(f"{bad} input values the circuit reads are "
-                             + ("outside [0, 1] or NaN (as for the torch model)" if self.strict_range
-                                else "NaN or infinite"))
+            raise ValueError(
+                f"{bad} input values the circuit reads are "
+                + ("outside [0, 1] or NaN (as for the torch model)" if self.strict_range else "NaN or infinite")
+            )
         return words, len(arr)
 
     def counts_packed(self, words: NDArray[np.uint64], n_samples: int, block: int = BLOCK) -> NDArray[np.int32]:
@@ -128,9 +138,20 @@ class LogicCircuit:
             raise ValueError(f"n_samples {n_samples} exceeds the {64 * words.shape[1]} lanes of words")
         out = np.zeros((n_samples, self.n_classes), dtype=np.int32)
         if n_samples:
-            circuit_counts(np.ascontiguousarray(words, dtype=np.uint64), plan.ids, plan.index_a, plan.index_b, ANF,
-                           plan.offsets, plan.group_bounds, plan.buf_rows, n_samples, block,
-                           numba.get_num_threads(), out)
+            circuit_counts(
+                np.ascontiguousarray(words, dtype=np.uint64),
+                plan.ids,
+                plan.index_a,
+                plan.index_b,
+                ANF,
+                plan.offsets,
+                plan.group_bounds,
+                plan.buf_rows,
+                n_samples,
+                block,
+                numba.get_num_threads(),
+                out,
+            )
         return out
 
     def counts(self, x: Any) -> NDArray[np.int32]:
@@ -150,9 +171,12 @@ class LogicCircuit:
         ``widths`` (int64 per layer), ``input_source``, ``input_threshold`` and a ``header`` float64
         ``[n_classes, tau, raw_features, strict_range]``. :meth:`from_arrays` inverts it."""
         return {
-            "ids": np.concatenate(self.ids), "index_a": np.concatenate(self.index_a),
-            "index_b": np.concatenate(self.index_b), "widths": np.array([len(g) for g in self.ids], np.int64),
-            "input_source": self.input_source, "input_threshold": self.input_threshold,
+            "ids": np.concatenate(self.ids),
+            "index_a": np.concatenate(self.index_a),
+            "index_b": np.concatenate(self.index_b),
+            "widths": np.array([len(g) for g in self.ids], np.int64),
+            "input_source": self.input_source,
+            "input_threshold": self.input_threshold,
             "header": np.array([self.n_classes, self.tau, self.raw_features, self.strict_range], np.float64),
         }
 
@@ -190,8 +214,15 @@ class LogicCircuit:
             layers[1].append(a.astype(np.int32))
             layers[2].append(b.astype(np.int32))
             fan_in = hi - lo
-        return cls(*layers, n_classes=int(n_classes), tau=tau, input_source=source, input_threshold=threshold,
-                   raw_features=int(raw_features), strict_range=bool(strict))
+        return cls(
+            *layers,
+            n_classes=int(n_classes),
+            tau=tau,
+            input_source=source,
+            input_threshold=threshold,
+            raw_features=int(raw_features),
+            strict_range=bool(strict),
+        )
 
 
 def _input_step(model: DiffLogicNet) -> tuple[NDArray[np.int64], NDArray[np.float32], int, bool]:
@@ -199,7 +230,7 @@ def _input_step(model: DiffLogicNet) -> tuple[NDArray[np.int64], NDArray[np.floa
     shape = tuple(spec["input_shape"]) if spec["input_shape"] else (spec["in_features"],)
     raw = np.arange(math.prod(shape)).reshape(shape)
     if model.crop:
-        raw = raw[..., model.crop:-model.crop, model.crop:-model.crop]
+        raw = raw[..., model.crop : -model.crop, model.crop : -model.crop]
     feature = raw.reshape(-1).astype(np.int64)
     if model.encoder is None:
         return feature, np.full(len(feature), 0.5, np.float32), math.prod(shape), True
@@ -222,8 +253,9 @@ def convert(model: DiffLogicNet) -> LogicCircuit:
         ids.append(layer.gate_ids().cpu().numpy().astype(np.uint8))
         ia.append(layer.index_a.cpu().numpy().astype(np.int32))
         ib.append(layer.index_b.cpu().numpy().astype(np.int32))
-    return LogicCircuit(ids, ia, ib, model.n_classes, float(model.group_sum.tau), source, threshold, raw_features,
-                        strict)
+    return LogicCircuit(
+        ids, ia, ib, model.n_classes, float(model.group_sum.tau), source, threshold, raw_features, strict
+    )
 
 
 def _make_plan(c: LogicCircuit) -> CircuitPlan:

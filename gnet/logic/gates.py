@@ -42,8 +42,22 @@ __all__ = [
 N_GATES = 16
 
 GATE_NAMES: tuple[str, ...] = (
-    "false", "and", "a_and_not_b", "a", "not_a_and_b", "b", "xor", "or",
-    "nor", "xnor", "not_b", "b_implies_a", "not_a", "a_implies_b", "nand", "true",
+    "false",
+    "and",
+    "a_and_not_b",
+    "a",
+    "not_a_and_b",
+    "b",
+    "xor",
+    "or",
+    "nor",
+    "xnor",
+    "not_b",
+    "b_implies_a",
+    "not_a",
+    "a_implies_b",
+    "nand",
+    "true",
 )
 GATE_IDS: dict[str, int] = {name: i for i, name in enumerate(GATE_NAMES)}
 PASS_A = GATE_IDS["a"]  # the pass-through gate favoured by the "residual" initialisation
@@ -129,9 +143,21 @@ def packed_gate(gate: int | str, a: NDArray[np.uint64], b: NDArray[np.uint64]) -
     a = np.asarray(a, dtype=np.uint64)
     b = np.asarray(b, dtype=np.uint64)
     ops = (
-        lambda: np.zeros_like(a), lambda: a & b, lambda: a & ~b, lambda: a.copy(),
-        lambda: ~a & b, lambda: b.copy(), lambda: a ^ b, lambda: a | b,
-        lambda: ~(a | b), lambda: ~(a ^ b), lambda: ~b, lambda: a | ~b,
-        lambda: ~a, lambda: ~a | b, lambda: ~(a & b), lambda: np.full_like(a, _ONES),
+        lambda: np.zeros_like(a),
+        lambda: a & b,
+        lambda: a & ~b,
+        lambda: a.copy(),
+        lambda: ~a & b,
+        lambda: b.copy(),
+        lambda: a ^ b,
+        lambda: a | b,
+        lambda: ~(a | b),
+        lambda: ~(a ^ b),
+        lambda: ~b,
+        lambda: a | ~b,
+        lambda: ~a,
+        lambda: ~a | b,
+        lambda: ~(a & b),
+        lambda: np.full_like(a, _ONES),
     )
     return ops[gate_id(gate)]()

@@ -35,11 +35,14 @@ def unique_connections(in_features: int, out_features: int, generator: torch.Gen
     offsets 2, 3, ...; the neurons take them in a random order. Needs ``2 out >= in`` (every input is read)
     and ``out <= in (in - 1) / 2``."""
     if 2 * out_features < in_features:
-        raise ValueError(f"connections='unique' needs 2 * out_features >= in_features, "
-                         f"got {out_features}, {in_features}")
+        raise ValueError(
+            f"connections='unique' needs 2 * out_features >= in_features, got {out_features}, {in_features}"
+        )
     if out_features > in_features * (in_features - 1) // 2:
-        raise ValueError(f"connections='unique': only {in_features * (in_features - 1) // 2} distinct pairs of "
-                         f"{in_features} inputs, {out_features} requested")
+        raise ValueError(
+            f"connections='unique': only {in_features * (in_features - 1) // 2} distinct pairs of "
+            f"{in_features} inputs, {out_features} requested"
+        )
     parts, total, offset = [], 0, 1
     while total < out_features:
         starts = torch.cat([torch.arange(0, in_features - offset, 2), torch.arange(1, in_features - offset, 2)])
@@ -73,8 +76,13 @@ class _RelaxedGates(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, ia: torch.Tensor, ib: torch.Tensor,  # type: ignore[override]
-                coefficients: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx,
+        x: torch.Tensor,
+        ia: torch.Tensor,
+        ib: torch.Tensor,  # type: ignore[override]
+        coefficients: torch.Tensor,
+    ) -> torch.Tensor:
         a = torch.index_select(x, 1, ia)  # ~9x faster than x[:, ia] on CPU (measured, 100 x 8,000)
         b = torch.index_select(x, 1, ib)
         ab = a * b
@@ -121,8 +129,16 @@ class LogicLayer(nn.Module):
     index_b: torch.Tensor
     coefficient_table: torch.Tensor
 
-    def __init__(self, in_features: int, out_features: int, connections: str = "random", seed: Seed = 0,
-                 init: str = "gaussian", residual_logit: float = 5.0, grad_factor: float = 1.0) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        connections: str = "random",
+        seed: Seed = 0,
+        init: str = "gaussian",
+        residual_logit: float = 5.0,
+        grad_factor: float = 1.0,
+    ) -> None:
         super().__init__()
         self.in_features = check_int(in_features, "in_features", 1)
         self.out_features = check_int(out_features, "out_features", 1)
@@ -164,8 +180,10 @@ class LogicLayer(nn.Module):
         return _RelaxedGates.apply(x, self.index_a, self.index_b, self.coefficients())
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"connections={self.connections!r}, init={self.init!r}, grad_factor={self.grad_factor}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"connections={self.connections!r}, init={self.init!r}, grad_factor={self.grad_factor}"
+        )
 
 
 class GroupSum(nn.Module):

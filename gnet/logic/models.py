@@ -28,33 +28,70 @@ from gnet.logic.layers import GroupSum, LogicLayer
 from hdc._validate import Seed, as_seed, check_choice, check_int, check_number
 from hdc.encoders.thermometer import ThermometerEncoder
 
-__all__ = ["PRESETS", "TRAIN_DEFAULTS", "DiffLogicNet", "Thermometer", "build_difflogic", "difflogic_net",
-           "difflogic_spec"]
+__all__ = [
+    "PRESETS",
+    "TRAIN_DEFAULTS",
+    "DiffLogicNet",
+    "Thermometer",
+    "build_difflogic",
+    "difflogic_net",
+    "difflogic_spec",
+]
 
 # Official difflogic recipes (bnn_addendum.md, section 3): Adam, lr 0.01, batch 100, no schedule, no weight decay.
 TRAIN_DEFAULTS: dict[str, Any] = {"lr": 0.01, "weight_decay": 0.0, "batch_size": 100}
 
 _BASE: dict[str, Any] = {
-    "architecture": "difflogic", "connections": "unique", "init": "gaussian", "grad_factor": 1.0,
-    "input_shape": None, "crop": 0, "encoder": None, "seed": 0,
+    "architecture": "difflogic",
+    "connections": "unique",
+    "init": "gaussian",
+    "grad_factor": 1.0,
+    "input_shape": None,
+    "crop": 0,
+    "encoder": None,
+    "seed": 0,
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's "small" MNIST model: 20x20 crop (400 inputs), 6 x 8,000 gates, tau 10 (97.69 %).
-    "difflogic-mnist-small": {"in_features": 400, "n_classes": 10, "width": 8000, "depth": 6, "tau": 10.0,
-                              "input_shape": [1, 28, 28], "crop": 4},
+    "difflogic-mnist-small": {
+        "in_features": 400,
+        "n_classes": 10,
+        "width": 8000,
+        "depth": 6,
+        "tau": 10.0,
+        "input_shape": [1, 28, 28],
+        "crop": 4,
+    },
     # The paper's largest MNIST model: 784 inputs, 6 x 64,000 gates, tau 30 (98.47 %).
-    "difflogic-mnist-large": {"in_features": 784, "n_classes": 10, "width": 64000, "depth": 6, "tau": 30.0,
-                              "input_shape": [1, 28, 28]},
+    "difflogic-mnist-large": {
+        "in_features": 784,
+        "n_classes": 10,
+        "width": 64000,
+        "depth": 6,
+        "tau": 30.0,
+        "input_shape": [1, 28, 28],
+    },
     # sklearn digits (8x8, values 0..16 scaled to [0, 1]); 3 uniform thresholds per pixel (192 bits). Sized for
     # CI: 10 epochs at batch 32 take about 15 s on a loaded 2-core machine (tests/test_logic_train.py).
-    "difflogic-digits": {"in_features": 64, "n_classes": 10, "width": 1000, "depth": 3, "tau": 10.0,
-                         "encoder": {"kind": "thermometer", "k": 3, "method": "uniform", "value_range": None}},
+    "difflogic-digits": {
+        "in_features": 64,
+        "n_classes": 10,
+        "width": 1000,
+        "depth": 3,
+        "tau": 10.0,
+        "encoder": {"kind": "thermometer", "k": 3, "method": "uniform", "value_range": None},
+    },
     # sklearn breast cancer (30 features, any range): 8 quantile thresholds per feature; the README's
     # breast-cancer recipe size (width 128, depth 5, tau 20, lr 0.001).
-    "difflogic-breast-cancer": {"in_features": 30, "n_classes": 2, "width": 128, "depth": 5, "tau": 20.0,
-                                "encoder": {"kind": "thermometer", "k": 8, "method": "quantile",
-                                            "value_range": None}},
+    "difflogic-breast-cancer": {
+        "in_features": 30,
+        "n_classes": 2,
+        "width": 128,
+        "depth": 5,
+        "tau": 20.0,
+        "encoder": {"kind": "thermometer", "k": 8, "method": "quantile", "value_range": None},
+    },
 }
 
 
@@ -132,12 +169,19 @@ class DiffLogicNet(nn.Module):
         bits = spec["in_features"] * (spec["encoder"]["k"] if spec["encoder"] else 1)
         seed = as_seed(spec["seed"])
         widths = [bits] + [spec["width"]] * spec["depth"]
-        self.layers = nn.Sequential(*[
-            LogicLayer(widths[i], widths[i + 1], connections=spec["connections"],
-                       seed=np.random.SeedSequence(seed, spawn_key=(i,)).generate_state(1)[0].item(),
-                       init=spec["init"], grad_factor=spec["grad_factor"])
-            for i in range(spec["depth"])
-        ])
+        self.layers = nn.Sequential(
+            *[
+                LogicLayer(
+                    widths[i],
+                    widths[i + 1],
+                    connections=spec["connections"],
+                    seed=np.random.SeedSequence(seed, spawn_key=(i,)).generate_state(1)[0].item(),
+                    init=spec["init"],
+                    grad_factor=spec["grad_factor"],
+                )
+                for i in range(spec["depth"])
+            ]
+        )
         self.group_sum = GroupSum(spec["n_classes"], spec["tau"])
 
     @staticmethod
@@ -169,7 +213,7 @@ class DiffLogicNet(nn.Module):
         if self.input_shape is not None:
             x = x.reshape(x.shape[0], *self.input_shape)
             if self.crop:
-                x = x[..., self.crop:-self.crop, self.crop:-self.crop]
+                x = x[..., self.crop : -self.crop, self.crop : -self.crop]
         x = x.reshape(x.shape[0], -1)
         if x.shape[1] != self.spec["in_features"]:
             raise ValueError(f"expected {self.spec['in_features']} input features, got {x.shape[1]}")
@@ -196,12 +240,23 @@ def build_difflogic(spec: dict[str, Any]) -> DiffLogicNet:
     return DiffLogicNet(spec)
 
 
-def difflogic_net(in_features: int, n_classes: int, width: int, depth: int, tau: float, seed: Seed = 0,
-                  **options: Any) -> DiffLogicNet:
+def difflogic_net(
+    in_features: int, n_classes: int, width: int, depth: int, tau: float, seed: Seed = 0, **options: Any
+) -> DiffLogicNet:
     """A DiffLogic net of ``depth`` layers of ``width`` gates; ``options``: connections, init, grad_factor,
     input_shape, crop, encoder (see the module docstring)."""
     unknown = set(options) - set(_BASE)
     if unknown:
         raise ValueError(f"unknown difflogic options: {', '.join(sorted(unknown))}")
-    return DiffLogicNet({**_BASE, "in_features": in_features, "n_classes": n_classes, "width": width,
-                         "depth": depth, "tau": tau, "seed": as_seed(seed), **options})
+    return DiffLogicNet(
+        {
+            **_BASE,
+            "in_features": in_features,
+            "n_classes": n_classes,
+            "width": width,
+            "depth": depth,
+            "tau": tau,
+            "seed": as_seed(seed),
+            **options,
+        }
+    )

@@ -144,8 +144,10 @@ def collect_layer_data(model: nn.Module, x: torch.Tensor, batch_size: int = 256)
         raise ValueError("x contains NaN or inf")
     layers = g_layers(model)
     captured: dict[int, list[torch.Tensor]] = {i: [] for i in range(len(layers))}
-    hooks = [layer.register_forward_pre_hook(lambda mod, args, i=i: captured[i].append(args[0].detach()))
-             for i, layer in enumerate(layers)]
+    hooks = [
+        layer.register_forward_pre_hook(lambda mod, args, i=i: captured[i].append(args[0].detach()))
+        for i, layer in enumerate(layers)
+    ]
     was_training = model.training
     model.eval()
     try:
@@ -190,8 +192,15 @@ def layer_concentration(
     rows = nonzero_rows(data.patches())
     patches = rows[sample_rows(len(rows), max_patches, rng)]
     return check_layer_concentration(
-        data.weights[units], patches, t=t, delta=delta, kind=kind, n_draws=n_draws, seed=seed,
-        name=data.name, progress=progress,
+        data.weights[units],
+        patches,
+        t=t,
+        delta=delta,
+        kind=kind,
+        n_draws=n_draws,
+        seed=seed,
+        name=data.name,
+        progress=progress,
     )
 
 
@@ -290,9 +299,7 @@ class NetworkCheck:
     seconds: list[list[float]]
 
 
-def _check_ehd_args(
-    dims: Sequence[int], seeds: Sequence[int], x: Any, y: Any, t: float
-) -> tuple[list[int], list[int]]:
+def _check_ehd_args(dims: Sequence[int], seeds: Sequence[int], x: Any, y: Any, t: float) -> tuple[list[int], list[int]]:
     dims_a = [check_int(d, "dims", minimum=1) for d in dims]
     if not dims_a or sorted(set(dims_a)) != dims_a:
         raise ValueError(f"dims must be strictly increasing positive integers, got {list(dims)}")
@@ -306,12 +313,17 @@ def _check_ehd_args(
 
 
 def _measure_conversion(
-    ehd: Any, layer_data: Sequence[LayerData], x: torch.Tensor, float_z: torch.Tensor, t: float, layer_items: int,
+    ehd: Any,
+    layer_data: Sequence[LayerData],
+    x: torch.Tensor,
+    float_z: torch.Tensor,
+    t: float,
+    layer_items: int,
     batch_size: int,
 ) -> tuple[list[tuple[float, float, float]], torch.Tensor, float]:
     """Per layer (rms, failure fraction, max error) teacher-forced; the network's predictions and logit rms."""
     per_layer = []
-    for data, layer in zip(layer_data, ehd.layers):
+    for data, layer in zip(layer_data, ehd.layers, strict=False):
         with torch.no_grad():
             zh = layer.z_hat(data.inputs[:layer_items]).to(torch.float64)
         err = (zh - data.z[:layer_items].to(torch.float64)).abs()
@@ -356,8 +368,9 @@ def check_ehd(
             t0 = time.perf_counter()
             # positional code length: the keyword is being renamed (n -> dim) in gnet.ehd.convert
             ehd = convert(model, dim, embedding=embedding, seed=seed)
-            layers_ij, pred, logit_rms[i, j] = _measure_conversion(ehd, layer_data, x, float_z, t, layer_items,
-                                                                   batch_size)
+            layers_ij, pred, logit_rms[i, j] = _measure_conversion(
+                ehd, layer_data, x, float_z, t, layer_items, batch_size
+            )
             per_layer[:, :, i, j] = layers_ij
             acc[i, j] = float((pred == y).double().mean())
             agree[i, j] = float((pred == float_pred).double().mean())
@@ -370,18 +383,34 @@ def check_ehd(
     for k, data in enumerate(layer_data):
         z = data.z[:layer_items].to(torch.float64).numpy()
         mu = 2.0 * z / math.pi
-        layers.append(EHDLayerErrors(
-            name=data.name, units=data.units, positions=data.positions, n_items=int(z.shape[0]), t=t, dims=dims_a,
-            seeds=seeds_a, rms=per_layer[k, 0].tolist(),
-            theory_rms=((math.pi / 2) * np.sqrt(np.mean(1 - mu**2) / dim_arr)).tolist(),
-            frac_fail=per_layer[k, 1].tolist(), hoeffding=hoeffding_unit_bound(dim_arr, t).tolist(),
-            max_error=per_layer[k, 2].tolist(), union=union_bound(dim_arr, t, z.size).tolist(),
-        ))
+        layers.append(
+            EHDLayerErrors(
+                name=data.name,
+                units=data.units,
+                positions=data.positions,
+                n_items=int(z.shape[0]),
+                t=t,
+                dims=dims_a,
+                seeds=seeds_a,
+                rms=per_layer[k, 0].tolist(),
+                theory_rms=((math.pi / 2) * np.sqrt(np.mean(1 - mu**2) / dim_arr)).tolist(),
+                frac_fail=per_layer[k, 1].tolist(),
+                hoeffding=hoeffding_unit_bound(dim_arr, t).tolist(),
+                max_error=per_layer[k, 2].tolist(),
+                union=union_bound(dim_arr, t, z.size).tolist(),
+            )
+        )
     mu_clf = 2.0 * float_z.numpy() / math.pi
     network = NetworkCheck(
-        n_items=len(x), dims=dims_a, seeds=seeds_a, embedding=embedding,
-        float_accuracy=float((float_pred == y).double().mean()), accuracy=acc.tolist(), agreement=agree.tolist(),
-        logit_rms=logit_rms.tolist(), seconds=secs.tolist(),
+        n_items=len(x),
+        dims=dims_a,
+        seeds=seeds_a,
+        embedding=embedding,
+        float_accuracy=float((float_pred == y).double().mean()),
+        accuracy=acc.tolist(),
+        agreement=agree.tolist(),
+        logit_rms=logit_rms.tolist(),
+        seconds=secs.tolist(),
         classifier_rms=((math.pi / 2) * np.sqrt(np.mean(1 - mu_clf**2) / dim_arr)).tolist(),
     )
     return layers, network

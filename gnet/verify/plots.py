@@ -52,8 +52,9 @@ def plot_network(net: NetworkCheck, path: Path) -> Path:
     fig, (a, b) = new_figure()
     dims = np.array(net.dims)
     acc = np.array(net.accuracy)
-    a.semilogx(dims, acc.mean(axis=1), "o-", color="C0",
-               label=f"EHD ({net.embedding} G), mean of {len(net.seeds)} seeds")
+    a.semilogx(
+        dims, acc.mean(axis=1), "o-", color="C0", label=f"EHD ({net.embedding} G), mean of {len(net.seeds)} seeds"
+    )
     if acc.shape[1] > 1:
         a.fill_between(dims, acc.min(axis=1), acc.max(axis=1), color="C0", alpha=0.2, label="range over seeds")
     a.semilogx(dims, np.array(net.agreement).mean(axis=1), "s:", color="C2", label="agreement with float predictions")
@@ -62,8 +63,9 @@ def plot_network(net: NetworkCheck, path: Path) -> Path:
     a.legend(fontsize=7)
     rms = np.array(net.logit_rms).mean(axis=1)
     b.loglog(dims, rms, "o", color="C3", label="measured rms of logit z_hat - z")
-    b.loglog(dims, net.classifier_rms, "-", color="C3", alpha=0.6,
-             label="classifier alone (exact), earlier layers exact")
+    b.loglog(
+        dims, net.classifier_rms, "-", color="C3", alpha=0.6, label="classifier alone (exact), earlier layers exact"
+    )
     fit = math.exp(np.mean(np.log(rms) + 0.5 * np.log(dims)))  # least squares for c in c / sqrt(N)
     b.loglog(dims, fit / np.sqrt(dims), ":", color="k", label=f"fit {fit:.2f}/sqrt(N)")
     b.set(xlabel="N (every layer)", ylabel="rms deviation (rad)", title="logit deviation from the float network")
@@ -76,10 +78,25 @@ def plot_layer_angles(angles: Sequence[LayerAngles], path: Path) -> Path:
     Right: correlation of continuous and binarised dot products on real activations."""
     fig, (a, b) = new_figure()
     idx = np.arange(len(angles))
-    a.errorbar(idx, [g.mean_deg for g in angles], yerr=[g.sd_deg for g in angles], fmt="o", color="C3",
-               capsize=3, label="measured mean ± sd over units")
-    a.errorbar(idx + 0.15, [g.pred_mean_deg for g in angles], yerr=[g.pred_sd_deg for g in angles], fmt="s",
-               mfc="none", color="k", capsize=3, label="delta method from the layer's own moments")
+    a.errorbar(
+        idx,
+        [g.mean_deg for g in angles],
+        yerr=[g.sd_deg for g in angles],
+        fmt="o",
+        color="C3",
+        capsize=3,
+        label="measured mean ± sd over units",
+    )
+    a.errorbar(
+        idx + 0.15,
+        [g.pred_mean_deg for g in angles],
+        yerr=[g.pred_sd_deg for g in angles],
+        fmt="s",
+        mfc="none",
+        color="k",
+        capsize=3,
+        label="delta method from the layer's own moments",
+    )
     for name, c in (("gaussian", "C0"), ("uniform", "C1"), ("laplace", "C2")):
         lim = math.degrees(math.acos(binarization_cosine_limit(name)))
         a.axhline(lim, color=c, ls="--", lw=1, label=f"{name} limit {lim:.1f} deg")
@@ -104,7 +121,7 @@ def plot_dot_scatter(layer_data: Sequence[LayerData], path: Path, max_points: in
     fig, axes = new_figure(ncols=len(layer_data), width=3.2, height=3.2)
     fig.subplots_adjust(left=0.06, right=0.99, bottom=0.17, top=0.9, wspace=0.4)
     rng = np.random.default_rng([seed, 9])
-    for ax, data in zip(axes, layer_data):
+    for ax, data in zip(axes, layer_data, strict=False):
         rows = nonzero_rows(data.patches())
         acts = rows[sample_rows(len(rows), 500, rng)]
         cont = (acts @ data.weights.T).ravel()
@@ -114,4 +131,3 @@ def plot_dot_scatter(layer_data: Sequence[LayerData], path: Path, max_points: in
         r = np.corrcoef(cont, binw)[0, 1]
         ax.set(title=f"{data.name.split(' ', 1)[0]}: r = {r:.3f}", xlabel="a . w", ylabel="a . sign(w)")
     return save_figure(fig, path)
-

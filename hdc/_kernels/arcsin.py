@@ -29,8 +29,14 @@ def asin32(x):  # pragma: no cover - compiled
     big = ax > np.float32(0.5)
     z = np.float32(0.5) * (np.float32(1.0) - ax) if big else ax * ax
     t = math.sqrt(z) if big else ax
-    poly = ((((np.float32(4.2163199048e-2) * z + np.float32(2.4181311049e-2)) * z + np.float32(4.5470025998e-2)) * z
-             + np.float32(7.4953002686e-2)) * z + np.float32(1.6666752422e-1)) * z * t + t
+    poly = (
+        (
+            ((np.float32(4.2163199048e-2) * z + np.float32(2.4181311049e-2)) * z + np.float32(4.5470025998e-2)) * z
+            + np.float32(7.4953002686e-2)
+        )
+        * z
+        + np.float32(1.6666752422e-1)
+    ) * z * t + t
     r = np.float32(math.pi / 2) - (poly + poly) if big else poly
     return r if x >= 0 else -r
 

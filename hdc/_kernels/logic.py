@@ -74,8 +74,9 @@ def _layer(cur, nxt, ids, ia, ib, anf, start, stop, nw):  # pragma: no cover - c
 
 
 @jit(fastmath=True)
-def _group_counts(rows, lo, hi, pend0, pend1, npend, carry, lanes, out, group, first_sample, n_samples,
-                  nw):  # pragma: no cover - compiled
+def _group_counts(
+    rows, lo, hi, pend0, pend1, npend, carry, lanes, out, group, first_sample, n_samples, nw
+):  # pragma: no cover - compiled
     """out[s, group] = number of one-bits of sample s in rows[lo:hi, :nw] (carry-save adder tree, module doc).
 
     pend0, pend1: (levels, nw) the up to two pending words per level; npend: (levels,) how many are pending.
@@ -123,8 +124,9 @@ def _group_counts(rows, lo, hi, pend0, pend1, npend, carry, lanes, out, group, f
 
 
 @jit(parallel=True, fastmath=True)
-def circuit_counts(x, ids, ia, ib, anf, offsets, group_bounds, buf_rows, n_samples, block, n_threads,
-                   out):  # pragma: no cover - compiled
+def circuit_counts(
+    x, ids, ia, ib, anf, offsets, group_bounds, buf_rows, n_samples, block, n_threads, out
+):  # pragma: no cover - compiled
     """Evaluate a layered circuit on bit-sliced inputs and count each group's one-bits per sample.
 
     Args:
@@ -166,8 +168,21 @@ def circuit_counts(x, ids, ia, ib, anf, offsets, group_bounds, buf_rows, n_sampl
                 _layer(cur, nxt, ids, ia, ib, anf, offsets[layer], offsets[layer + 1], nw)
                 cur, nxt = nxt, cur
             for g in range(n_groups):
-                _group_counts(cur, group_bounds[g], group_bounds[g + 1], pend0, pend1, npend, carry, lanes, out, g,
-                              64 * w0, n_samples, nw)
+                _group_counts(
+                    cur,
+                    group_bounds[g],
+                    group_bounds[g + 1],
+                    pend0,
+                    pend1,
+                    npend,
+                    carry,
+                    lanes,
+                    out,
+                    g,
+                    64 * w0,
+                    n_samples,
+                    nw,
+                )
 
 
 @jit(parallel=True, fastmath=False)

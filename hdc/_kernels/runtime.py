@@ -103,7 +103,8 @@ def jit(**options: Any) -> Callable[[F], F]:
             warnings.warn(
                 "gnet-hdc: no writable numba cache (package dir, $XDG_CACHE_HOME, temp dir); kernels are compiled "
                 "anew in every process. Set NUMBA_CACHE_DIR to a writable directory to keep them.",
-                RuntimeWarning, stacklevel=2,
+                RuntimeWarning,
+                stacklevel=2,
             )
         return numba.njit(cache=False, **options)(fn)
 

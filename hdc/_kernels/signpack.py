@@ -49,8 +49,13 @@ def _ge0_bits64(typingctx, arr, start):  # pragma: no cover - compiled
     AVX-512): numba offers no movemask, and the compare-shift-or loops it compiles instead cost as much as a
     Walsh-Hadamard transform where the bits must be gathered across lanes. The compare is ``fcmp oge`` like numba's
     ``>=`` (-0.0 counts as >= 0, NaN does not). No bounds check: the caller guarantees start + 64 <= arr.size."""
-    if not (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
-            and arr.dtype in (types.float32, types.float64) and isinstance(start, types.Integer)):
+    if not (
+        isinstance(arr, types.Array)
+        and arr.ndim == 1
+        and arr.layout == "C"
+        and arr.dtype in (types.float32, types.float64)
+        and isinstance(start, types.Integer)
+    ):
         return None
     sig = types.uint64(arr, start)
 

@@ -160,9 +160,9 @@ def _radix16(v, S):  # pragma: no cover - compiled
         x4, x5, x6, x7 = v[4 * S + t], v[5 * S + t], v[6 * S + t], v[7 * S + t]
         x8, x9, x10, x11 = v[8 * S + t], v[9 * S + t], v[10 * S + t], v[11 * S + t]
         x12, x13, x14, x15 = v[12 * S + t], v[13 * S + t], v[14 * S + t], v[15 * S + t]
-        (x0, x1, x2, x3, x4, x5, x6, x7,
-         x8, x9, x10, x11, x12, x13, x14, x15) = _bfly16(x0, x1, x2, x3, x4, x5, x6, x7,
-                                                         x8, x9, x10, x11, x12, x13, x14, x15)
+        (x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15) = _bfly16(
+            x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15
+        )
         v[0 * S + t], v[1 * S + t], v[2 * S + t], v[3 * S + t] = x0, x1, x2, x3
         v[4 * S + t], v[5 * S + t], v[6 * S + t], v[7 * S + t] = x4, x5, x6, x7
         v[8 * S + t], v[9 * S + t], v[10 * S + t], v[11 * S + t] = x8, x9, x10, x11
@@ -186,9 +186,9 @@ def _radix16_scaled(v, S, dg):  # pragma: no cover - compiled
         x4, x5, x6, x7 = v[4 * S + t] * m4, v[5 * S + t] * m5, v[6 * S + t] * m6, v[7 * S + t] * m7
         x8, x9, x10, x11 = v[8 * S + t] * m8, v[9 * S + t] * m9, v[10 * S + t] * m10, v[11 * S + t] * m11
         x12, x13, x14, x15 = v[12 * S + t] * m12, v[13 * S + t] * m13, v[14 * S + t] * m14, v[15 * S + t] * m15
-        (x0, x1, x2, x3, x4, x5, x6, x7,
-         x8, x9, x10, x11, x12, x13, x14, x15) = _bfly16(x0, x1, x2, x3, x4, x5, x6, x7,
-                                                         x8, x9, x10, x11, x12, x13, x14, x15)
+        (x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15) = _bfly16(
+            x0, x1, x2, x3, x4, x5, x6, x7, x8, x9, x10, x11, x12, x13, x14, x15
+        )
         v[0 * S + t], v[1 * S + t], v[2 * S + t], v[3 * S + t] = x0, x1, x2, x3
         v[4 * S + t], v[5 * S + t], v[6 * S + t], v[7 * S + t] = x4, x5, x6, x7
         v[8 * S + t], v[9 * S + t], v[10 * S + t], v[11 * S + t] = x8, x9, x10, x11
@@ -202,10 +202,10 @@ def _radix4_pass(buf, d, h):  # pragma: no cover - compiled
     run = h * LANES
     for i in range(0, d, 4 * h):
         base = i * LANES
-        v0 = buf[base:base + run]
-        v1 = buf[base + run:base + 2 * run]
-        v2 = buf[base + 2 * run:base + 3 * run]
-        v3 = buf[base + 3 * run:base + 4 * run]
+        v0 = buf[base : base + run]
+        v1 = buf[base + run : base + 2 * run]
+        v2 = buf[base + 2 * run : base + 3 * run]
+        v3 = buf[base + 3 * run : base + 4 * run]
         for u in range(run):
             v0[u], v1[u], v2[u], v3[u] = _bfly4(v0[u], v1[u], v2[u], v3[u])
 
@@ -215,7 +215,7 @@ def _radix2_pass(buf, h):  # pragma: no cover - compiled
     """The final radix-2 stage h (d = 2h) of a flat (d, LANES) tile."""
     run = h * LANES
     v0 = buf[:run]
-    v1 = buf[run:2 * run]
+    v1 = buf[run : 2 * run]
     for u in range(run):
         a = v0[u]
         b = v1[u]
@@ -239,12 +239,12 @@ def _fwht_core(buf, d, dg, n):  # pragma: no cover - compiled
     for s0 in range(0, min(d, n + sup - 1) // sup * sup, sup):
         for r0 in range(s0, min(s0 + sup, n + block - 1) // block * block, block):
             for g in range(r0, min(r0 + block, used), UNIT):  # stages 1 and 4, with the diagonal
-                _radix16_scaled(buf[g * LANES:], LANES, dg[g:])
+                _radix16_scaled(buf[g * LANES :], LANES, dg[g:])
             if block == BLOCK:
                 for j in range(UNIT):  # stages 16 and 64
-                    _radix16(buf[(r0 + j) * LANES:], UNIT * LANES)
+                    _radix16(buf[(r0 + j) * LANES :], UNIT * LANES)
         if sup == SUPER:
-            _radix4_pass(buf[s0 * LANES:(s0 + sup) * LANES], sup, BLOCK)
+            _radix4_pass(buf[s0 * LANES : (s0 + sup) * LANES], sup, BLOCK)
     if d < BLOCK:  # d = 64 or 128
         _radix4_pass(buf, d, UNIT)
         if d == 2 * 64:
@@ -271,7 +271,7 @@ def _fwht_first(xt, n, dg, buf, d, dg_first):  # pragma: no cover - compiled
         buf[u] = xt[u]
     # Slice assignments, not loops from n * LANES: numba's negative-index fix-up on a counter that does not start
     # at 0 keeps such a loop scalar (measured 15x slower).
-    buf[n * LANES:] = 0.0
+    buf[n * LANES :] = 0.0
     dg_first[:n] = dg[:n]
     dg_first[n:] = 1.0
     _fwht_core(buf, d, dg_first, n)

@@ -64,6 +64,11 @@ def xor_gather(
     """
     out = np.empty((index.shape[0], delta.shape[2]), dtype=np.uint64)
     kernel = _xor_gather_serial if index.size * delta.shape[2] < _SERIAL_WORDS else _xor_gather
-    kernel(np.ascontiguousarray(delta), np.ascontiguousarray(ref, dtype=np.int64),
-           np.ascontiguousarray(base), np.ascontiguousarray(index, dtype=np.int64), out)
+    kernel(
+        np.ascontiguousarray(delta),
+        np.ascontiguousarray(ref, dtype=np.int64),
+        np.ascontiguousarray(base),
+        np.ascontiguousarray(index, dtype=np.int64),
+        out,
+    )
     return out

@@ -76,8 +76,9 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         if reset:
             self.n_features_in_ = arr.shape[1]
         elif arr.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {arr.shape[1]} words, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} (dim={dim})")
+            raise ValueError(
+                f"X has {arr.shape[1]} words, but {type(self).__name__} is expecting {self.n_features_in_} (dim={dim})"
+            )
         return np.ascontiguousarray(arr)
 
     def _fit_encoder_and_encode(self, X: Any, seed: int, online: bool = False) -> np.ndarray:
@@ -171,8 +172,9 @@ class HammingClassifier(ClassifierMixin, BaseEstimator):
         Encodes and compares in chunks of rows, so memory stays bounded for any number of samples.
         """
         x = self._validated_input(X)
-        parts = [hamming_distance(self._codes(x[i : i + CHUNK_ROWS]), self.prototypes_)
-                 for i in range(0, len(x), CHUNK_ROWS)]
+        parts = [
+            hamming_distance(self._codes(x[i : i + CHUNK_ROWS]), self.prototypes_) for i in range(0, len(x), CHUNK_ROWS)
+        ]
         return np.concatenate(parts, axis=0)
 
     def similarity(self, X: Any) -> np.ndarray:

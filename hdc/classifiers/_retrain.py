@@ -46,14 +46,14 @@ class RetrainedHD(HammingClassifier):
         """Hamming margin below which a correctly classified sample still updates (0: mistakes only)."""
         return 0.0
 
-    def _coefficients(self, weights: np.ndarray, x: np.ndarray, target: np.ndarray, pred: np.ndarray,
-                      lr: float) -> tuple[np.ndarray, np.ndarray]:
+    def _coefficients(
+        self, weights: np.ndarray, x: np.ndarray, target: np.ndarray, pred: np.ndarray, lr: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Step sizes ``(a, b)`` (float32 ``(k,)``) of the rule ``W[t] += a x``, ``W[p] -= b x``
         for misclassified bipolar samples ``x`` float32 ``(k, D)`` at learning rate ``lr``."""
         raise NotImplementedError  # pragma: no cover
 
-    def _update(self, weights: np.ndarray, x: np.ndarray, target: np.ndarray, pred: np.ndarray,
-                lr: float) -> None:
+    def _update(self, weights: np.ndarray, x: np.ndarray, target: np.ndarray, pred: np.ndarray, lr: float) -> None:
         a, b = self._coefficients(weights, x, target, pred, lr)
         # One (C, k) x (k, D) product instead of a scatter-add per sample.  einsum, not BLAS: these
         # products are small, multi-threaded BLAS stalls on them when the CPU is shared (measured

@@ -60,9 +60,18 @@ class AdaptHD(RetrainedHD):
     ``(n_classes, dim)``), ``n_iter_`` and ``train_errors_`` (mistakes per pass).
     """
 
-    def __init__(self, dim: int = 10000, encoder: str = "kernel", encoder_params: dict | None = None,
-                 epochs: int = 10, lr: float = 0.1, margin: float = 1.0, batch_size: int = 64,
-                 seed: int = 0, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        dim: int = 10000,
+        encoder: str = "kernel",
+        encoder_params: dict | None = None,
+        epochs: int = 10,
+        lr: float = 0.1,
+        margin: float = 1.0,
+        batch_size: int = 64,
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
         self.dim = dim
         self.encoder = encoder
         self.encoder_params = encoder_params
@@ -87,12 +96,17 @@ class AdaptHD(RetrainedHD):
         # updates cannot separate (measured on the partial_fit test's blobs: 70 % against 99 %).
         # Only for low-dimensional inputs: in many dimensions pairwise distances concentrate near their
         # median, so a kernel as wide as the median gives every pair nearly the same similarity.
-        if not online and self.encoder == "kernel" and "bandwidth" not in params \
-                and in_features <= WIDE_KERNEL_MAX_FEATURES:
+        if (
+            not online
+            and self.encoder == "kernel"
+            and "bandwidth" not in params
+            and in_features <= WIDE_KERNEL_MAX_FEATURES
+        ):
             return {"bandwidth_scale": 1.0}
         return {}
 
-    def _coefficients(self, weights: np.ndarray, x: np.ndarray, target: np.ndarray, pred: np.ndarray,
-                      lr: float) -> tuple[np.ndarray, np.ndarray]:
+    def _coefficients(
+        self, weights: np.ndarray, x: np.ndarray, target: np.ndarray, pred: np.ndarray, lr: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         step = np.full(len(x), lr, dtype=np.float32)
         return step, step

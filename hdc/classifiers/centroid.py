@@ -53,8 +53,14 @@ class CentroidHD(HammingClassifier):
         True
     """
 
-    def __init__(self, dim: int = 10000, encoder: str = "kernel", encoder_params: dict | None = None,
-                 seed: int = 0, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        dim: int = 10000,
+        encoder: str = "kernel",
+        encoder_params: dict | None = None,
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
         self.dim = dim
         self.encoder = encoder
         self.encoder_params = encoder_params

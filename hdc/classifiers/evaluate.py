@@ -98,8 +98,19 @@ def evaluate_on_dataset(
     pred = clf.predict(x_test)
     predict_s = time.perf_counter() - t0
     return DatasetEvaluation(
-        dataset=data.name, model=model, dim=dim, encoder=encoder, scaling=scaling, seed=seed,
-        n_train=len(x_train), n_test=len(x_test), in_features=x_train.shape[1], n_classes=data.n_classes,
-        epochs=getattr(clf, "n_iter_", None), accuracy=float(np.mean(pred == y_test)),
-        load_s=load_s, fit_s=fit_s, predict_s=predict_s,
+        dataset=data.name,
+        model=model,
+        dim=dim,
+        encoder=encoder,
+        scaling=scaling,
+        seed=seed,
+        n_train=len(x_train),
+        n_test=len(x_test),
+        in_features=x_train.shape[1],
+        n_classes=data.n_classes,
+        epochs=getattr(clf, "n_iter_", None),
+        accuracy=float(np.mean(pred == y_test)),
+        load_s=load_s,
+        fit_s=fit_s,
+        predict_s=predict_s,
     )

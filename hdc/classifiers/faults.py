@@ -33,8 +33,10 @@ _DATA_STREAM = (1, 0)
 def _check_classifier(clf: Any) -> None:
     for name in ("prototypes_", "dim_", "classes_"):
         if not hasattr(clf, name):
-            raise ValueError(f"clf must be a fitted Hamming classifier with a {name!r} attribute "
-                             f"(got {type(clf).__name__}; fit it first)")
+            raise ValueError(
+                f"clf must be a fitted Hamming classifier with a {name!r} attribute "
+                f"(got {type(clf).__name__}; fit it first)"
+            )
 
 
 def faulty_prototypes(clf: Any, faults: BitFaults | float, seed: Seed) -> Any:
@@ -104,8 +106,24 @@ def classifier_robustness(
             accs = [clean] * len(seeds)
         else:
             accs = [float(np.mean(predict_with_faults(clf, X, target, faults, int(s)) == y)) for s in seeds]
-        rows.append({"p": faults.p, "hits": hits, "accuracies": accs, "accuracy_mean": statistics.mean(accs),
-                     "accuracy_std": statistics.pstdev(accs)})
-    return {"target": target, "kind": kind, "scope": scope, "sampling": sampling, "dim": int(clf.dim_),
-            "hits_unit": "per code" if scope == "row" else "per prototype array",
-            "seeds": [int(s) for s in seeds], "n_test": len(y), "clean_accuracy": clean, "rows": rows}
+        rows.append(
+            {
+                "p": faults.p,
+                "hits": hits,
+                "accuracies": accs,
+                "accuracy_mean": statistics.mean(accs),
+                "accuracy_std": statistics.pstdev(accs),
+            }
+        )
+    return {
+        "target": target,
+        "kind": kind,
+        "scope": scope,
+        "sampling": sampling,
+        "dim": int(clf.dim_),
+        "hits_unit": "per code" if scope == "row" else "per prototype array",
+        "seeds": [int(s) for s in seeds],
+        "n_test": len(y),
+        "clean_accuracy": clean,
+        "rows": rows,
+    }

@@ -34,9 +34,17 @@ class OnlineHD(RetrainedHD):
     Fitted attributes: as :class:`AdaptHD`.
     """
 
-    def __init__(self, dim: int = 10000, encoder: str = "kernel", encoder_params: dict | None = None,
-                 epochs: int = 10, lr: float = 0.1, batch_size: int = 64, seed: int = 0,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self,
+        dim: int = 10000,
+        encoder: str = "kernel",
+        encoder_params: dict | None = None,
+        epochs: int = 10,
+        lr: float = 0.1,
+        batch_size: int = 64,
+        seed: int = 0,
+        verbose: bool = False,
+    ) -> None:
         self.dim = dim
         self.encoder = encoder
         self.encoder_params = encoder_params
@@ -46,8 +54,9 @@ class OnlineHD(RetrainedHD):
         self.seed = seed
         self.verbose = verbose
 
-    def _coefficients(self, weights: np.ndarray, x: np.ndarray, target: np.ndarray, pred: np.ndarray,
-                      lr: float) -> tuple[np.ndarray, np.ndarray]:
+    def _coefficients(
+        self, weights: np.ndarray, x: np.ndarray, target: np.ndarray, pred: np.ndarray, lr: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         norms = np.maximum(np.linalg.norm(weights, axis=1, keepdims=True), 1e-12)
         # |x| = sqrt(D) for a bipolar x, so the cosine needs no per-sample norm.
         cos = np.einsum("kd,cd->kc", x, weights / norms) / np.float32(math.sqrt(x.shape[1]))

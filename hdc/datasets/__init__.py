@@ -72,7 +72,7 @@ def load(name: str, root: str | os.PathLike | None = None, *, download: bool = T
     if not isinstance(name, str):
         raise ValueError(f"name must be a string, got {type(name).__name__}")
     if name.lower().startswith(UCR_PREFIX):
-        return _load_ucr(name[len(UCR_PREFIX):].strip(), root, download)
+        return _load_ucr(name[len(UCR_PREFIX) :].strip(), root, download)
     key = name.strip().lower()
     if key in SKLEARN_NAMES:
         return _load_sklearn(key)
@@ -123,11 +123,18 @@ def _load_sklearn(name: str) -> Dataset:
         kind, shape, value_range = "image", (1, 8, 8), (0.0, 16.0)
     else:
         kind, shape, value_range = "tabular", (x.shape[1],), None
-    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=SKLEARN_TEST_FRACTION, stratify=y,
-                                              random_state=SKLEARN_SPLIT_SEED)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, y, test_size=SKLEARN_TEST_FRACTION, stratify=y, random_state=SKLEARN_SPLIT_SEED
+    )
     return Dataset(
-        name=name, kind=kind, shape=shape, n_classes=len(bunch.target_names),
-        class_names=tuple(str(c) for c in bunch.target_names), value_range=value_range,
-        x_train=np.ascontiguousarray(x_tr.reshape(-1, *shape)), y_train=y_tr,
-        x_test=np.ascontiguousarray(x_te.reshape(-1, *shape)), y_test=y_te,
+        name=name,
+        kind=kind,
+        shape=shape,
+        n_classes=len(bunch.target_names),
+        class_names=tuple(str(c) for c in bunch.target_names),
+        value_range=value_range,
+        x_train=np.ascontiguousarray(x_tr.reshape(-1, *shape)),
+        y_train=y_tr,
+        x_test=np.ascontiguousarray(x_te.reshape(-1, *shape)),
+        y_test=y_te,
     )

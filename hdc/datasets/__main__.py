@@ -18,8 +18,10 @@ def summary(names: list[str]) -> None:
         ds = load(name, download=False)
         seconds = time.perf_counter() - t0
         lo, hi = float(ds.x_train.min()), float(ds.x_train.max())
-        print(f"| {ds.name} | {ds.kind} | {ds.shape} | {ds.n_classes} | {len(ds.y_train)} | {len(ds.y_test)} "
-              f"| {lo:.3g} .. {hi:.3g} | {seconds:.2f} |")
+        print(
+            f"| {ds.name} | {ds.kind} | {ds.shape} | {ds.n_classes} | {len(ds.y_train)} | {len(ds.y_test)} "
+            f"| {lo:.3g} .. {hi:.3g} | {seconds:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -49,15 +49,19 @@ class Dataset:
     def _check_split(self, split: str) -> None:
         x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
         if x.dtype != np.float32 or y.dtype != np.int64:
-            raise ValueError(f"Dataset {self.name!r}: x_{split} must be float32 and y_{split} int64, "
-                             f"got {x.dtype} and {y.dtype}")
+            raise ValueError(
+                f"Dataset {self.name!r}: x_{split} must be float32 and y_{split} int64, got {x.dtype} and {y.dtype}"
+            )
         if x.shape[1:] != tuple(self.shape) or y.shape != x.shape[:1]:
-            raise ValueError(f"Dataset {self.name!r}: x_{split} {x.shape} / y_{split} {y.shape} do not match "
-                             f"per-sample shape {self.shape}")
+            raise ValueError(
+                f"Dataset {self.name!r}: x_{split} {x.shape} / y_{split} {y.shape} do not match "
+                f"per-sample shape {self.shape}"
+            )
         if len(x) == 0:
             raise ValueError(f"Dataset {self.name!r}: the {split} split is empty")
         if not np.isfinite(x).all():
-            raise ValueError(f"Dataset {self.name!r}: x_{split} contains NaN or inf "
-                             f"({int((~np.isfinite(x)).sum())} values)")
+            raise ValueError(
+                f"Dataset {self.name!r}: x_{split} contains NaN or inf ({int((~np.isfinite(x)).sum())} values)"
+            )
         if y.min() < 0 or y.max() >= self.n_classes:
             raise ValueError(f"Dataset {self.name!r}: y_{split} has labels outside [0, {self.n_classes})")

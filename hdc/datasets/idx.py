@@ -32,7 +32,16 @@ IDX_DOWNLOAD_URLS = {
 DOWNLOAD_TIMEOUT_S = 5.0
 _IDX_EXPECTED_SHAPES = {"x_train": (60000, 28, 28), "y_train": (60000,), "x_test": (10000, 28, 28), "y_test": (10000,)}
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 _IDX_UBYTE = 0x08
@@ -60,9 +69,11 @@ def read_idx(path: str | os.PathLike) -> NDArray[np.uint8]:
     code, ndim = raw[2], raw[3]
     if code != _IDX_UBYTE:
         what = _IDX_KNOWN_CODES.get(code)
-        raise ValueError(f"IDX file {path}: dtype code 0x{code:02x} "
-                         f"({'unsupported ' + what if what else 'not a valid IDX code'}); only unsigned bytes "
-                         f"(0x08) are supported")
+        raise ValueError(
+            f"IDX file {path}: dtype code 0x{code:02x} "
+            f"({'unsupported ' + what if what else 'not a valid IDX code'}); only unsigned bytes "
+            f"(0x08) are supported"
+        )
     if ndim == 0:
         raise ValueError(f"IDX file {path}: header declares 0 dimensions")
     header = 4 + 4 * ndim
@@ -71,8 +82,10 @@ def read_idx(path: str | os.PathLike) -> NDArray[np.uint8]:
     dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expected = math.prod(dims)
     if len(raw) - header != expected:
-        raise ValueError(f"IDX file {path}: payload is {len(raw) - header} bytes but dims {dims} need {expected} "
-                         f"({'truncated' if len(raw) - header < expected else 'trailing bytes'})")
+        raise ValueError(
+            f"IDX file {path}: payload is {len(raw) - header} bytes but dims {dims} need {expected} "
+            f"({'truncated' if len(raw) - header < expected else 'trailing bytes'})"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
 
 
@@ -115,8 +128,10 @@ def _fetch_idx_files(name: str, target: Path) -> None:
             continue
         part = target / f"{stem}.gz.part"
         try:
-            with urllib.request.urlopen(IDX_DOWNLOAD_URLS[name] + f"{stem}.gz", timeout=DOWNLOAD_TIMEOUT_S) as r, \
-                    open(part, "wb") as f:
+            with (
+                urllib.request.urlopen(IDX_DOWNLOAD_URLS[name] + f"{stem}.gz", timeout=DOWNLOAD_TIMEOUT_S) as r,
+                open(part, "wb") as f,
+            ):
                 shutil.copyfileobj(r, f)
             got = read_idx(part).shape
             if got != _IDX_EXPECTED_SHAPES[key]:
@@ -141,12 +156,13 @@ def _find_idx_files(name: str, root: str | os.PathLike | None, download: bool) -
             outcome = f"download from {IDX_DOWNLOAD_URLS[name]} into {target} failed: {e}"
         if files is not None:
             return files
-    lines = [f"{name}: the IDX files ({', '.join(f'{s}[.gz]' for s in IDX_FILES.values())}) were not found. "
-             f"Looked in:"]
+    lines = [f"{name}: the IDX files ({', '.join(f'{s}[.gz]' for s in IDX_FILES.values())}) were not found. Looked in:"]
     lines += [f"  - {p} ({_describe_missing(p)})" for p in places]
     lines.append(outcome)
-    lines.append(f"{how_to_provide(name, cache_dir() / name)}; with network, download=True fetches them from "
-                 f"{IDX_DOWNLOAD_URLS[name]}.")
+    lines.append(
+        f"{how_to_provide(name, cache_dir() / name)}; with network, download=True fetches them from "
+        f"{IDX_DOWNLOAD_URLS[name]}."
+    )
     raise DatasetNotFoundError("\n".join(lines))
 
 
@@ -163,20 +179,32 @@ def load_idx_dataset(name: str, root: str | os.PathLike | None = None, download:
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.ndim != 3 or y.ndim != 1:
-            raise ValueError(f"{name}: {files[f'x_{split}']} must be 3-D images and {files[f'y_{split}']} 1-D "
-                             f"labels, got shapes {x.shape} and {y.shape}")
+            raise ValueError(
+                f"{name}: {files[f'x_{split}']} must be 3-D images and {files[f'y_{split}']} 1-D "
+                f"labels, got shapes {x.shape} and {y.shape}"
+            )
         if len(x) != len(y):
-            raise ValueError(f"{name}: {files[f'y_{split}']} has {len(y)} labels but {files[f'x_{split}']} has "
-                             f"{len(x)} images")
+            raise ValueError(
+                f"{name}: {files[f'y_{split}']} has {len(y)} labels but {files[f'x_{split}']} has {len(x)} images"
+            )
         if y.size and y.max() > 9:
             raise ValueError(f"{name}: {files[f'y_{split}']} has label {int(y.max())}, expected 0..9")
     if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
-        raise ValueError(f"{name}: train images {arrays['x_train'].shape[1:]} and test images "
-                         f"{arrays['x_test'].shape[1:]} differ in size")
+        raise ValueError(
+            f"{name}: train images {arrays['x_train'].shape[1:]} and test images "
+            f"{arrays['x_test'].shape[1:]} differ in size"
+        )
     h, w = arrays["x_train"].shape[1:]
     names = FASHION_MNIST_CLASSES if name == "fashion-mnist" else tuple(str(d) for d in range(10))
     return Dataset(
-        name=name, kind="image", shape=(1, h, w), n_classes=10, class_names=names, value_range=(0.0, 255.0),
-        x_train=arrays["x_train"].astype(np.float32)[:, None], y_train=arrays["y_train"].astype(np.int64),
-        x_test=arrays["x_test"].astype(np.float32)[:, None], y_test=arrays["y_test"].astype(np.int64),
+        name=name,
+        kind="image",
+        shape=(1, h, w),
+        n_classes=10,
+        class_names=names,
+        value_range=(0.0, 255.0),
+        x_train=arrays["x_train"].astype(np.float32)[:, None],
+        y_train=arrays["y_train"].astype(np.int64),
+        x_test=arrays["x_test"].astype(np.float32)[:, None],
+        y_test=arrays["y_test"].astype(np.int64),
     )

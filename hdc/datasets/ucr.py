@@ -96,7 +96,8 @@ def load_ucr(problem: str, root: str | os.PathLike | None = None, download: bool
         raise DatasetNotFoundError(
             f"{name}: {base}_TRAIN.ts / {base}_TEST.ts not found in {where} and download=False. Bundled problems: "
             f"{', '.join(bundled_ucr_names())}. Pass root=DIR holding {base}/{base}_TRAIN.ts and "
-            f"{base}/{base}_TEST.ts, or download=True to fetch it from Zenodo.")
+            f"{base}/{base}_TEST.ts, or download=True to fetch it from Zenodo."
+        )
     extract_path = None if root is None else os.fspath(root)
     try:
         x_tr, y_tr = load_classification(problem, split="train", extract_path=extract_path)
@@ -105,13 +106,20 @@ def load_ucr(problem: str, root: str | os.PathLike | None = None, download: bool
         raise ValueError(f"{name}: aeon could not load it: {e}") from e
     if isinstance(x_tr, list) or isinstance(x_te, list):
         eq = f"'ucr:{problem}_eq'" if f"{problem}_eq" in bundled_ucr_names() else "an equal-length version"
-        raise ValueError(f"{name} has series of unequal length; a fixed (C, L) input is needed. Use {eq} "
-                         f"(aeon truncates the series to one length) or pad them yourself")
+        raise ValueError(
+            f"{name} has series of unequal length; a fixed (C, L) input is needed. Use {eq} "
+            f"(aeon truncates the series to one length) or pad them yourself"
+        )
     classes = _class_order(np.concatenate([y_tr, y_te]))
     index = {c: i for i, c in enumerate(classes)}
     return Dataset(
-        name=name, kind="timeseries", shape=tuple(x_tr.shape[1:]), n_classes=len(classes),
+        name=name,
+        kind="timeseries",
+        shape=tuple(x_tr.shape[1:]),
+        n_classes=len(classes),
         class_names=tuple(classes),
-        x_train=np.ascontiguousarray(x_tr, dtype=np.float32), y_train=np.array([index[str(v)] for v in y_tr], np.int64),
-        x_test=np.ascontiguousarray(x_te, dtype=np.float32), y_test=np.array([index[str(v)] for v in y_te], np.int64),
+        x_train=np.ascontiguousarray(x_tr, dtype=np.float32),
+        y_train=np.array([index[str(v)] for v in y_tr], np.int64),
+        x_test=np.ascontiguousarray(x_te, dtype=np.float32),
+        y_test=np.array([index[str(v)] for v in y_te], np.int64),
     )

@@ -132,8 +132,9 @@ class ProjectionEncoder(_ScaledEncoder):
         seed: int seed of ``G``.
     """
 
-    def __init__(self, dim: int = 10000, kind: str = "gaussian", offset: float = 1.0,
-                 scaling: str = "feature", seed: int = 0) -> None:
+    def __init__(
+        self, dim: int = 10000, kind: str = "gaussian", offset: float = 1.0, scaling: str = "feature", seed: int = 0
+    ) -> None:
         self.dim = dim
         self.kind = kind
         self.offset = offset
@@ -230,9 +231,17 @@ class KernelEncoder(_ScaledEncoder):
     (uint64 ``(F, L, W)``, row XOR the reference row) and ``base_`` (XOR of ``ref_rows_``).
     """
 
-    def __init__(self, dim: int = 10000, kernel: str = "laplace", bandwidth: float | None = None,
-                 levels: int = 32, clip: float = 3.0, scaling: str = "feature", seed: int = 0,
-                 bandwidth_scale: float = 0.5) -> None:
+    def __init__(
+        self,
+        dim: int = 10000,
+        kernel: str = "laplace",
+        bandwidth: float | None = None,
+        levels: int = 32,
+        clip: float = 3.0,
+        scaling: str = "feature",
+        seed: int = 0,
+        bandwidth_scale: float = 0.5,
+    ) -> None:
         self.dim = dim
         self.kernel = kernel
         self.bandwidth = bandwidth
@@ -303,8 +312,9 @@ class LevelEncoder(_ScaledEncoder):
         seed: int seed of keys, levels and the tie-break vector.
     """
 
-    def __init__(self, dim: int = 10000, levels: int = 64, clip: float = 3.0,
-                 scaling: str = "feature", seed: int = 0) -> None:
+    def __init__(
+        self, dim: int = 10000, levels: int = 64, clip: float = 3.0, scaling: str = "feature", seed: int = 0
+    ) -> None:
         self.dim = dim
         self.levels = levels
         self.clip = clip
@@ -317,15 +327,25 @@ class LevelEncoder(_ScaledEncoder):
 
     def _build(self, z: np.ndarray) -> None:
         clip = float(self.clip)
-        self.record_ = RecordEncoder(z.shape[1], int(self.dim), int(self.levels), -clip, clip,
-                                     kind="level", ties="random", seed=as_seed(self.seed))
+        self.record_ = RecordEncoder(
+            z.shape[1],
+            int(self.dim),
+            int(self.levels),
+            -clip,
+            clip,
+            kind="level",
+            ties="random",
+            seed=as_seed(self.seed),
+        )
 
     def _encode_scaled(self, z: np.ndarray) -> np.ndarray:
         return self.record_.encode(z)
 
 
 _CLASSES: dict[str, type[_ScaledEncoder]] = {
-    "kernel": KernelEncoder, "projection": ProjectionEncoder, "level": LevelEncoder,
+    "kernel": KernelEncoder,
+    "projection": ProjectionEncoder,
+    "level": LevelEncoder,
 }
 
 
@@ -343,6 +363,5 @@ def make_encoder(name: str, dim: int, seed: int, params: dict | None = None) -> 
     valid = set(cls._get_param_names()) - {"dim", "seed"}
     unknown = sorted(set(params) - valid)
     if unknown:
-        raise ValueError(f"encoder_params has unknown keys {unknown} for encoder={name!r}; "
-                         f"valid keys: {sorted(valid)}")
+        raise ValueError(f"encoder_params has unknown keys {unknown} for encoder={name!r}; valid keys: {sorted(valid)}")
     return cls(dim=dim, seed=seed, **params)

@@ -81,9 +81,7 @@ def ngrams(
     # rows j*K .. (j+1)*K - 1 hold the items shifted for position j of the n-gram.
     rows = np.concatenate([permute(table, n - 1 - j, dim) for j in range(n)])
     offsets = np.arange(n, dtype=np.int64) * k
-    terms = np.concatenate(
-        [np.lib.stride_tricks.sliding_window_view(s, n) + offsets for s in checked]
-    )
+    terms = np.concatenate([np.lib.stride_tricks.sliding_window_view(s, n) + offsets for s in checked])
     counts = np.array([s.shape[0] - n + 1 for s in checked], dtype=np.int64)
     ptr = np.concatenate([[0], np.cumsum(counts)])
     tie = tie_vector(ties, as_generator(seed), table.shape[1], dim)

@@ -79,7 +79,8 @@ class RecordEncoder:
             with a DeprecationWarning).
         dim: hypervector dimension ``D``.
         levels: quantisation levels of the value codebook.
-        low, high: value range (values are clipped; the period for circular).
+        low: lower end of the value range (values are clipped; the period starts here for circular).
+        high: upper end of the value range.
         kind: value codebook: "level", "thermometer" or "circular".
         ties: "random" (a fixed seeded tie-break vector) or "deterministic" (+1); only matters
             for even ``F``.
@@ -107,8 +108,9 @@ class RecordEncoder:
         if n_features is not None:
             if in_features is not None:
                 raise ValueError("pass in_features only (n_features is its deprecated name)")
-            warnings.warn("RecordEncoder(n_features=...) is deprecated; use in_features=...", DeprecationWarning,
-                          stacklevel=2)
+            warnings.warn(
+                "RecordEncoder(n_features=...) is deprecated; use in_features=...", DeprecationWarning, stacklevel=2
+            )
             in_features = n_features
         if in_features is None or dim is None:
             raise TypeError("RecordEncoder needs in_features and dim")

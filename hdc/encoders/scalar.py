@@ -104,9 +104,7 @@ def circular_codebook(levels: int, dim: int, seed: Seed = 0) -> NDArray[np.uint6
 
 def _finite_values(values: Any) -> np.ndarray:
     arr = _to_numpy(values, "values")
-    if arr.dtype == np.bool_ or not (
-        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
-    ):
+    if arr.dtype == np.bool_ or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise ValueError(f"values must be real numbers, got dtype {arr.dtype}")
     if arr.size == 0:
         raise ValueError(f"values is empty (shape {arr.shape})")
@@ -116,9 +114,7 @@ def _finite_values(values: Any) -> np.ndarray:
     return arr
 
 
-def value_to_level(
-    values: Any, levels: int, low: float, high: float, *, circular: bool = False
-) -> np.ndarray:
+def value_to_level(values: Any, levels: int, low: float, high: float, *, circular: bool = False) -> np.ndarray:
     """Map values to level indices (int64, same shape as ``values``).
 
     Linear: ``round((v - low) / (high - low) * (L - 1))`` clipped to ``[0, L - 1]``.
@@ -141,8 +137,9 @@ class ScalarEncoder:
     Args:
         levels: number of quantisation levels (>= 2).
         dim: hypervector dimension.
-        low, high: value range (the period for ``kind="circular"``); values outside are clipped
-            (linear kinds) or wrapped (circular).
+        low: lower end of the value range (the period starts here for ``kind="circular"``); values outside
+            are clipped (linear kinds) or wrapped (circular).
+        high: upper end of the value range.
         kind: "level", "thermometer" or "circular".
         seed: int or Generator for the codebook.
     """
@@ -164,20 +161,18 @@ class ScalarEncoder:
         if not (np.isfinite(self.low) and np.isfinite(self.high) and self.high > self.low):
             raise ValueError(f"need finite low < high, got low={low}, high={high}")
         self.kind = kind
-        maker = {"level": level_codebook, "thermometer": thermometer_codebook,
-                 "circular": circular_codebook}[kind]
+        maker = {"level": level_codebook, "thermometer": thermometer_codebook, "circular": circular_codebook}[kind]
         self.codebook = maker(self.levels, self.dim, seed)
 
     def index(self, values: Any) -> NDArray[np.int64]:
         """Level index of each value: int64, same shape as ``values``."""
-        return value_to_level(
-            values, self.levels, self.low, self.high, circular=self.kind == "circular"
-        )
+        return value_to_level(values, self.levels, self.low, self.high, circular=self.kind == "circular")
 
     def encode(self, values: Any) -> NDArray[np.uint64]:
         """uint64 ``(*values.shape, n_words(dim))``."""
         return self.codebook[self.index(values)]
 
     def __repr__(self) -> str:
-        return (f"ScalarEncoder(levels={self.levels}, dim={self.dim}, low={self.low}, "
-                f"high={self.high}, kind={self.kind!r})")
+        return (
+            f"ScalarEncoder(levels={self.levels}, dim={self.dim}, low={self.low}, high={self.high}, kind={self.kind!r})"
+        )

@@ -69,8 +69,9 @@ class ThermometerEncoder:
             self.thresholds = (lo + steps * (hi - lo)).astype(np.float32)[None, :]
 
     @classmethod
-    def from_thresholds(cls, thresholds: ArrayLike, value_range: tuple[float, float] | None = None
-                        ) -> ThermometerEncoder:
+    def from_thresholds(
+        cls, thresholds: ArrayLike, value_range: tuple[float, float] | None = None
+    ) -> ThermometerEncoder:
         """An encoder with given float32 thresholds ``(in_features, k)`` (or ``(1, k)``, shared)."""
         t = _as_float32(thresholds, "thresholds")
         enc = cls(t.shape[1], "uniform", value_range)
@@ -96,8 +97,10 @@ class ThermometerEncoder:
     def _check(self, x: Any, fitting: bool = False) -> NDArray[np.float32]:
         arr = _as_float32(x)
         if self.strict_range and arr.size and (arr.min() < 0.0 or arr.max() > 1.0):
-            raise ValueError(f"inputs must lie in [0, 1] (got [{arr.min()}, {arr.max()}]); scale them, or pass "
-                             "value_range=(lo, hi) to the encoder")
+            raise ValueError(
+                f"inputs must lie in [0, 1] (got [{arr.min()}, {arr.max()}]); scale them, or pass "
+                "value_range=(lo, hi) to the encoder"
+            )
         if not fitting:
             if self.thresholds is None:
                 raise ValueError("quantile ThermometerEncoder is not fitted; call fit(x_train) first")
@@ -125,5 +128,7 @@ class ThermometerEncoder:
         return pack_bits(b) if layout == "features" else pack_bits(np.ascontiguousarray(b.T))
 
     def __repr__(self) -> str:
-        return (f"ThermometerEncoder(k={self.k}, method={self.method!r}, value_range={self.value_range}, "
-                f"in_features={self.in_features})")
+        return (
+            f"ThermometerEncoder(k={self.k}, method={self.method!r}, value_range={self.value_range}, "
+            f"in_features={self.in_features})"
+        )

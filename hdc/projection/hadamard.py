@@ -64,8 +64,10 @@ class HadamardProjection(ProjectionBase):
         self._diag: dict[np.dtype, np.ndarray] = {}
 
     def __repr__(self) -> str:
-        return (f"HadamardProjection(in_features={self.in_features}, dim={self.dim}, block={self.block}, "
-                f"seed={self.seed}, stream={self.stream})")
+        return (
+            f"HadamardProjection(in_features={self.in_features}, dim={self.dim}, block={self.block}, "
+            f"seed={self.seed}, stream={self.stream})"
+        )
 
     def check_precision(self, precision: str) -> str:
         """``"float32"``; any other precision raises ``ValueError`` (the transform has no int8 or bf16 kernel)."""

@@ -78,7 +78,12 @@ class UnitConcentrationCheck:
 
 
 def _sign_agreement_counts(
-    rho: float, dims: NDArray[np.int64], n_draws: int, kind: str, in_features: int, rng: np.random.Generator,
+    rho: float,
+    dims: NDArray[np.int64],
+    n_draws: int,
+    kind: str,
+    in_features: int,
+    rng: np.random.Generator,
     progress: bool,
 ) -> tuple[NDArray[np.int64], float]:
     """Number of agreeing signs K (n_draws, len(dims)) between sign(Gu) and sign(Gv), G drawn anew per draw.
@@ -202,13 +207,25 @@ class LayerConcentrationCheck:
 
 
 def _layer_errors(
-    w32: NDArray[np.float32], x32: NDArray[np.float32], z: NDArray[np.float64], dims: NDArray[np.int64], t: float,
-    kind: str, n_draws: int, rng: np.random.Generator, progress: bool, desc: str,
+    w32: NDArray[np.float32],
+    x32: NDArray[np.float32],
+    z: NDArray[np.float64],
+    dims: NDArray[np.int64],
+    t: float,
+    kind: str,
+    n_draws: int,
+    rng: np.random.Generator,
+    progress: bool,
+    desc: str,
 ) -> dict[str, NDArray[np.float64]]:
     """Per code length: draws with any failure, per-cell failure counts, summed max error and mean squared error."""
     m, p = z.shape
-    out = {"any": np.zeros(len(dims)), "cell": np.zeros((len(dims), m, p)), "max": np.zeros(len(dims)),
-           "sq": np.zeros(len(dims))}
+    out = {
+        "any": np.zeros(len(dims)),
+        "cell": np.zeros((len(dims), m, p)),
+        "max": np.zeros(len(dims)),
+        "sq": np.zeros(len(dims)),
+    }
     bounds = np.concatenate([[0], dims])
     for _ in tqdm(range(n_draws), desc=desc, disable=not progress):
         acc = np.zeros((m, p), dtype=np.float32)  # +-1 sums; exact in float32 below 2^24

@@ -104,8 +104,14 @@ class GrothendieckCheck:
 
 
 def _sign_product_means(
-    x: NDArray[np.float32], dims: NDArray[np.int64], kind: str, seed: int, n_draws: int, check_packed: bool,
-    progress: bool, desc: str,
+    x: NDArray[np.float32],
+    dims: NDArray[np.int64],
+    kind: str,
+    seed: int,
+    n_draws: int,
+    check_packed: bool,
+    progress: bool,
+    desc: str,
 ) -> tuple[NDArray[np.float64], bool | None]:
     """mu_hat for each pair of rows (2i, 2i+1) of ``x`` at every code length: float64 (pairs, len(dims), n_draws)."""
     from hdc.projection import RandomProjection
@@ -150,12 +156,15 @@ def check_grothendieck(
     n_draws = check_int(n_draws, "n_draws", minimum=2)
     seed = check_int(seed, "seed", minimum=0)
 
-    pairs = [correlated_pair(r, in_features, seed=np.random.default_rng([seed, i]), layout=layout)
-             for i, r in enumerate(rhos_a)]
+    pairs = [
+        correlated_pair(r, in_features, seed=np.random.default_rng([seed, i]), layout=layout)
+        for i, r in enumerate(rhos_a)
+    ]
     # Row 2i is u_i, row 2i+1 is v_i: one projection call per draw covers every pair.
     x = np.stack([vec for pair in pairs for vec in pair]).astype(np.float32)
-    est, packed_agrees = _sign_product_means(x, dims_a, kind, seed, n_draws, check_packed, progress,
-                                             f"grothendieck {kind}/{layout}")
+    est, packed_agrees = _sign_product_means(
+        x, dims_a, kind, seed, n_draws, check_packed, progress, f"grothendieck {kind}/{layout}"
+    )
     mean = est.mean(axis=2)
     std = est.std(axis=2, ddof=1)
     mu = grothendieck_mean(rhos_a)

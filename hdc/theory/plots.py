@@ -60,7 +60,6 @@ def save_figure(fig: Figure, path: Path) -> Path:
     return path
 
 
-
 # ============================================================================================ 1. Grothendieck
 def plot_grothendieck(check: GrothendieckCheck, path: Path) -> Path:
     """Left: mu_hat at the largest N against (2/pi) arcsin rho. Right: spread across draws vs sqrt((1-mu^2)/N)."""
@@ -70,13 +69,29 @@ def plot_grothendieck(check: GrothendieckCheck, path: Path) -> Path:
     a.plot(grid, grid, ":", color="0.6", label=r"$\rho$ (for contrast)")
     mean_n = np.array(check.mean)[:, -1]
     se = np.array(check.std)[:, -1] / math.sqrt(check.n_draws)
-    a.errorbar(check.rhos, mean_n, yerr=2 * se, fmt="o", color="C3",
-               label=f"measured, N={check.dims[-1]}, {check.n_draws} draws of G (±2 se)")
+    a.errorbar(
+        check.rhos,
+        mean_n,
+        yerr=2 * se,
+        fmt="o",
+        color="C3",
+        label=f"measured, N={check.dims[-1]}, {check.n_draws} draws of G (±2 se)",
+    )
     if check.exact_mean is not None:
-        a.plot(check.rhos, check.exact_mean, "s", mfc="none", color="C2", ms=10,
-               label="exact Rademacher expectation (enumerated)")
-    a.set(xlabel=r"$\rho = \langle u, v\rangle$", ylabel=r"$\hat\mu$ = mean of sign($g_i u$) sign($g_i v$)",
-          title=f"{check.kind} G, {check.layout} vectors, d={check.in_features}")
+        a.plot(
+            check.rhos,
+            check.exact_mean,
+            "s",
+            mfc="none",
+            color="C2",
+            ms=10,
+            label="exact Rademacher expectation (enumerated)",
+        )
+    a.set(
+        xlabel=r"$\rho = \langle u, v\rangle$",
+        ylabel=r"$\hat\mu$ = mean of sign($g_i u$) sign($g_i v$)",
+        title=f"{check.kind} G, {check.layout} vectors, d={check.in_features}",
+    )
     a.legend(fontsize=7, loc="upper left")
     dims = np.array(check.dims)
     for i, rho in enumerate(check.rhos):
@@ -89,19 +104,27 @@ def plot_grothendieck(check: GrothendieckCheck, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-
 def plot_rademacher_bias(dense: GrothendieckCheck, sparse: GrothendieckCheck, path: Path) -> Path:
     """Bias of the Rademacher estimate vs rho: dense (delocalised) vectors against sparse ones."""
     fig, (a,) = new_figure(ncols=1, width=6.0)
     a.axhline(0, color="k", lw=1, label="Gaussian G: unbiased (Grothendieck)")
     se = np.array(dense.bias_se)
-    a.errorbar(dense.rhos, dense.bias, yerr=2 * se, fmt="o", color="C0",
-               label=f"Rademacher, dense u,v in R^{dense.in_features} (±2 se)")
+    a.errorbar(
+        dense.rhos,
+        dense.bias,
+        yerr=2 * se,
+        fmt="o",
+        color="C0",
+        label=f"Rademacher, dense u,v in R^{dense.in_features} (±2 se)",
+    )
     a.plot(sparse.rhos, sparse.bias, "s", color="C3", label="Rademacher, sparse u=e1, v=rho e1+... (measured)")
     exact_bias = np.array(sparse.exact_mean) - np.array(sparse.theory_mean)
     a.plot(sparse.rhos, exact_bias, "x", color="k", ms=10, label="sparse: exact bias (enumerated)")
-    a.set(xlabel=r"$\rho$", ylabel=r"$E\hat\mu - (2/\pi)\arcsin\rho$",
-          title="Rademacher G: bias depends on delocalisation")
+    a.set(
+        xlabel=r"$\rho$",
+        ylabel=r"$E\hat\mu - (2/\pi)\arcsin\rho$",
+        title="Rademacher G: bias depends on delocalisation",
+    )
     a.legend(fontsize=7)
     return save_figure(fig, path)
 
@@ -131,8 +154,11 @@ def plot_unit_concentration(check: UnitConcentrationCheck, path: Path) -> Path:
     a.plot([], [], "kv", mfc="none", label=f"none in {check.n_draws} draws")
     a.set_xscale("log")
     a.set_ylim(0.2 / check.n_draws, 1.5)
-    a.set(xlabel="N", ylabel=r"$P(|\hat z - \arcsin\rho| \geq t)$",
-          title=f"one unit, {check.kind} G, rho={check.rho:g}, {check.n_draws} draws")
+    a.set(
+        xlabel="N",
+        ylabel=r"$P(|\hat z - \arcsin\rho| \geq t)$",
+        title=f"one unit, {check.kind} G, rho={check.rho:g}, {check.n_draws} draws",
+    )
     a.legend(fontsize=7)
     b.loglog(dims, check.zhat_std, "o", label="measured std of z_hat")
     b.loglog(dims, check.theory_std, "k-", label=r"exact $(\pi/2)\sqrt{(1-\mu^2)/N}$")
@@ -141,30 +167,53 @@ def plot_unit_concentration(check: UnitConcentrationCheck, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-
 def plot_layer_concentration(check: LayerConcentrationCheck, path: Path) -> Path:
     """Left: any-unit failure vs the union bound, worst unit vs Hoeffding. Right: error size vs N."""
     fig, (a, b) = new_figure()
     dims = np.array(check.dims)
     for values, bound, c, lab, blab in (
-        (np.array(check.failure_any), check.union, "C3", "measured: any (unit, patch) fails",
-         rf"union bound $2mP e^{{-2Nt^2/\pi^2}}$, mP={check.units * check.patches}"),
-        (np.array(check.failure_unit_mean), check.hoeffding, "C0", "measured: per (unit, patch), mean over cells",
-         "per-unit Hoeffding bound"),
+        (
+            np.array(check.failure_any),
+            check.union,
+            "C3",
+            "measured: any (unit, patch) fails",
+            rf"union bound $2mP e^{{-2Nt^2/\pi^2}}$, mP={check.units * check.patches}",
+        ),
+        (
+            np.array(check.failure_unit_mean),
+            check.hoeffding,
+            "C0",
+            "measured: per (unit, patch), mean over cells",
+            "per-unit Hoeffding bound",
+        ),
     ):
         zero = values == 0
         a.semilogy(dims[~zero], values[~zero], "o-", color=c, label=lab)
         a.semilogy(dims[zero], _floor(values[zero], check.n_draws), "v", color=c, mfc="none")
         a.semilogy(dims, np.maximum(bound, 1e-12), "--", color=c, label=blab)
-    a.semilogy(dims, np.where(np.array(check.failure_unit_max) > 0, check.failure_unit_max, np.nan), ".", color="C0",
-               alpha=0.4, label="worst cell (max of mP noisy frequencies)")
-    a.axvline(check.dim_required, color="k", lw=1, ls=":",
-              label=f"N required (t={check.t:g}, delta={check.delta:g}) = {check.dim_required}")
+    a.semilogy(
+        dims,
+        np.where(np.array(check.failure_unit_max) > 0, check.failure_unit_max, np.nan),
+        ".",
+        color="C0",
+        alpha=0.4,
+        label="worst cell (max of mP noisy frequencies)",
+    )
+    a.axvline(
+        check.dim_required,
+        color="k",
+        lw=1,
+        ls=":",
+        label=f"N required (t={check.t:g}, delta={check.delta:g}) = {check.dim_required}",
+    )
     a.axhline(check.delta, color="0.5", lw=1)
     a.set_xscale("log")
     a.set_ylim(0.2 / check.n_draws, 1.5)
-    a.set(xlabel="N", ylabel="failure frequency", title=f"{check.name}: m={check.units} units, P={check.patches}, "
-          f"d={check.in_features}, {check.kind} G shared")
+    a.set(
+        xlabel="N",
+        ylabel="failure frequency",
+        title=f"{check.name}: m={check.units} units, P={check.patches}, d={check.in_features}, {check.kind} G shared",
+    )
     a.legend(fontsize=7)
     b.loglog(dims, check.error_rms, "o", color="C0", label="measured rms error")
     b.loglog(dims, check.theory_rms, "-", color="C0", alpha=0.6, label=r"exact rms $(\pi/2)\sqrt{(1-\mu^2)/N}$")
@@ -173,7 +222,6 @@ def plot_layer_concentration(check: LayerConcentrationCheck, path: Path) -> Path
     b.set(xlabel="N", ylabel=r"$|\hat z - z|$ (radians)", title=f"{check.n_draws} draws of G")
     b.legend(fontsize=7)
     return save_figure(fig, path)
-
 
 
 # ============================================================================================ 3. Anderson & Berg
@@ -185,12 +233,28 @@ def plot_angles(checks: Sequence[AngleCheck], path: Path) -> Path:
         sizes = np.array(ch.in_features)
         a.semilogx(sizes, np.degrees(ch.mean), "o", color=c, label=f"{ch.distribution}: measured")
         a.semilogx(sizes, np.degrees(ch.pred_mean), ":", color=c)
-        a.axhline(math.degrees(ch.limit), color=c, ls="--", lw=1,
-                  label=f"{ch.distribution}: limit {math.degrees(ch.limit):.1f} deg")
-        b.loglog(sizes, np.degrees(ch.sd), "o", color=c,
-                 label=f"{ch.distribution}: measured (sd*sqrt(d) -> {ch.sd_constant[-1]:.3f})")
-        b.loglog(sizes, np.degrees(ch.pred_sd), "-", color=c, alpha=0.6,
-                 label=f"delta method {ch.pred_sd_constant:.4f}/sqrt(d) rad")
+        a.axhline(
+            math.degrees(ch.limit),
+            color=c,
+            ls="--",
+            lw=1,
+            label=f"{ch.distribution}: limit {math.degrees(ch.limit):.1f} deg",
+        )
+        b.loglog(
+            sizes,
+            np.degrees(ch.sd),
+            "o",
+            color=c,
+            label=f"{ch.distribution}: measured (sd*sqrt(d) -> {ch.sd_constant[-1]:.3f})",
+        )
+        b.loglog(
+            sizes,
+            np.degrees(ch.pred_sd),
+            "-",
+            color=c,
+            alpha=0.6,
+            label=f"delta method {ch.pred_sd_constant:.4f}/sqrt(d) rad",
+        )
     a.plot([], [], "k:", label="2nd-order delta-method mean")
     a.set(xlabel="d", ylabel="angle(w, sign w) [deg]", title=r"$\cos = E|w| / \sqrt{E w^2}$ (Anderson & Berg)")
     a.legend(fontsize=6)
@@ -199,19 +263,27 @@ def plot_angles(checks: Sequence[AngleCheck], path: Path) -> Path:
     return save_figure(fig, path)
 
 
-
 def plot_rotation(check: RotationCheck, path: Path) -> Path:
     """Mean angle(x, binarised x) vs the vector length, with and without a random rotation, beside the formulas."""
     fig, (a,) = new_figure(ncols=1, width=6.0)
     sizes = np.array(check.in_features)
     a.semilogx(sizes, np.degrees(check.plain_mean), "o", color="C3", label="measured: sign(x)")
-    a.semilogx(sizes, np.degrees(check.plain_pred), "-", color="C3", alpha=0.6,
-               label=r"large-d formula $\arccos(\sqrt{2/\pi}\,\bar s/\mathrm{rms}(s))$")
+    a.semilogx(
+        sizes,
+        np.degrees(check.plain_pred),
+        "-",
+        color="C3",
+        alpha=0.6,
+        label=r"large-d formula $\arccos(\sqrt{2/\pi}\,\bar s/\mathrm{rms}(s))$",
+    )
     a.semilogx(sizes, np.degrees(check.rotated_mean), "o", color="C0", label="measured: R' sign(R x)")
-    a.semilogx(sizes, np.degrees(check.rotated_pred), "-", color="C0", alpha=0.6,
-               label="isotropic (Gaussian) angle at d")
-    a.set(xlabel="d", ylabel="mean angle(x, binarised x) [deg]",
-          title=f"x_i ~ N(0, exp(2*{check.decay:g}(i - d/2))), {check.n_samples} samples")
+    a.semilogx(
+        sizes, np.degrees(check.rotated_pred), "-", color="C0", alpha=0.6, label="isotropic (Gaussian) angle at d"
+    )
+    a.set(
+        xlabel="d",
+        ylabel="mean angle(x, binarised x) [deg]",
+        title=f"x_i ~ N(0, exp(2*{check.decay:g}(i - d/2))), {check.n_samples} samples",
+    )
     a.legend(fontsize=7)
     return save_figure(fig, path)
-

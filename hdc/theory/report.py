@@ -106,8 +106,14 @@ class Report:
     ) -> None:
         """Append a section: markdown ``text``, figure files, raw ``data`` (dataclasses become JSON) and verdicts."""
         self.sections.append(
-            {"key": key, "heading": heading, "text": text, "figures": [Path(f).name for f in figures],
-             "data": data, "seconds": seconds}
+            {
+                "key": key,
+                "heading": heading,
+                "text": text,
+                "figures": [Path(f).name for f in figures],
+                "data": data,
+                "seconds": seconds,
+            }
         )
         self.verdicts.extend(verdicts)
 
@@ -135,8 +141,9 @@ class Report:
             "title": self.title,
             "meta": self.meta,
             "verdicts": [dataclasses.asdict(v) for v in self.verdicts],
-            "sections": {s["key"]: {"figures": s["figures"], "seconds": s["seconds"], "data": s["data"]}
-                         for s in self.sections},
+            "sections": {
+                s["key"]: {"figures": s["figures"], "seconds": s["seconds"], "data": s["data"]} for s in self.sections
+            },
         }
         js = self.out_dir / "report.json"
         js.write_text(json.dumps(to_jsonable(payload), indent=1, allow_nan=False))
@@ -168,27 +175,40 @@ def grothendieck_verdict(check: GrothendieckCheck) -> list[Verdict]:
     out = []
     if check.exact_mean is not None:
         z = np.abs(mean_n - np.array(check.exact_mean)) / np.maximum(se, 1e-12)
-        out.append(Verdict(f"Rademacher, sparse: mean = exact enumerated value ({label})",
-                           f"max |meas - exact| = {fmt(np.max(np.abs(mean_n - check.exact_mean)))}",
-                           f"within {Z_TOL:g} se", bool(z.max() <= Z_TOL),
-                           f"bias vs (2/pi) arcsin rho up to {fmt(np.max(np.abs(check.bias)))}"))
+        out.append(
+            Verdict(
+                f"Rademacher, sparse: mean = exact enumerated value ({label})",
+                f"max |meas - exact| = {fmt(np.max(np.abs(mean_n - check.exact_mean)))}",
+                f"within {Z_TOL:g} se",
+                bool(z.max() <= Z_TOL),
+                f"bias vs (2/pi) arcsin rho up to {fmt(np.max(np.abs(check.bias)))}",
+            )
+        )
     else:
         allowance = 0.0 if check.kind == "gaussian" else np.array(check.delocalisation)
         ok = np.abs(check.bias) <= Z_TOL * se + allowance
-        out.append(Verdict(f"E sign(gu)sign(gv) = (2/pi) arcsin rho ({label})",
-                           f"max |bias| = {fmt(np.max(np.abs(check.bias)))} at N={check.dims[-1]}",
-                           f"0 (± {Z_TOL:g} se = {fmt(Z_TOL * se.max())})"
-                           + ("" if check.kind == "gaussian" else " + sum u_i^4 allowance"),
-                           bool(ok.all())))
+        out.append(
+            Verdict(
+                f"E sign(gu)sign(gv) = (2/pi) arcsin rho ({label})",
+                f"max |bias| = {fmt(np.max(np.abs(check.bias)))} at N={check.dims[-1]}",
+                f"0 (± {Z_TOL:g} se = {fmt(Z_TOL * se.max())})"
+                + ("" if check.kind == "gaussian" else " + sum u_i^4 allowance"),
+                bool(ok.all()),
+            )
+        )
     ratio = np.array(check.std) / np.array(check.theory_std)
     tol = Z_TOL * math.sqrt(1.0 / (2 * (check.n_draws - 1)))  # sd of a sample-sd ratio ~ 1/sqrt(2(D-1))
     valid = np.array(check.theory_std) > 0
-    out.append(Verdict(f"Var = (1 - mu^2)/N ({label})",
-                       f"std ratio meas/theory in [{fmt(ratio[valid].min())}, {fmt(ratio[valid].max())}]",
-                       f"1 ± {fmt(tol)}", bool((np.abs(ratio[valid] - 1) <= tol).all()),
-                       "" if check.exact_mean is None else "sparse Rademacher: terms are not Grothendieck's"))
+    out.append(
+        Verdict(
+            f"Var = (1 - mu^2)/N ({label})",
+            f"std ratio meas/theory in [{fmt(ratio[valid].min())}, {fmt(ratio[valid].max())}]",
+            f"1 ± {fmt(tol)}",
+            bool((np.abs(ratio[valid] - 1) <= tol).all()),
+            "" if check.exact_mean is None else "sparse Rademacher: terms are not Grothendieck's",
+        )
+    )
     return out
-
 
 
 # ============================================================================================ 2. concentration
@@ -206,14 +226,20 @@ def unit_verdict(check: UnitConcentrationCheck) -> list[Verdict]:
     """Per-unit failure frequencies under Hoeffding (+3 se) and, for Gaussian G, equal to the exact tail."""
     fail, se = np.array(check.failure), np.array(check.failure_se)
     ok, summary = _bound_summary(fail, np.array(check.hoeffding), se)
-    out = [Verdict(f"per-unit Hoeffding bound ({check.kind} G, rho={check.rho:g})", summary,
-                   "2 exp(-2 N t^2 / pi^2)", ok)]
+    out = [
+        Verdict(f"per-unit Hoeffding bound ({check.kind} G, rho={check.rho:g})", summary, "2 exp(-2 N t^2 / pi^2)", ok)
+    ]
     if check.exact is not None:
         z = np.abs(fail - np.array(check.exact)) / np.maximum(se, 1.0 / check.n_draws)
-        out.append(Verdict("failure frequency = exact Binomial tail (Gaussian G)",
-                           f"max |z| = {fmt(float(z.max()))}", f"<= {Z_TOL:g}", bool(z.max() <= Z_TOL)))
+        out.append(
+            Verdict(
+                "failure frequency = exact Binomial tail (Gaussian G)",
+                f"max |z| = {fmt(float(z.max()))}",
+                f"<= {Z_TOL:g}",
+                bool(z.max() <= Z_TOL),
+            )
+        )
     return out
-
 
 
 def layer_verdict(check: LayerConcentrationCheck) -> list[Verdict]:
@@ -224,23 +250,34 @@ def layer_verdict(check: LayerConcentrationCheck) -> list[Verdict]:
     fu, hoeff = np.array(check.failure_unit_mean), np.array(check.hoeffding)
     # The mean over cells averages m P correlated frequencies; its se is at most that of a single cell.
     ok_unit, unit_summary = _bound_summary(fu, hoeff, np.sqrt(fu * (1 - fu) / check.n_draws))
-    at_req = [f for dim, f in zip(check.dims, check.failure_any) if dim >= check.dim_required]
+    at_req = [f for dim, f in zip(check.dims, check.failure_any, strict=False) if dim >= check.dim_required]
     rms_ratio = np.array(check.error_rms) / np.array(check.theory_rms)
     # Cells of one draw share G; the draw's mean squared error is still no noisier than one cell's, whose relative
     # sd is ~sqrt(2) (near-normal error). Over D draws: relative sd <= sqrt(2/D), halved by the square root.
     rms_tol = Z_TOL * math.sqrt(2.0 / check.n_draws) / 2.0
     return [
         Verdict(f"layer union bound ({check.name})", union_summary, "2 m P exp(-2 N t^2 / pi^2)", ok_union),
-        Verdict(f"per-unit bound inside the layer ({check.name})", unit_summary, "2 exp(-2 N t^2 / pi^2)",
-                ok_unit, "mean over cells; G shared across units leaves each marginal unchanged"),
-        Verdict(f"N-required calculator ({check.name}: t={check.t:g}, delta={check.delta:g}, "
-                f"mP={check.units * check.patches})",
-                f"failure at N>={check.dim_required}: {fmt(at_req[0]) if at_req else 'not run'}",
-                f"<= delta = {check.delta:g}", bool(at_req) and at_req[0] <= check.delta + 3 * math.sqrt(
-                    check.delta * (1 - check.delta) / check.n_draws)),
-        Verdict(f"rms error = exact std ({check.name})",
-                f"ratio in [{fmt(rms_ratio.min())}, {fmt(rms_ratio.max())}]", f"1 ± {fmt(rms_tol)}",
-                bool((np.abs(rms_ratio - 1) <= rms_tol).all()), "worst case: all cells of a draw correlated"),
+        Verdict(
+            f"per-unit bound inside the layer ({check.name})",
+            unit_summary,
+            "2 exp(-2 N t^2 / pi^2)",
+            ok_unit,
+            "mean over cells; G shared across units leaves each marginal unchanged",
+        ),
+        Verdict(
+            f"N-required calculator ({check.name}: t={check.t:g}, delta={check.delta:g}, "
+            f"mP={check.units * check.patches})",
+            f"failure at N>={check.dim_required}: {fmt(at_req[0]) if at_req else 'not run'}",
+            f"<= delta = {check.delta:g}",
+            bool(at_req) and at_req[0] <= check.delta + 3 * math.sqrt(check.delta * (1 - check.delta) / check.n_draws),
+        ),
+        Verdict(
+            f"rms error = exact std ({check.name})",
+            f"ratio in [{fmt(rms_ratio.min())}, {fmt(rms_ratio.max())}]",
+            f"1 ± {fmt(rms_tol)}",
+            bool((np.abs(rms_ratio - 1) <= rms_tol).all()),
+            "worst case: all cells of a draw correlated",
+        ),
     ]
 
 
@@ -255,9 +292,7 @@ def required_n_table(ts: Sequence[float], deltas: Sequence[float], mps: Sequence
 
 
 # ============================================================================================ 3. Anderson & Berg
-def angle_verdict(
-    check: AngleCheck, min_in_features_mean: int = 100, min_in_features_sd: int = 1000
-) -> list[Verdict]:
+def angle_verdict(check: AngleCheck, min_in_features_mean: int = 100, min_in_features_sd: int = 1000) -> list[Verdict]:
     """Mean vs the 2nd-order delta method for d >= ``min_in_features_mean``; sd vs the 1st-order one for
     d >= ``min_in_features_sd`` (d: the vector length).
 
@@ -276,15 +311,21 @@ def angle_verdict(
     tol = Z_TOL / math.sqrt(2 * (check.n_draws - 1)) + 10.0 / int(sizes[sel_sd][0])
     d_last = int(sizes[-1])
     return [
-        Verdict(f"angle(w, sign w), {check.distribution}",
-                f"{math.degrees(check.mean[-1]):.2f} deg at d={d_last}",
-                f"{math.degrees(check.limit):.2f} deg (finite-d {math.degrees(check.pred_mean[-1]):.2f})",
-                bool(z.max() <= Z_TOL), f"d >= {int(sizes[sel][0])}: max |z| = {z.max():.2f}"),
-        Verdict(f"angle sd, {check.distribution}", f"sd*sqrt(d) = {check.sd_constant[-1]:.4f} rad at d={d_last}",
-                f"{check.pred_sd_constant:.4f} rad (delta method)", bool((np.abs(ratio - 1) <= tol).all()),
-                f"d >= {int(sizes[sel_sd][0])}: ratio in [{ratio.min():.3f}, {ratio.max():.3f}], tol {tol:.3f}"),
+        Verdict(
+            f"angle(w, sign w), {check.distribution}",
+            f"{math.degrees(check.mean[-1]):.2f} deg at d={d_last}",
+            f"{math.degrees(check.limit):.2f} deg (finite-d {math.degrees(check.pred_mean[-1]):.2f})",
+            bool(z.max() <= Z_TOL),
+            f"d >= {int(sizes[sel][0])}: max |z| = {z.max():.2f}",
+        ),
+        Verdict(
+            f"angle sd, {check.distribution}",
+            f"sd*sqrt(d) = {check.sd_constant[-1]:.4f} rad at d={d_last}",
+            f"{check.pred_sd_constant:.4f} rad (delta method)",
+            bool((np.abs(ratio - 1) <= tol).all()),
+            f"d >= {int(sizes[sel_sd][0])}: ratio in [{ratio.min():.3f}, {ratio.max():.3f}], tol {tol:.3f}",
+        ),
     ]
-
 
 
 def rotation_verdict(check: RotationCheck) -> list[Verdict]:
@@ -296,11 +337,16 @@ def rotation_verdict(check: RotationCheck) -> list[Verdict]:
     _, sd_one = angle_delta_method(distribution_moments("gaussian"), np.array(check.in_features, dtype=float))
     se = sd_one / math.sqrt(check.n_rotations)
     z = np.abs(np.array(check.rotated_mean) - np.array(check.rotated_pred)) / se
-    return [Verdict("random rotation before sign restores the isotropic angle",
-                    f"rotated {math.degrees(check.rotated_mean[-1]):.1f} deg vs plain "
-                    f"{math.degrees(check.plain_mean[-1]):.1f} deg at d={check.in_features[-1]}",
-                    f"{math.degrees(check.rotated_pred[-1]):.1f} deg", bool(z.max() <= Z_TOL),
-                    f"{check.n_rotations} Haar R per d; max |z| = {z.max():.2f}")]
+    return [
+        Verdict(
+            "random rotation before sign restores the isotropic angle",
+            f"rotated {math.degrees(check.rotated_mean[-1]):.1f} deg vs plain "
+            f"{math.degrees(check.plain_mean[-1]):.1f} deg at d={check.in_features[-1]}",
+            f"{math.degrees(check.rotated_pred[-1]):.1f} deg",
+            bool(z.max() <= Z_TOL),
+            f"{check.n_rotations} Haar R per d; max |z| = {z.max():.2f}",
+        )
+    ]
 
 
 def _r_tol(d: DotProductCheck) -> float:
@@ -311,5 +357,10 @@ def _r_tol(d: DotProductCheck) -> float:
 def dot_product_verdict(check: DotProductCheck) -> Verdict:
     """Per-unit corr(a.w, a.sign w) against cos angle(w, sign w), exact for isotropic activations a."""
     tol = _r_tol(check)
-    return Verdict(f"corr(a.w, a.sign w) = cos angle, isotropic a, {check.name} w", f"{check.r_unit_mean:.4f}",
-                   f"{check.isotropic:.4f}", abs(check.r_unit_mean - check.isotropic) <= tol, f"tolerance {tol:.4f}")
+    return Verdict(
+        f"corr(a.w, a.sign w) = cos angle, isotropic a, {check.name} w",
+        f"{check.r_unit_mean:.4f}",
+        f"{check.isotropic:.4f}",
+        abs(check.r_unit_mean - check.isotropic) <= tol,
+        f"tolerance {tol:.4f}",
+    )

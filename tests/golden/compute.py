@@ -85,7 +85,10 @@ def mnist_models() -> dict[str, object]:
     model, x = mnist_images()
     with torch.no_grad():
         logits = model(x)
-    out: dict[str, object] = {"float_predictions": logits.argmax(1).tolist(), "float_logits": logits.numpy().round(4).tolist()}
+    out: dict[str, object] = {
+        "float_predictions": logits.argmax(1).tolist(),
+        "float_logits": logits.numpy().round(4).tolist(),
+    }
     settings = {
         "paper_fast": dict(dim=[6000, 15000, 15000, 14000], embedding=["gaussian", "hadamard", "hadamard", "hadamard"]),
         "gaussian_1024": dict(dim=1024, embedding="gaussian"),
@@ -123,13 +126,19 @@ print(h.hexdigest()[:24])
 def trained_weights() -> dict[str, str]:
     """Two digits epochs in a fresh single-threaded process: the hash of the trained state_dict."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", TRAIN_SNIPPET], env=env, capture_output=True, text=True, check=True,
-                          cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", TRAIN_SNIPPET], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    )
     return {"digits_2_epochs_state_dict": done.stdout.strip().splitlines()[-1]}
 
 
-SECTIONS = {"hdc_core": hdc_core, "projections": projections, "classifiers": classifiers,
-            "mnist": mnist_models, "training": trained_weights}
+SECTIONS = {
+    "hdc_core": hdc_core,
+    "projections": projections,
+    "classifiers": classifiers,
+    "mnist": mnist_models,
+    "training": trained_weights,
+}
 
 
 if __name__ == "__main__":
