@@ -2,7 +2,8 @@
 
     PYTHONPATH=. python3 benchmarks/bench_classifiers.py        # digits, MNIST, F-MNIST at D = 10,000
     PYTHONPATH=. python3 benchmarks/bench_classifiers.py --dim 4096 \\
-        --datasets iris,wine,breast_cancer,digits --seeds 5 --torchhd-seeds 5               # the small-set table
+        --datasets iris,wine,breast_cancer,digits --seeds 5 --torchhd-seeds 5
+        # the small-set table
 
 Same split (hdc.datasets), same D, same epochs (10), same batch size (64) for both libraries; times from
 one run with seed 0; accuracy also as mean / min / max over ``--seeds`` seeds for ours and ``--torchhd-seeds``

@@ -226,7 +226,7 @@ def bit_counts(words: Any, dim: int, weights: Any = None) -> NDArray[Any]:
         if not np.isfinite(w).all():
             raise ValueError("weights contain NaN or inf")
     batch = arr.shape[:-2]
-    flat = arr.reshape((-1, n_rows, arr.shape[-1]))
+    flat = arr.reshape(-1, n_rows, arr.shape[-1])
     out = np.zeros((flat.shape[0], dim), dtype=np.float64 if w is not None else np.int64)
     for g in range(flat.shape[0]):
         for i0, i1 in chunks(n_rows, max(1, _CHUNK_BYTES // max(1, dim))):

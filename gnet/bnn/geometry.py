@@ -100,11 +100,12 @@ def _pearson(a: torch.Tensor, b: torch.Tensor) -> float | None:
     return float((a * b).sum()) / den if den > 0 else None
 
 
-def _rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _rows(layer: BinaryLinear | BinaryConv1d | BinaryConv2d, x: torch.Tensor) -> torch.Tensor:
     """Activation vectors (N, fan_in) float64: the input itself (linear) or its im2col patches (conv)."""
     x = x.double()
     if isinstance(layer, BinaryLinear):
         return x
+    args: dict[str, Any]  # F.unfold's keyword arguments
     if isinstance(layer, BinaryConv1d):
         x = x.unsqueeze(2)
         args = {

@@ -14,7 +14,8 @@ bit for bit. Eval outputs are float64; :class:`gnet.bnn.models.BNN` returns floa
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -59,6 +60,10 @@ class _BinaryLayer:
     weight: torch.Tensor
     training: bool
     _op: Any  # the layer's F.linear / F.conv call, defined by each class
+
+    if TYPE_CHECKING:  # provided by the torch layer class each binary layer also derives from
+
+        def extra_repr(self) -> str: ...
 
     def _setup(
         self,
@@ -148,8 +153,8 @@ class BinaryLinear(_BinaryLayer, nn.Linear):
     """Binary-weight linear layer (no bias: a BatchNorm follows): (B, in_features) -> (B, out_features).
 
     Args:
-        weight_quantizer, input_quantizer: names, configs or :class:`~gnet.bnn.quantizers.Quantizer` objects;
-            ``input_quantizer=None`` keeps the input real.
+        weight_quantizer: a name, config or :class:`~gnet.bnn.quantizers.Quantizer` object for the weights.
+        input_quantizer: the same for the input; ``None`` keeps the input real.
         scale: ``"none"`` or ``"channel"`` (XNOR-Net alpha).
         clip_value: latent-weight clip (None: no clip).
         generator: draws the Glorot-uniform latent weights (and FDA's noise modules).
@@ -183,10 +188,22 @@ class BinaryLinear(_BinaryLayer, nn.Linear):
 class _BinaryConvNd(_BinaryLayer):
     _dims: int
     in_channels: int
+    stride: tuple[int, ...]
+    padding: str | tuple[int, ...]
+    dilation: tuple[int, ...]
 
-    def _init_conv(self, in_channels, out_channels, kernel_size, stride, padding, dilation, quant) -> None:
-        conv = nn.Conv2d if self._dims == 2 else nn.Conv1d
-        conv.__init__(
+    def _init_conv(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        quant: tuple[Any, Any, str, float | None, torch.Generator | None],
+    ) -> None:
+        conv_init: Callable[..., None] = nn.Conv2d.__init__ if self._dims == 2 else nn.Conv1d.__init__
+        conv_init(
             self, in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation, bias=False
         )
         self._setup(*quant, in_channels)
@@ -264,15 +281,17 @@ def bn_eval64(y: torch.Tensor, mean: torch.Tensor, inv: torch.Tensor, beta: torc
 class _Float64EvalBN:
     """BatchNorm whose eval forward is :func:`bn_eval64` (float64 in, float64 out); training is torch's."""
 
-    running_mean: torch.Tensor
-    running_var: torch.Tensor
-    weight: nn.Parameter | None
-    bias: nn.Parameter | None
+    # as torch's _NormBase declares them (weight and bias are None at run time when affine=False)
+    running_mean: torch.Tensor | None
+    running_var: torch.Tensor | None
+    weight: nn.Parameter
+    bias: nn.Parameter
     eps: float
     training: bool
 
     def eval_affine(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(mean, inv, beta) float64 (C,): ``inv = gamma / sqrt(var + eps)``, ``beta`` the shift."""
+        assert self.running_mean is not None and self.running_var is not None  # track_running_stats=True
         mean = self.running_mean.double()
         inv = torch.rsqrt(self.running_var.double() + self.eps)
         beta = torch.zeros_like(mean)

@@ -25,7 +25,8 @@ fda             ``fda`` N 10 -> 18, NAM             ``fda`` N 10 -> 18, NAM     
 description; its exact schedules were not available, so they are parameters here. Both reach the sign forward
 for the last fifth of training so that the BatchNorm statistics are collected with the binary weights the eval
 forward uses (a smooth forward to the end left them mismatched and cost 1-2 points on digits).
-[2] FDA's constants (omega 0.1, N 10 -> 18, alpha 0.1 cosine-decayed) follow a public re-implementation (BiBench), not the authors' code.
+[2] FDA's constants (omega 0.1, N 10 -> 18, alpha 0.1 cosine-decayed) follow a public re-implementation (BiBench),
+not the authors' code.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class BNN(nn.Sequential):
     training forward, which equals clipping after each optimizer step for a trainer that knows nothing of BNNs.
     """
 
+    anneal_progress: torch.Tensor  # a registered buffer (float64 scalar)
+
     def __init__(self, modules: Sequence[nn.Module], config: dict[str, Any], auto_clip: bool = True) -> None:
         super().__init__(*modules)
         self.config = copy.deepcopy(config)
@@ -97,7 +100,7 @@ class BNN(nn.Sequential):
     def method(self) -> str:
         return self.config["method"]
 
-    def binary_layers(self) -> list[nn.Module]:
+    def binary_layers(self) -> list[BinaryLinear | BinaryConv1d | BinaryConv2d]:
         return [m for m in self if isinstance(m, (BinaryLinear, BinaryConv1d, BinaryConv2d))]
 
     def quantizers(self) -> list[Quantizer]:
@@ -223,7 +226,8 @@ def build_bnn(
         specs: G-Net layer specs (``gnet.models.architecture("digits")`` etc.).
         method: ``binaryconnect``, ``bnn``, ``bnn++``, ``pc++`` or ``fda`` (see the module table).
         seed: int or numpy Generator; one ``torch.Generator`` seeded from it draws every weight.
-        weight_quantizer, activation_quantizer: override the method's quantizers (name, config dict or object).
+        weight_quantizer: overrides the method's weight quantizer (name, config dict or object).
+        activation_quantizer: overrides the method's activation quantizer (likewise).
         scale: override the method's weight scaling (``"none"`` or ``"channel"``).
         clip_value: latent-weight clip of every binary layer (None: no clip).
 

@@ -64,9 +64,7 @@ def _from_key(key: torch.Tensor) -> torch.Tensor:
     return bits.view(torch.float64)
 
 
-def float_thresholds(
-    decide: Callable[[torch.Tensor], torch.Tensor], n_channels: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def float_thresholds(decide: Callable[[torch.Tensor], torch.Tensor], n_channels: int) -> torch.Tensor:
     """Exact per-channel thresholds of a monotone decision.
 
     Args:
@@ -194,6 +192,7 @@ class _Layer:
             return hamming_distance(pack_bits(_as_bool(state)), self.words), (), ()
         if not isinstance(state, ChannelBits):
             state = ChannelBits.from_bool(state)
+        assert self.pad_word is not None  # set for every conv layer
         rows, out_shape = _patches(state.words, self.pad_word, self.weight_pm1.shape[2:], **self.conv)
         h = hamming_distance(rows, self.words).reshape(len(state.words), -1, len(self.words))
         return h, tuple(state.words.shape[1:-1]), out_shape
@@ -212,6 +211,7 @@ class _Layer:
         key = ("h", in_shape)
         if key not in self._corr:
             corr = self._corrections(in_shape).numpy() if self.kind != "linear" else np.zeros((1, 1), np.int64)
+            assert self.threshold is not None  # set by fold()
             limit = (self.fan_in - corr - self.threshold.numpy()[None, :]) // 2
             self._corr[key] = np.clip(limit, -1, self.fan_in + 1).astype(np.int32)
         return self._corr[key]
@@ -220,6 +220,7 @@ class _Layer:
         """Bits of a binary-input layer + BN + sign, compared on the Hamming distances directly."""
         h, in_shape, out_shape = self._hamming(state)
         bits = h <= self._max_hamming(in_shape)
+        assert self.flip is not None  # set by fold()
         if bool(self.flip.any()):
             bits ^= self.flip.numpy()
         if self.kind == "linear":
@@ -230,7 +231,13 @@ class _Layer:
         if self.kind == "linear":
             return F.linear(x.double(), self.weight_pm1)
         op = F.conv2d if self.kind == "conv2d" else F.conv1d
-        return op(x.double(), self.weight_pm1, **self.conv)
+        return op(
+            x.double(),
+            self.weight_pm1,
+            stride=self.conv["stride"],
+            padding=self.conv["padding"],
+            dilation=self.conv["dilation"],
+        )
 
     def __call__(self, state: Any) -> Any:
         if self.binarize_input and isinstance(state, torch.Tensor):
@@ -244,6 +251,7 @@ class _Layer:
         if not self.sign:
             return self.affine(y)
         y = y.movedim(1, -1)  # channel-last: the bits are packed per position
+        assert self.threshold is not None and self.flip is not None  # set by fold()
         bits = ((y >= self.threshold) != self.flip).contiguous().numpy()
         if self.kind == "linear":
             return bits
@@ -264,12 +272,18 @@ def _patches(
     spatial = words.shape[1:-1]
     x = np.empty((batch, *(n + 2 * p for n, p in zip(spatial, padding, strict=False)), wc), dtype=np.uint64)
     x[...] = pad_word
-    x[(slice(None), *(slice(p, p + n) for n, p in zip(spatial, padding, strict=False)), slice(None))] = words
+    inner = (slice(None), *(slice(p, p + n) for n, p in zip(spatial, padding, strict=False)), slice(None))
+    x[inner] = words
     span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation, strict=False))
-    win = sliding_window_view(x, span, axis=tuple(range(1, 1 + dims)))  # (B, *out_full, Wc, *span)
-    win = win[
-        (slice(None), *(slice(None, None, s) for s in stride), slice(None), *(slice(None, None, d) for d in dilation))
-    ]
+    axes: Any = tuple(range(1, 1 + dims))  # numpy's stubs allow one axis only; the function takes a tuple
+    win = sliding_window_view(x, span, axis=axes)  # (B, *out_full, Wc, *span)
+    steps = (
+        slice(None),
+        *(slice(None, None, s) for s in stride),
+        slice(None),
+        *(slice(None, None, d) for d in dilation),
+    )
+    win = win[steps]
     win = win.transpose((0, *range(1, 1 + dims), *range(2 + dims, 2 + 2 * dims), 1 + dims))
     out_shape = tuple(win.shape[1 : 1 + dims])
     return np.ascontiguousarray(win).reshape(batch * math.prod(out_shape), -1), out_shape
@@ -287,11 +301,14 @@ def _or_pool(state: Any, pool: nn.Module) -> ChannelBits:
     k, s, p, d = tup(pool.kernel_size), tup(pool.stride), tup(pool.padding), tup(pool.dilation)
     if s == k and not any(p) and all(i == 1 for i in d) and not pool.ceil_mode:
         words = state.words
-        trimmed = words[(slice(None), *(slice(0, (n // kk) * kk) for n, kk in zip(words.shape[1:-1], k, strict=False)))]
-        out = None
+        trim = (slice(None), *(slice(0, (n // kk) * kk) for n, kk in zip(words.shape[1:-1], k, strict=False)))
+        trimmed = words[trim]
+        out: NDArray[np.uint64] | None = None
         for offset in itertools.product(*(range(kk) for kk in k)):  # OR of strided views: no 2k-D reduction
-            view = trimmed[(slice(None), *(slice(o, None, kk) for o, kk in zip(offset, k, strict=False)))]
+            strided = (slice(None), *(slice(o, None, kk) for o, kk in zip(offset, k, strict=False)))
+            view = trimmed[strided]
             out = view.copy() if out is None else np.bitwise_or(out, view, out=out)
+        assert out is not None  # the pooling window has at least one offset
         return ChannelBits(out, state.channels)
     pm1 = torch.from_numpy(state.to_bool()).to(torch.float32) * 2 - 1
     return ChannelBits.from_bool((pool(pm1) > 0).numpy())
@@ -352,15 +369,18 @@ def _binarize_stage(state: Any) -> Any:
     return _binarize(state) if isinstance(state, torch.Tensor) else state
 
 
-def _make_layer(layer: nn.Module, bn: nn.Module | None, sign: bool, binary_in: bool) -> _Layer:
+def _make_layer(
+    layer: BinaryLinear | BinaryConv1d | BinaryConv2d,
+    bn: BatchNorm1d | BatchNorm2d | None,
+    sign: bool,
+    binary_in: bool,
+) -> _Layer:
     kind = {BinaryLinear: "linear", BinaryConv1d: "conv1d", BinaryConv2d: "conv2d"}[type(layer)]
-    conv = (
-        {}
-        if kind == "linear"
-        else {"stride": tuple(layer.stride), "padding": tuple(layer.padding), "dilation": tuple(layer.dilation)}
-    )
-    if kind != "linear" and isinstance(layer.padding, str):
-        raise ValueError(f"{type(layer).__name__}: string padding {layer.padding!r} is not supported")
+    conv: dict[str, tuple[int, ...]] = {}
+    if not isinstance(layer, BinaryLinear):
+        if isinstance(layer.padding, str):
+            raise ValueError(f"{type(layer).__name__}: string padding {layer.padding!r} is not supported")
+        conv = {"stride": tuple(layer.stride), "padding": tuple(layer.padding), "dilation": tuple(layer.dilation)}
     w = layer.weight.detach().cpu()
     if kind != "linear":  # per kernel position, the channel bits in words, as the activations are packed
         w = w.permute(0, *range(2, w.ndim), 1)
@@ -369,7 +389,7 @@ def _make_layer(layer: nn.Module, bn: nn.Module | None, sign: bool, binary_in: b
         weight_pm1=layer.binary_weight().cpu().double(),
         words=pack_sign(w).reshape(w.shape[0], -1),
         alpha=layer.alpha().cpu().double() if layer.scale == "channel" else None,
-        bn=None if bn is None else tuple(t.cpu() for t in bn.eval_affine()),
+        bn=None if bn is None else _cpu_affine(bn),
         sign=sign,
         input_binary=binary_in or layer.input_quantizer is not None,
         binarize_input=layer.input_quantizer is not None and not binary_in,
@@ -400,7 +420,8 @@ def convert(model: nn.Module) -> PackedBNN:
         while i < len(mods):
             m = mods[i]
             if isinstance(m, _BINARY):
-                bn = mods[i + 1] if i + 1 < len(mods) and isinstance(mods[i + 1], _BN) else None
+                nxt = mods[i + 1] if i + 1 < len(mods) else None
+                bn = nxt if isinstance(nxt, _BN) else None
                 j = i + 1 + (bn is not None)
                 sign = j < len(mods) and isinstance(mods[j], BinaryActivation)
                 stages.append(_make_layer(m, bn, sign, binary))
@@ -425,6 +446,12 @@ def convert(model: nn.Module) -> PackedBNN:
     return PackedBNN(stages, n_classes, model.method)
 
 
-def _bn_stage(bn: nn.Module) -> Callable[[Any], Any]:
-    affine = tuple(t.cpu() for t in bn.eval_affine())
+def _cpu_affine(bn: BatchNorm1d | BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The BatchNorm's eval (mean, inv, beta), float64 on the CPU."""
+    mean, inv, beta = bn.eval_affine()
+    return mean.cpu(), inv.cpu(), beta.cpu()
+
+
+def _bn_stage(bn: BatchNorm1d | BatchNorm2d) -> Callable[[Any], Any]:
+    affine = _cpu_affine(bn)
     return lambda state: bn_eval64(_to_real(state), *affine)
