@@ -1,5 +1,6 @@
 """The architecture rules: hdc/ is the general core and never imports gnet/; no library module imports a CLI
-module; the benchmarks use only public names of hdc and gnet."""
+module; the benchmarks use only public names of hdc and gnet; library files and functions stay small; the README stays a
+front page with the two set-up commands."""
 
 from __future__ import annotations
 
@@ -76,3 +77,38 @@ def test_benchmarks_use_only_public_names():
             if private:
                 offenders.append(f"{path.name}: from {module} import {', '.join(names) or '*'}")
     assert not offenders, offenders
+
+
+# "About 500 lines a file, about 80 a function": the guard allows a small margin over the style guide's numbers.
+MAX_FILE_LINES = 520
+MAX_FUNCTION_LINES = 85
+
+
+def library_files() -> list[Path]:
+    return sorted([*HDC.rglob("*.py"), *GNET.rglob("*.py")])
+
+
+def test_library_files_and_functions_stay_small():
+    too_long = []
+    for path in library_files():
+        text = path.read_text()
+        if text.count("\n") > MAX_FILE_LINES:
+            too_long.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}: {length} lines")
+    assert not too_long, too_long
+
+
+def test_readme_is_a_front_page_with_the_two_setup_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count("\n") <= 150
+    install = (
+        'python3 -m pip install torch==2.13.0 && python3 -m pip install -e ".[test,timeseries]" && gnet quickstart'
+    )
+    assert install in readme
+    assert "python3 -m pytest tests -q -p no:cacheprovider" in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 -m pytest tests -q -p no:cacheprovider" in ci

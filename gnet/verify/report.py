@@ -228,6 +228,48 @@ def _angles_section(
     )
 
 
+def _concentration_section(
+    rep: Report,
+    d: LayerData,
+    embedding: str,
+    t: float,
+    delta: float,
+    n_draws: int,
+    max_units: int,
+    max_patches: int,
+    seed: int,
+    progress: bool,
+) -> None:
+    """One layer's concentration check on its real inputs, many draws of G, added to ``rep``."""
+    chk, secs = timed(
+        partial(
+            layer_concentration,
+            d,
+            t=t,
+            delta=delta,
+            kind=embedding,
+            n_draws=n_draws,
+            max_units=max_units,
+            max_patches=max_patches,
+            seed=seed,
+            progress=progress,
+        )
+    )
+    fig = plot_layer_concentration(chk, rep.figure_path(f"concentration_{d.index}"))
+    rep.add(
+        f"concentration_{d.index}",
+        f"Concentration on real inputs: {d.name}",
+        (
+            f"{chk.units} of {d.units} units x {chk.patches} real input patches (sampled), {chk.n_draws} draws of "
+            f"a shared {embedding} G per N; z spans [{chk.z_range[0]:.2f}, {chk.z_range[1]:.2f}]."
+        ),
+        [fig],
+        chk,
+        layer_verdict(chk),
+        secs,
+    )
+
+
 def run_model_report(
     model: nn.Module,
     config: dict[str, Any],
@@ -290,33 +332,7 @@ def run_model_report(
     data = collect_layer_data(model, x)
     _layers_section(rep, data, t, delta, time.perf_counter() - t0)
     for d in data:  # concentration on real inputs, many draws of G
-        chk, secs = timed(
-            partial(
-                layer_concentration,
-                d,
-                t=t,
-                delta=delta,
-                kind=embedding,
-                n_draws=n_draws,
-                max_units=max_units,
-                max_patches=max_patches,
-                seed=seed,
-                progress=progress,
-            )
-        )
-        fig = plot_layer_concentration(chk, rep.figure_path(f"concentration_{d.index}"))
-        rep.add(
-            f"concentration_{d.index}",
-            f"Concentration on real inputs: {d.name}",
-            (
-                f"{chk.units} of {d.units} units x {chk.patches} real input patches (sampled), {chk.n_draws} draws of "
-                f"a shared {embedding} G per N; z spans [{chk.z_range[0]:.2f}, {chk.z_range[1]:.2f}]."
-            ),
-            [fig],
-            chk,
-            layer_verdict(chk),
-            secs,
-        )
+        _concentration_section(rep, d, embedding, t, delta, n_draws, max_units, max_patches, seed, progress)
     (ehd_layers, net), secs = timed(
         lambda: check_ehd(
             model,
