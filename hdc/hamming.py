@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from hdc import cpu
 from hdc._linalg import chunks, int8_matmul, int_mm_available
 from hdc._validate import check_choice, check_int
 from hdc.packed import WORD_BITS, PackedHV, _to_numpy, check_dim, n_words
@@ -191,12 +192,13 @@ def choose_method(n_queries: int, n_items: int, n_words_: int) -> str:
     D = 10,000: 4x; the pre-unpacked ``_int_mm`` alone was 5x slower than the numba kernel too).
     So there is no crossover on this CPU and "auto" means numba.
     On a CPU with AMX-int8 the GEMM runs several times faster and may win for large Q and M;
-    pass ``method="gemm"`` there.  Without numba, GEMM is used from 4096 pairs up and the numpy
-    reference below that.
+    pass ``method="gemm"`` there.  Without numba, GEMM is used from 4096 pairs up where int8 GEMM is fast
+    (:func:`hdc.cpu.fast_int8_matmul`: VNNI or AMX and measured) and the numpy reference otherwise: "auto"
+    never routes to the int8 GEMM on a CPU where it is slow (30-40x slower than float32 on AVX2-only CPUs).
     """
     if _numba_available():
         return "numba"
-    if n_queries * n_items >= 4096:
+    if n_queries * n_items >= 4096 and cpu.fast_int8_matmul():
         return "gemm"
     return "numpy"
 

@@ -64,6 +64,7 @@ def test_quickstart_trains_converts_and_saves(tmp_path, capsys):
     ehd_row = re.search(r"EHD G-Net \(dim=256, gaussian\)\s+([0-9.]+)\s+([0-9]+)", out)
     assert float_row and ehd_row, out
     assert all(0.0 <= float(m.group(1)) <= 1.0 for m in (float_row, ehd_row))
+    assert "img/s (steady state)" in out and re.search(r"one-off warm-up .*: float [0-9.]+s, EHD [0-9.]+s", out)
     ehd = load_ehd(out_dir / "model.ehd")
     assert ehd.dim_per_layer == [256] * 4 and ehd.meta["dataset"] == "digits"
     assert ehd.input_shape == (1, 8, 8) and ehd.n_classes == 10

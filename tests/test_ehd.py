@@ -126,7 +126,9 @@ def test_float_projection_batch_size_changes_only_near_zero_bits(digits_rasu):
     only where the projection is within float rounding of zero."""
     model, _, data = digits_rasu
     x, _ = data.test.tensors
-    layer = convert(model, dim=1000, embedding="gaussian", seed=7, input_shape=data.input_shape).layers[0]
+    layer = convert(
+        model, dim=1000, embedding="gaussian", seed=7, precision="float32", input_shape=data.input_shape
+    ).layers[0]
     whole = layer.encode(x[:64])
     pieces = np.concatenate([layer.encode(x[:64][i : i + 5]) for i in range(0, 64, 5)])
     from hdc.packed import unpack_bits
@@ -142,7 +144,7 @@ def test_int8_and_bf16_precision_keep_predictions(digits_rasu):
     model, _, data = digits_rasu
     x, y = data.test.tensors
     meta = {"input_shape": list(data.input_shape)}
-    ref_model = convert(model, dim=4096, embedding="rademacher", seed=3, meta=meta)
+    ref_model = convert(model, dim=4096, embedding="rademacher", seed=3, precision="float32", meta=meta)
     ref = ref_model.predict(x)
     ref_acc = (ref == y).double().mean().item()
     for precision in ("int8", "bfloat16"):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gnet.checkpoint import load_model
 from gnet.cli._args import add_dim_argument, dim_value
+from gnet.cli._timing import steady_state
 from gnet.data import load_test_split
 from gnet.ehd import EHDModel, convert, parse_dim, sweep
 from gnet.plots import plot_sweep
@@ -17,7 +18,9 @@ from hdc.io import atomic_write_text
 EMBEDDING_HELP = (
     "gaussian | rademacher | orthogonal | hadamard (structured, fast), or a comma list with one per G-layer"
 )
-PRECISION_HELP = "float32 | bfloat16 | int8 (rademacher only), or a comma list with one per G-layer"
+PRECISION_HELP = (
+    "auto (fastest on this CPU) | float32 | bfloat16 | int8 (rademacher only), or a comma list, one per G-layer"
+)
 PROVENANCE = ("dataset", "val_fraction", "data_seed")  # checkpoint config entries an EHD model keeps in its meta
 
 
@@ -47,10 +50,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_eval_ehd(args: argparse.Namespace) -> int:
     ehd = EHDModel.load(args.model)
     name, x, y = load_test_split(ehd.meta, args.dataset, args.data_dir, args.limit)
-    r = ehd.evaluate(x, y, batch_size=args.batch_size, progress=not args.quiet)
+    r, timing = steady_state(lambda k: ehd.evaluate(x[:k], y[:k], args.batch_size, not args.quiet), len(x))
     print(
-        f"{name} EHD test accuracy {r.accuracy:.4f} on {r.n_items} items, {r.images_per_second:.1f} img/s "
-        f"(dim per layer {ehd.dim_per_layer}, {ehd.meta.get('embedding')})"
+        f"{name} EHD test accuracy {r.accuracy:.4f} on {r.n_items} items, {timing.images_per_second:.1f} img/s "
+        f"steady state (dim per layer {ehd.dim_per_layer}, {ehd.meta.get('embedding')}, "
+        f"precision {ehd.meta.get('precision', 'float32')}); one-off warm-up {timing.warmup_seconds:.1f}s not timed"
     )
     return 0
 
@@ -92,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_dim_argument(c, "10000", "code length dim: one int, a comma list per layer, or a fan-in ratio like 2x")
     c.add_argument("--embedding", default="gaussian", help=EMBEDDING_HELP)
     c.add_argument("--conv-projection", default="shared", choices=("shared", "per_channel"))
-    c.add_argument("--precision", default="float32", help=PRECISION_HELP)
+    c.add_argument("--precision", default="auto", help=PRECISION_HELP)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", required=True)
     c.set_defaults(func=cmd_convert)
@@ -104,7 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--seed", type=int, default=0, help="first seed")
     s.add_argument("--embedding", default="gaussian", help=EMBEDDING_HELP)
     s.add_argument("--conv-projection", default="shared", choices=("shared", "per_channel"))
-    s.add_argument("--precision", default="float32", help=PRECISION_HELP)
+    s.add_argument("--precision", default="auto", help=PRECISION_HELP)
     s.add_argument("--dataset", default=None)
     s.add_argument("--data-dir", default=None)
     s.add_argument("--limit", type=int, default=None, help="use only the first LIMIT test items")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gnet.checkpoint import load_model
 from gnet.cli._args import add_dim_argument, dim_value
+from gnet.cli._timing import steady_state
 from gnet.data import load_dataset
 from gnet.ehd import convert
 from gnet.models import architecture, build_model, check_input_shape
@@ -56,20 +57,28 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         best, _ = load_model(run_dir / "best.pt")  # the best-validation epoch, as `gnet train` reports
 
     x_te, y_te = data.test.tensors
-    t0 = time.perf_counter()
-    _, float_acc = evaluate(best, x_te, y_te)
-    float_ips = len(x_te) / (time.perf_counter() - t0)
+    (_, float_acc), float_time = steady_state(lambda k: evaluate(best, x_te[:k], y_te[:k]), len(x_te))
     ehd = convert(
-        best, dim=dim, embedding=args.embedding, seed=args.seed, meta=provenance, input_shape=data.input_shape
+        best,
+        dim=dim,
+        embedding=args.embedding,
+        seed=args.seed,
+        precision=args.precision,
+        meta=provenance,
+        input_shape=data.input_shape,
     )
-    r = ehd.evaluate(x_te, y_te, batch_size=256, progress=not args.quiet)
+    r, ehd_time = steady_state(lambda k: ehd.evaluate(x_te[:k], y_te[:k], batch_size=256), len(x_te))
 
     label = f"EHD G-Net (dim={dim}, {args.embedding})"
     width = max(len(label), len("float G-Net"))
     print(f"digits test set, {len(x_te)} images (trained {train_seconds:.0f}s):")
-    print(f"  {'model':<{width}}  accuracy      img/s")
-    print(f"  {'float G-Net':<{width}}  {float_acc:8.4f}  {float_ips:9.0f}")
-    print(f"  {label:<{width}}  {r.accuracy:8.4f}  {r.images_per_second:9.0f}")
+    print(f"  {'model':<{width}}  accuracy  img/s (steady state)")
+    print(f"  {'float G-Net':<{width}}  {float_acc:8.4f}  {float_time.images_per_second:9.0f}")
+    print(f"  {label:<{width}}  {r.accuracy:8.4f}  {ehd_time.images_per_second:9.0f}")
+    print(
+        f"  one-off warm-up before timing (JIT compilation, first calls): float {float_time.warmup_seconds:.1f}s, "
+        f"EHD {ehd_time.warmup_seconds:.1f}s; EHD precision {ehd.meta['precision']}"
+    )
     if args.out is not None:
         path = ehd.save(Path(args.out) / "model.ehd")
         print(f"wrote {Path(args.out) / 'best.pt'} and {path}; try: gnet eval {path}")
@@ -82,6 +91,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--activation", default="rasu", choices=("rasu", "tasu"))
     add_dim_argument(q, 4096, "code length dim of every EHD layer", type=int)
     q.add_argument("--embedding", default="gaussian", choices=("gaussian", "rademacher", "orthogonal", "hadamard"))
+    q.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "int8"),
+        help="arithmetic of the EHD projections; auto: the fastest on this CPU (int8 needs --embedding rademacher)",
+    )
     q.add_argument("--seed", type=int, default=0, help="seed for the split, weights, shuffling and the projections")
     q.add_argument("--out", default=None, help="directory to keep best.pt, last.pt, history.json and model.ehd")
     q.add_argument("--quiet", action="store_true", help="no progress output (results are still printed)")

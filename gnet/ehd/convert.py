@@ -122,9 +122,10 @@ def convert_layer(
     projection: str = "shared",
     activation: str | None = None,
     alpha: float = 1.0,
-    precision: str = "float32",
+    precision: str = "auto",
 ) -> EHDGLayer:
-    """One G-layer (or the classifier) to its EHD counterpart, with weight codes phi(w~) packed."""
+    """One G-layer (or the classifier) to its EHD counterpart, with weight codes phi(w~) packed; ``precision``
+    as for :func:`convert` (the layer keeps the concrete one in ``.precision``)."""
     geometry = geometry_of(layer)
     if isinstance(layer, NormalizedClassifier):
         weights = layer.weight.detach().T  # class columns -> rows
@@ -163,7 +164,7 @@ def convert(
     embedding: str | Sequence[str] = "gaussian",
     conv_projection: str = "shared",
     seed: int | np.random.Generator = 0,
-    precision: str | Sequence[str] = "float32",
+    precision: str | Sequence[str] = "auto",
     meta: dict[str, Any] | None = None,
     *,
     input_shape: Sequence[int] | None = None,
@@ -180,8 +181,12 @@ def convert(
             code-carrying layer.
         conv_projection: "shared" (one G per layer) or "per_channel" (one G per output channel, the paper's code).
         seed: all G are regenerated from this seed and the layer index, so it is stored with the model.
-        precision: arithmetic of the data projection: "float32", "bfloat16", or "int8" (Rademacher only); one
-            for all layers or a list with one per layer. A Hadamard layer runs in float32.
+        precision: arithmetic of the data projection: "auto" (default: the fastest on this CPU, see
+            :func:`hdc.cpu.preferred_precision`; int8 only for a Rademacher G and only where int8 GEMM is fast,
+            bfloat16 only where that is fast, else float32), "float32", "bfloat16", or "int8" (Rademacher only);
+            one for all layers or a list with one per layer. A Hadamard layer runs in float32. Each layer keeps
+            the concrete precision (``layer.precision``, ``meta["precision"]``, saved in the .ehd file); an
+            explicit reduced precision that is slow on this CPU warns once (``RuntimeWarning``).
         meta: extra provenance for :attr:`EHDModel.meta` (e.g. dataset, val_fraction, data_seed).
         input_shape: the shape of one input item, checked at inference (:attr:`EHDModel.input_shape`).
         n: deprecated name of ``dim`` (DeprecationWarning); kept for one release.
@@ -197,15 +202,17 @@ def convert(
         raise ValueError("the model must end with a NormalizedClassifier")
     dims = resolve_dim(dim, [geometry_of(m).fan_in for m in g_layers])
     embeddings = resolve_per_layer(embedding, len(g_layers), "embedding")
-    precisions = resolve_per_layer(precision, len(g_layers), "precision")
-    for e, p in zip(embeddings, precisions, strict=False):
-        check_embedding(e, p)
+    requested = resolve_per_layer(precision, len(g_layers), "precision")
+    precisions = []
+    for e, p in zip(embeddings, requested, strict=True):  # a loop, so a slow-precision warning names the caller
+        precisions.append(check_embedding(e, p))
     stages = _convert_stages(modules, dims, embeddings, precisions, conv_projection, seed)
     info = {
         "embedding": embedding if isinstance(embedding, str) else ",".join(embeddings),
         "conv_projection": conv_projection,
         "seed": seed,
-        "precision": precision if isinstance(precision, str) else ",".join(precisions),
+        "precision": precisions[0] if len(set(precisions)) == 1 else ",".join(precisions),
+        "precision_requested": precision if isinstance(precision, str) else ",".join(requested),
         "dim_per_layer": dims,
         **(meta or {}),
     }

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import NDArray
 
+from hdc import cpu
 from hdc._validate import check_choice, check_int, check_number
 from hdc.hamming import hamming_distance
 from hdc.packed import to_bipolar
@@ -41,7 +42,16 @@ from hdc.projection import EMBEDDINGS, PRECISIONS, make_projection
 if TYPE_CHECKING:
     from hdc.projection import Projection
 
-__all__ = ["ACTIVATIONS", "BACKENDS", "PROJECTIONS", "EHDClassifier", "EHDGLayer", "Geometry", "check_embedding"]
+__all__ = [
+    "ACTIVATIONS",
+    "BACKENDS",
+    "PROJECTIONS",
+    "EHDClassifier",
+    "EHDGLayer",
+    "Geometry",
+    "check_embedding",
+    "supported_precisions",
+]
 
 ACTIVATIONS = ("rasu", "tasu", None)
 BACKENDS = ("packed", "dense")
@@ -51,14 +61,34 @@ PROJECTIONS = ("shared", "per_channel")
 _EXACT_CHUNK = 2048
 
 
-def check_embedding(embedding: str, precision: str) -> None:
-    """Validate one layer's (embedding, precision) pair; ValueError naming the problem.
-
-    The projection kind itself says which precisions it can run (``Projection.check_precision``).
-    """
+def supported_precisions(embedding: str) -> tuple[str, ...]:
+    """The precisions a projection of kind ``embedding`` can run (``Projection.check_precision``)."""
     check_choice(embedding, EMBEDDINGS, "embedding")
-    check_choice(precision, PRECISIONS, "precision")
+    probe = make_projection(embedding, 1, 64)
+    supported = []
+    for precision in PRECISIONS:
+        try:
+            supported.append(probe.check_precision(precision))
+        except ValueError:
+            continue
+    return tuple(supported)
+
+
+def check_embedding(embedding: str, precision: str) -> str:
+    """Validate one layer's (embedding, precision) pair and return the concrete precision it runs in.
+
+    ``precision="auto"`` resolves to the fastest precision the kind supports on this CPU
+    (:func:`hdc.cpu.preferred_precision`: int8 only for a Rademacher G where int8 GEMM is fast, bfloat16 where
+    that is fast, else float32). An explicit reduced precision that is slow on this CPU runs as asked but warns
+    once (``RuntimeWarning``). ValueError names an unknown or unsupported setting.
+    """
+    check_choice(precision, (*PRECISIONS, "auto"), "precision")
+    supported = supported_precisions(embedding)
+    if precision == "auto":
+        return cpu.preferred_precision(supported)
     make_projection(embedding, 1, 64).check_precision(precision)
+    cpu.warn_if_slow(precision, supported, stacklevel=3)
+    return precision
 
 
 @dataclass(frozen=True)
@@ -150,7 +180,7 @@ class EHDGLayer:
         check_choice(projection, PROJECTIONS, "projection")
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; valid: rasu, tasu or None")
-        check_embedding(embedding, precision)
+        precision = check_embedding(embedding, precision)
         self.geometry, self.dim = geometry, check_int(dim, "dim", minimum=1)
         self.codes = self._checked_codes(codes)
         self.bias, self.alpha = check_number(bias, "bias"), check_number(alpha, "alpha")

@@ -110,7 +110,7 @@ def sweep(
     *,
     embedding: str | Sequence[str] = "gaussian",
     conv_projection: str = "shared",
-    precision: str | Sequence[str] = "float32",
+    precision: str | Sequence[str] = "auto",
     batch_size: int = 256,
     float_accuracy: float | None = None,
     done: Iterable[SweepPoint] = (),

@@ -97,7 +97,7 @@ def mnist_models() -> dict[str, object]:
         "per_channel_512": dict(dim=512, embedding="gaussian", conv_projection="per_channel"),
     }
     for name, kwargs in settings.items():
-        ehd_model = ehd.convert(model, seed=3, **kwargs)
+        ehd_model = ehd.convert(model, seed=3, precision="float32", **kwargs)
         codes = [layer.codes for layer in ehd_model.layers]
         out[f"{name}_codes"] = sha(np.concatenate([c.ravel() for c in codes]))
         out[f"{name}_predictions"] = ehd_model.predict(x).tolist()
