@@ -160,6 +160,7 @@ def sweep(
         ehd = convert(
             model, dim=dim, embedding=embedding, conv_projection=conv_projection, seed=seed, precision=precision
         )
+        result.settings["precision_resolved"] = ehd.meta["precision"]  # what "auto" chose on this CPU
         acc = ehd.evaluate(x, y, batch_size=batch_size).accuracy
         point = SweepPoint(dim, seed, ehd.dim_per_layer, acc, time.perf_counter() - t0)
         result.points.append(point)
