@@ -25,7 +25,8 @@ fda             ``fda`` N 10 -> 18, NAM             ``fda`` N 10 -> 18, NAM     
 description; its exact schedules were not available, so they are parameters here. Both reach the sign forward
 for the last fifth of training so that the BatchNorm statistics are collected with the binary weights the eval
 forward uses (a smooth forward to the end left them mismatched and cost 1-2 points on digits).
-[2] FDA's constants (omega 0.1, N 10 -> 18, alpha 0.1 cosine-decayed) follow a public re-implementation (BiBench), not the authors' code.
+[2] FDA's constants (omega 0.1, N 10 -> 18, alpha 0.1 cosine-decayed) follow a public re-implementation (BiBench),
+not the authors' code.
 """
 
 from __future__ import annotations
@@ -78,7 +79,11 @@ class BNN(nn.Sequential):
     ``anneal_progress`` (so it is saved in every ``state_dict`` / checkpoint and restored on resume) and is passed
     to every quantizer before each forward. With ``auto_clip`` the latent weights are clipped at the start of each
     training forward, which equals clipping after each optimizer step for a trainer that knows nothing of BNNs.
+    :func:`gnet.train.train` calls :meth:`set_progress` at each epoch start and :meth:`clip_latent_` after each
+    step (its generic model hooks).
     """
+
+    anneal_progress: torch.Tensor
 
     def __init__(self, modules: Sequence[nn.Module], config: dict[str, Any], auto_clip: bool = True) -> None:
         super().__init__(*modules)
@@ -97,7 +102,7 @@ class BNN(nn.Sequential):
     def method(self) -> str:
         return self.config["method"]
 
-    def binary_layers(self) -> list[nn.Module]:
+    def binary_layers(self) -> list[BinaryLinear | BinaryConv1d | BinaryConv2d]:
         return [m for m in self if isinstance(m, (BinaryLinear, BinaryConv1d, BinaryConv2d))]
 
     def quantizers(self) -> list[Quantizer]:
