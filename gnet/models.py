@@ -313,7 +313,6 @@ DEFAULT_DIFFLOGIC = {
     "fashion-mnist": "difflogic-mnist-small",
     "digits": "difflogic-digits",
     "breast_cancer": "difflogic-breast-cancer",
-    "breast-cancer": "difflogic-breast-cancer",
 }
 
 

@@ -8,8 +8,9 @@ checkpoints so a resumed run continues identically.
 Two optional model hooks let other families train in the same loop without the loop knowing them:
 
 - ``model.set_progress(t)`` is called at the start of every epoch with ``t = annealing_progress(epoch, epochs)``
-  (0 in the first epoch, 1 in the last): methods that anneal (a BNN's quantizers) follow it. The model keeps the
-  value in its state (a buffer), so it is saved in every checkpoint.
+  (0 in the first epoch, 1 in the last; ``epochs`` is ``TrainConfig.anneal_epochs`` when set): methods that anneal
+  (a BNN's quantizers) follow it. The model keeps the value in its state (a buffer), so it is saved in every
+  checkpoint.
 - ``model.clip_latent_()`` is called after every optimizer step (a BNN clips its latent weights).
 """
 
@@ -53,6 +54,9 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 1000
     augment: str | None = None  # None, "flip", "shift" or "flip+shift" (image data only; see gnet.augment)
+    # Annealing horizon of model.set_progress (None: epochs). A run planned for 30 epochs and stopped after 10 (to
+    # be resumed with epochs=30) sets epochs=10, anneal_epochs=30, so its schedule is that of the whole run.
+    anneal_epochs: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -65,6 +69,8 @@ class TrainConfig:
         if self.early_stopping is not None:
             check_int(self.early_stopping, "early_stopping", minimum=1)
         check_int(self.seed, "seed", minimum=0)
+        if self.anneal_epochs is not None:
+            check_int(self.anneal_epochs, "anneal_epochs", minimum=1)
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"unknown augment {self.augment!r}; valid: {', '.join(str(a) for a in AUGMENTATIONS)}")
 
@@ -245,7 +251,7 @@ def train(
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
             if set_progress is not None:
-                set_progress(annealing_progress(epoch, config.epochs))
+                set_progress(annealing_progress(epoch, config.anneal_epochs or config.epochs))
             train_loss, train_acc = _train_epoch(
                 model, x_tr, y_tr, config, optimizer, epoch, shuffle_gen, augment_gen, progress
             )

@@ -112,6 +112,23 @@ def test_resume_is_bit_identical_for_bnn_plus_plus(tmp_path):
     assert _history(last_a["result"]) == _history(last_b["result"])
 
 
+def test_cli_resume_with_the_planned_annealing_is_bit_identical(tmp_path):
+    """``--epochs 1 --anneal-epochs 2`` then ``--resume last.pt --epochs 2`` == ``--epochs 2`` for bnn++."""
+    common = ["train", "--method", "bnn++", "--dataset", "digits", "--seed", "1", "--quiet"]
+    assert main([*common, "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
+    assert main([*common, "--epochs", "1", "--anneal-epochs", "2", "--out", str(tmp_path / "b")]) == 0
+    first = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert float(first["state_dict"]["anneal_progress"]) == 0.0
+    resume = ["--epochs", "2", "--resume", str(tmp_path / "b" / "last.pt"), "--out", str(tmp_path / "b")]
+    assert main([*common, *resume]) == 0
+    a = load_checkpoint(tmp_path / "a" / "last.pt")
+    b = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert float(b["state_dict"]["anneal_progress"]) == 1.0 and b["config"]["method"] == "bnn++"
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert _history(a["result"]) == _history(b["result"])
+
+
 def _history(result: str) -> list[dict[str, float]]:
     """The epoch records without their wall-clock seconds."""
     return [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(result)["history"]]

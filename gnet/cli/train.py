@@ -45,7 +45,13 @@ def _train_config(args: argparse.Namespace, family: str) -> TrainConfig:
         values[key] = given if given is not None else default
     if values["plateau_patience"] is None:  # no schedule: the plateau never outlasts the run
         values["plateau_patience"] = args.epochs
-    return TrainConfig(epochs=args.epochs, early_stopping=args.early_stopping, seed=args.seed, **values)
+    return TrainConfig(
+        epochs=args.epochs,
+        early_stopping=args.early_stopping,
+        seed=args.seed,
+        anneal_epochs=args.anneal_epochs,
+        **values,
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -166,7 +172,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="gnet (float G-Net, default); binaryconnect | bnn | bnn++ | pc++ | fda (binary networks on the same "
         "architectures, gnet.bnn); difflogic (logic gate network, gnet.logic)",
     )
-    difflogic_defaults = ", ".join(f"{k} -> {v}" for k, v in DEFAULT_DIFFLOGIC.items() if "_" not in k)
+    difflogic_defaults = ", ".join(f"{k} -> {v}" for k, v in DEFAULT_DIFFLOGIC.items())
     p.add_argument(
         "--arch",
         default=None,
@@ -181,6 +187,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plateau-factor", type=float, default=None, help="default: 0.1, 0.3 for binary methods")
     p.add_argument(
         "--plateau-patience", type=int, default=None, help="default: 10 gnet, 2 binary, no schedule for difflogic"
+    )
+    p.add_argument(
+        "--anneal-epochs",
+        type=int,
+        default=None,
+        help="annealing horizon of the binary methods (default: --epochs); to stop a planned run early and resume "
+        "it later with --epochs N, pass --anneal-epochs N",
     )
     p.add_argument("--early-stopping", type=int, default=None, help="stop after this many epochs without gain")
     p.add_argument("--val-fraction", type=float, default=0.1)
