@@ -1,0 +1,136 @@
+"""Inputs that used to give silently wrong values in the HDC core are refused with a ValueError naming the argument."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import hdc
+from hdc.encoders.scalar import ScalarEncoder, value_to_level
+from hdc.hamming import bipolar_dot, hamming_distance, hamming_similarity
+from hdc.packed import PackedHV
+
+DIM = 100  # not a multiple of 64: the last word has 28 tail bits
+
+
+def _dirty(words: np.ndarray) -> np.ndarray:
+    out = words.copy()
+    out[..., -1] |= np.uint64(1) << np.uint64(63)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ bind
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array([[1, -1, 5, 1]], dtype=np.int64),  # packed words stored as int64
+        np.array([[1.0, -1.0, np.nan, 1.0]]),
+        np.array([[1.0, -1.0, 0.5, 1.0]]),
+        np.array([[1, 0, -1, 1]], dtype=np.int8),
+        torch.tensor([[1.0, float("nan"), -1.0, 1.0]]),
+    ],
+)
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_bind_refuses_non_bipolar_values(bad, side):
+    good = np.ones((1, 4)) if isinstance(bad, np.ndarray) else torch.ones(1, 4)
+    a, b = (bad, good) if side == "a" else (good, bad)
+    with pytest.raises(ValueError, match=rf"bind: {side} must hold only -1 and \+1"):
+        hdc.bind(a, b)
+
+
+def test_bind_of_valid_inputs_unchanged():
+    rng = np.random.default_rng(0)
+    a = rng.choice([-1, 1], size=(3, 50)).astype(np.int8)
+    b = rng.choice([-1.0, 1.0], size=(3, 50)).astype(np.float32)
+    np.testing.assert_array_equal(hdc.bind(a, b), a * b)
+    ta, tb = torch.from_numpy(b), torch.from_numpy(b[::-1].copy())
+    assert torch.equal(hdc.bind(ta, tb), ta * tb)
+    w = hdc.random(3, DIM, seed=1)
+    np.testing.assert_array_equal(hdc.bind(w, w[0]), w ^ w[0])
+
+
+# ------------------------------------------------------------------------------------------------ bundle
+
+
+def test_bundle_refuses_dim_that_does_not_match_the_words():
+    w = hdc.random(5, DIM, seed=0)
+    with pytest.raises(ValueError, match="dim=300 needs 5"):
+        hdc.bundle(w, 300)
+    with pytest.raises(ValueError, match="dim=1000 needs 16"):
+        hdc.bundle(w, 1000)  # too few words for dim
+    with pytest.raises(ValueError, match="tail bits"):
+        hdc.bundle(_dirty(w), DIM)
+    with pytest.raises(ValueError, match="tail bits"):
+        hdc.bundle(w, 70)  # same word count, but bits set beyond 70
+
+
+def test_bundle_refuses_dim_that_does_not_match_bipolar_or_packedhv():
+    x = np.ones((3, 40))
+    with pytest.raises(ValueError, match="dim=7 does not match x's last axis 40"):
+        hdc.bundle(x, dim=7)
+    np.testing.assert_array_equal(hdc.bundle(x, dim=40), np.ones(40))
+    p = PackedHV(hdc.random(3, DIM), DIM)
+    with pytest.raises(ValueError, match="dim=99 does not match the PackedHV dim 100"):
+        hdc.bundle(p, 99)
+    assert hdc.bundle(p, DIM).dim == DIM
+
+
+# ------------------------------------------------------------------------------------------------ similarities
+
+
+@pytest.mark.parametrize("fn", [hamming_similarity, bipolar_dot, hdc.similarity, hdc.dot, hdc.cosine])
+@pytest.mark.parametrize("side", ["a", "b"])
+def test_similarities_refuse_tail_bits(fn, side):
+    w = hdc.random(4, DIM, seed=3)
+    a, b = (_dirty(w), w) if side == "a" else (w, _dirty(w))
+    with pytest.raises(ValueError, match=rf"{side} has non-zero tail bits beyond dim={DIM}"):
+        fn(a, b, DIM)
+
+
+def test_hamming_distance_with_dim_refuses_tail_bits_and_keeps_valid_results():
+    w = hdc.random(4, DIM, seed=3)
+    with pytest.raises(ValueError, match="tail bits"):
+        hamming_distance(_dirty(w), w, dim=DIM)
+    with pytest.raises(ValueError, match="tail bits"):
+        hdc.ops.hamming(w, _dirty(w), dim=DIM)
+    with pytest.raises(ValueError, match="dim=200 needs 4 words"):
+        hamming_distance(w, w, dim=200)
+    np.testing.assert_array_equal(hamming_distance(w, w, dim=DIM), hamming_distance(w, w))
+    # a multiple of 64 has no tail: every bit is valid
+    full = hdc.random(2, 128, seed=0)
+    assert hamming_similarity(full, full, 128).shape == (2, 2)
+
+
+# ------------------------------------------------------------------------------------------------ ScalarEncoder
+
+
+@pytest.mark.parametrize("low, high", [(-1e308, 1e308), (-np.finfo(np.float64).max, 1e308)])
+def test_scalar_encoder_refuses_overflowing_range(low, high):
+    with pytest.raises(ValueError, match="high - low overflows"):
+        ScalarEncoder(8, 256, low, high)
+    with pytest.raises(ValueError, match="high - low overflows"):
+        value_to_level([0.0], 8, low, high)
+
+
+@pytest.mark.parametrize("low, high", [(np.nan, 1.0), (0.0, np.inf), (1.0, 1.0), (2.0, 1.0)])
+def test_scalar_encoder_refuses_bad_range(low, high):
+    with pytest.raises(ValueError, match="low|high"):
+        ScalarEncoder(8, 256, low, high)
+
+
+def test_circular_encoder_refuses_values_beyond_int64():
+    enc = ScalarEncoder(16, 256, 0.0, 1.0, kind="circular")
+    with pytest.raises(ValueError, match="values: .*2\\*\\*62"):
+        enc.encode(np.array([0.5, 1e30]))
+    with pytest.raises(ValueError, match="values"):
+        enc.encode(np.array([-1e300]))
+    # values several periods away still wrap exactly
+    np.testing.assert_array_equal(enc.index(np.array([0.25, 3.25, -0.75])), [4, 4, 4])
+
+
+def test_linear_encoder_clips_huge_values():
+    enc = ScalarEncoder(16, 256, 0.0, 1.0)
+    np.testing.assert_array_equal(enc.index(np.array([1e300, -1e300, 1.7e308])), [15, 0, 15])
