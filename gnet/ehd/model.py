@@ -128,11 +128,12 @@ class EHDModel:
         return save_ehd(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> EHDModel:
-        """Read an ``.ehd`` file, verifying format, version and checksum. See :func:`gnet.ehd.load_ehd`."""
+    def load(cls, path: str | os.PathLike, *, max_bytes: int | None = None) -> EHDModel:
+        """Read an ``.ehd`` file, verifying format, version, checksum and its header's schema, within an allocation
+        bound ``max_bytes`` (None: ``$HDC_MAX_LOAD_BYTES``, else 2 GiB). See :func:`gnet.ehd.load_ehd`."""
         from gnet.ehd.io import load_ehd
 
-        return load_ehd(path)
+        return load_ehd(path, max_bytes=max_bytes)
 
     def code_bytes(self) -> int:
         """Bytes of packed weight codes."""
