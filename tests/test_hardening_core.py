@@ -134,3 +134,62 @@ def test_circular_encoder_refuses_values_beyond_int64():
 def test_linear_encoder_clips_huge_values():
     enc = ScalarEncoder(16, 256, 0.0, 1.0)
     np.testing.assert_array_equal(enc.index(np.array([1e300, -1e300, 1.7e308])), [15, 0, 15])
+
+
+# ------------------------------------------------------------------------------------------------ CLI edges
+
+
+def _cli(argv: list[str], capsys) -> str:
+    """Run ``gnet argv`` in process; it must fail with status 2 and one ``gnet <cmd>: error: ...`` line."""
+    from gnet.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"gnet {argv[0]}: error: "), err
+    return err
+
+
+@pytest.fixture
+def ehd_file(tmp_path):
+    from test_crafted_files import _valid_model
+
+    path = tmp_path / "m.ehd"
+    _valid_model().save(path)
+    return path
+
+
+def test_cli_refuses_bad_counts(tmp_path, ehd_file, capsys):
+    ckpt = str(tmp_path / "absent.pt")  # the flags are checked before the checkpoint is read
+    assert "--seeds must be >= 1, got 0" in _cli(["sweep", ckpt, "--seeds", "0", "--out", str(tmp_path)], capsys)
+    assert "--limit must be >= 1, got 0" in _cli(["sweep", ckpt, "--limit", "0", "--out", str(tmp_path)], capsys)
+    assert "--limit must be >= 1, got -5" in _cli(["eval", str(ehd_file), "--limit", "-5"], capsys)
+    assert "--limit must be >= 1, got 0" in _cli(["robustness", str(ehd_file), "--limit", "0", "--out", "o"], capsys)
+    assert "--seeds must be >= 1" in _cli(["robustness", str(ehd_file), "--seeds", "0", "--out", "o"], capsys)
+    assert "--batch-size must be >= 1" in _cli(["sweep", ckpt, "--batch-size", "0", "--out", "o"], capsys)
+
+
+def test_cli_refuses_a_huge_rate_grid_at_once(tmp_path, ehd_file, capsys):
+    import time
+
+    t0 = time.perf_counter()
+    err = _cli(["robustness", str(ehd_file), "--p", "0:1:1e-7", "--out", str(tmp_path)], capsys)
+    assert "at most 10000" in err and time.perf_counter() - t0 < 1.0
+
+
+def test_cli_refuses_out_paths_that_cannot_be_written(tmp_path, ehd_file, capsys):
+    regular = tmp_path / "file.txt"
+    regular.write_text("x")
+    ckpt = str(tmp_path / "absent.pt")
+    err = _cli(["sweep", ckpt, "--out", str(regular / "sub")], capsys)
+    assert f"{regular} is not a directory" in err
+    err = _cli(["sweep", ckpt, "--out", str(regular)], capsys)
+    assert "exists and is not a directory" in err
+    err = _cli(["robustness", str(ehd_file), "--out", str(regular)], capsys)
+    assert "exists and is not a directory" in err
+    err = _cli(["robustness", str(ehd_file), "--out", str(regular / "a" / "b")], capsys)
+    assert "is not a directory" in err
+    err = _cli(["convert", ckpt, "--out", str(tmp_path)], capsys)  # a directory where a file is expected
+    assert "is a directory; give a file path" in err
+    err = _cli(["convert", ckpt, "--out", str(regular / "m.ehd")], capsys)
+    assert f"{regular} is not a directory" in err
+    assert not (regular / "sub").exists() and regular.read_text() == "x"

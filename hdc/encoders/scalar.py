@@ -123,10 +123,11 @@ def value_to_level(values: Any, levels: int, low: float, high: float, *, circula
     levels = _check_levels(levels)
     low, high = _check_range(low, high)
     v = _finite_values(values)
+    # Overflow to inf is harmless here: a linear level is clipped, a circular one refused just below.
     with np.errstate(over="ignore"):
         t = (v - low) / (high - low)
+        scaled = np.rint(t * (levels if circular else levels - 1))
     if circular:
-        scaled = np.rint(t * levels)
         # Beyond 2**62 the int64 cast would wrap (or overflow to inf first): a silently wrong level.
         if not np.all(np.abs(scaled) < _MAX_SCALED):
             raise ValueError(
@@ -134,7 +135,7 @@ def value_to_level(values: Any, levels: int, low: float, high: float, *, circula
                 f"{levels} circular levels (|(v - low) / (high - low) * levels| must stay below 2**62)"
             )
         return np.mod(scaled.astype(np.int64), levels)
-    return np.clip(np.rint(t * (levels - 1)), 0, levels - 1).astype(np.int64)
+    return np.clip(scaled, 0, levels - 1).astype(np.int64)
 
 
 # The largest |scaled value| the circular encoder casts to int64 (well inside the int64 range, and finite).
