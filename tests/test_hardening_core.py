@@ -193,3 +193,40 @@ def test_cli_refuses_out_paths_that_cannot_be_written(tmp_path, ehd_file, capsys
     err = _cli(["convert", ckpt, "--out", str(regular / "m.ehd")], capsys)
     assert f"{regular} is not a directory" in err
     assert not (regular / "sub").exists() and regular.read_text() == "x"
+
+
+# ------------------------------------------------------------------------------------------------ batch independence
+
+
+def _ehd_mlp(embedding: str, precision: str, hidden: int, in_features: int = 64, dim: int = 1024):
+    from gnet.ehd.layers import EHDClassifier, EHDGLayer, Geometry
+    from gnet.ehd.model import EHDModel
+
+    def codes(units: int) -> np.ndarray:
+        return hdc.random(units, dim, seed=units)
+
+    common = dict(embedding=embedding, precision=precision, seed=0)
+    geometry = Geometry("linear", in_features, hidden)
+    g = EHDGLayer(geometry, dim, codes(hidden), 0.1, activation="rasu", index=0, **common)
+    clf = EHDClassifier(hidden, 10, dim, codes(10), 0.0, index=1, **common)
+    return EHDModel([g, clf], input_shape=(in_features,), n_classes=10)
+
+
+@pytest.mark.parametrize(
+    "embedding, precision, hidden",
+    [
+        ("rademacher", "int8", 200),  # exact integer products at every fan-in
+        ("hadamard", "float32", 200),  # the transform runs row by row
+        ("gaussian", "float32", 48),  # fan-in <= 64: the fused per-row kernel, no GEMM
+        ("rademacher", "float32", 48),
+    ],
+)
+def test_logits_do_not_depend_on_the_batch_size(embedding, precision, hidden):
+    """The paths documented as batch-independent (docs/hardening.md): logits, hence predictions, are identical for
+    batch 1 and batch 256. (A float32 or bfloat16 GEMM, fan-in > 64, may round a projection near 0 differently.)"""
+    model = _ehd_mlp(embedding, precision, hidden)
+    x = torch.from_numpy(np.random.default_rng(0).random((300, 64), dtype=np.float32))
+    full = torch.cat([model.logits(x[i : i + 256]) for i in range(0, len(x), 256)])
+    single = torch.cat([model.logits(x[i : i + 1]) for i in range(len(x))])
+    assert torch.equal(full, single)
+    assert torch.equal(model.predict(x, batch_size=1), model.predict(x, batch_size=256))

@@ -190,7 +190,12 @@ class EHDModel:
     def predict(
         self, x: torch.Tensor, batch_size: int = 256, progress: bool = False, backend: str | None = None
     ) -> torch.Tensor:
-        """Labels (B,) int64 on the CPU, computed in batches of ``batch_size`` (results do not depend on it)."""
+        """Labels (B,) int64 on the CPU, computed in batches of ``batch_size``.
+
+        Labels and logits do not depend on ``batch_size`` for int8 and Hadamard projections and for float32 layers of
+        fan-in <= 64 (per-row arithmetic); a float32 or bfloat16 GEMM (fan-in > 64) may round a projection within
+        float32 rounding of 0 differently at another batch size, flipping that data-code bit (see
+        docs/hardening.md). Weight codes never depend on it (float64, computed once at conversion)."""
         x = self._check(x)
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
