@@ -448,3 +448,47 @@ if __name__ == "__main__":
         f"files: {len(res['rows'])}, max seconds {max(r['seconds'] for r in res['rows']):.3f}, "
         f"sum {math.fsum(r['seconds'] for r in res['rows']):.2f}"
     )
+
+
+# ------------------------------------------------------------------------------------------------ IDX (MNIST) files
+
+
+def _gzip_idx(path: Path, dims: tuple[int, ...], payload_bytes: int) -> Path:
+    """A gzipped IDX header declaring ``dims`` followed by ``payload_bytes`` zero bytes, streamed (never in memory)."""
+    import gzip
+    import struct
+
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(bytes([0, 0, 8, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims))
+        chunk = bytes(2**24)
+        for _ in range(payload_bytes // len(chunk)):
+            fh.write(chunk)
+        fh.write(bytes(payload_bytes % len(chunk)))
+    return path
+
+
+@pytest.mark.parametrize(
+    "dims, payload, match",
+    [
+        ((60000, 28, 28), 2**30, "trailing bytes"),  # 1 GiB of inflated zeros behind a real MNIST header
+        ((2**16, 2**16, 2**8), 2**20, "max_bytes"),  # a header declaring 1 TiB
+        ((2**15, 2**15), 2**20, "truncated"),  # declares 1 GiB, holds 1 MiB: nothing beyond what arrives
+    ],
+)
+def test_idx_bombs_are_refused_with_bounded_memory(tmp_path, dims, payload, match):
+    import time
+    import tracemalloc
+
+    from hdc.datasets.idx import read_idx
+
+    path = _gzip_idx(tmp_path / "train-images-idx3-ubyte.gz", dims, payload)
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=match):
+        read_idx(path)
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # The declared array is allocated lazily (np.empty), so only the bytes that arrive are ever touched; tracemalloc
+    # counts the whole reservation, hence the bound on the declared size rather than the 100 MB of RSS.
+    assert peak <= math.prod(dims) + 8 * 2**20 and seconds < 5.0
