@@ -345,7 +345,7 @@ for category, name, path in json.loads(sys.stdin.read()):
     rows.append(dict(category=category, name=name, outcome=outcome, message=message[:300], seconds=seconds,
                      peak_bytes=peak))
 rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps(dict(rows=rows, rss_growth_bytes=(rss1 - rss0) * 1024)))
+print(json.dumps(dict(rows=rows, rss_growth_bytes=(rss1 - rss0) * 1024, rss_after_import_bytes=rss0 * 1024)))
 """
 
 
@@ -430,7 +430,8 @@ def summary(result: dict[str, Any]) -> str:
     lines.append(
         f"slowest: {slow['name']} ({slow['seconds'] * 1000:.1f} ms); largest peak (tracemalloc): "
         f"{big['name']} ({big['peak_bytes'] / 2**20:.2f} MiB); RSS growth of the whole corpus: "
-        f"{result['rss_growth_bytes'] / 2**20:.1f} MiB"
+        f"{result['rss_growth_bytes'] / 2**20:.1f} MiB above the {result['rss_after_import_bytes'] / 2**20:.0f} MiB "
+        "peak after the imports"
     )
     return "\n".join(lines)
 
