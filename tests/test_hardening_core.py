@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import hdc
 from hdc.encoders.scalar import ScalarEncoder, value_to_level
@@ -230,3 +233,105 @@ def test_logits_do_not_depend_on_the_batch_size(embedding, precision, hidden):
     single = torch.cat([model.logits(x[i : i + 1]) for i in range(len(x))])
     assert torch.equal(full, single)
     assert torch.equal(model.predict(x, batch_size=1), model.predict(x, batch_size=256))
+
+
+# ------------------------------------------------------------------------------------------------ property-based
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_DTYPES = st.sampled_from([np.uint64, np.int64, np.int8, np.float32, np.float64, np.bool_, np.uint8])
+
+
+def _arrays(min_side: int = 0):
+    return _DTYPES.flatmap(
+        lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=1, max_dims=3, min_side=min_side, max_side=5))
+    )
+
+
+@FUZZ
+@given(a=_arrays(), b=_arrays())
+def test_fuzz_bind_returns_or_refuses(a, b):
+    try:
+        out = hdc.bind(a, b)
+    except ValueError:
+        return
+    if a.dtype == np.uint64:
+        np.testing.assert_array_equal(out, a ^ b)
+    else:  # accepted bipolar operands: only +-1 in, only +-1 out
+        assert np.all(np.abs(out) == 1)
+
+
+@FUZZ
+@given(x=_arrays(), dim=st.one_of(st.none(), st.integers(-3, 400)), ties=st.sampled_from(["random", "deterministic"]))
+def test_fuzz_bundle_returns_or_refuses(x, dim, ties):
+    try:
+        out = hdc.bundle(x, dim, ties=ties)
+    except ValueError:
+        return
+    if x.dtype == np.uint64:
+        assert dim is not None and out.shape == x.shape[:-2] + (x.shape[-1],)
+        hdc.packed.validate_words(out, dim)  # tail bits stay zero
+    else:
+        assert np.all(np.abs(out) == 1)
+
+
+@FUZZ
+@given(
+    words=hnp.arrays(np.uint64, hnp.array_shapes(min_dims=1, max_dims=2, max_side=4)),
+    dim=st.integers(-2, 300),
+    fn=st.sampled_from([hamming_similarity, bipolar_dot]),
+)
+def test_fuzz_similarities_return_or_refuse(words, dim, fn):
+    try:
+        out = fn(words, words, dim)
+    except ValueError:
+        return
+    d = hdc.packed.check_dim(dim)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_array_equal(np.diagonal(out), 1.0 if fn is hamming_similarity else d)
+
+
+_REALS = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+@FUZZ
+@given(
+    low=_REALS,
+    high=_REALS,
+    values=hnp.arrays(np.float64, st.integers(1, 6), elements=_REALS),
+    kind=st.sampled_from(["level", "thermometer", "circular"]),
+)
+def test_fuzz_scalar_encoder_levels_in_range_or_refused(low, high, values, kind):
+    try:
+        enc = ScalarEncoder(8, 64, low, high, kind=kind)
+        idx = enc.index(values)
+    except ValueError:
+        return
+    assert idx.dtype == np.int64 and np.all((idx >= 0) & (idx < 8))
+
+
+@FUZZ
+@given(text=st.text(alphabet="0123456789.:,-einfa ", max_size=20))
+def test_fuzz_p_grid_returns_rates_or_refuses(text):
+    from gnet.robustness import MAX_RATES, p_grid
+
+    try:
+        rates = p_grid(text)
+    except ValueError:
+        return
+    assert 1 <= len(rates) <= MAX_RATES and all(0.0 <= p <= 1.0 for p in rates)
+
+
+@FUZZ
+@given(blob=st.binary(max_size=64), gz=st.booleans())
+def test_fuzz_read_idx_returns_or_refuses(tmp_path_factory, blob, gz):
+    import gzip
+
+    from hdc.datasets.idx import read_idx
+
+    path = tmp_path_factory.mktemp("idx") / "f-idx1-ubyte"
+    path.write_bytes(gzip.compress(blob) if gz else blob)
+    try:
+        arr = read_idx(path)
+    except ValueError:
+        return
+    assert arr.dtype == np.uint8
