@@ -139,6 +139,16 @@ def test_linear_encoder_clips_huge_values():
     np.testing.assert_array_equal(enc.index(np.array([1e300, -1e300, 1.7e308])), [15, 0, 15])
 
 
+def test_encode_records_refuses_a_batch_of_tie_vectors():
+    from hdc.encoders.record import encode_records
+
+    keys, book = hdc.random(3, DIM, seed=0), hdc.random(4, DIM, seed=1)
+    idx = np.zeros((2, 3), dtype=np.int64)
+    with pytest.raises(ValueError, match="tie must be one packed vector"):
+        encode_records(idx, keys, book, DIM, tie=hdc.random(2, DIM))
+    assert encode_records(idx, keys, book, DIM, tie=hdc.random(1, DIM)[0]).shape == (2, 2)
+
+
 # ------------------------------------------------------------------------------------------------ CLI edges
 
 
