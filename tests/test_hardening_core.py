@@ -245,6 +245,16 @@ def test_logits_do_not_depend_on_the_batch_size(embedding, precision, hidden):
     assert torch.equal(model.predict(x, batch_size=1), model.predict(x, batch_size=256))
 
 
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, "8", True])
+def test_predict_and_penultimate_codes_refuse_bad_batch_sizes(batch_size):
+    model = _ehd_mlp("gaussian", "float32", 16)
+    x = torch.zeros(3, 64)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.predict(x, batch_size=batch_size)
+    with pytest.raises(ValueError, match="batch_size"):
+        model.penultimate_codes(x, batch_size=batch_size)
+
+
 # ------------------------------------------------------------------------------------------------ property-based
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

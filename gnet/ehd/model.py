@@ -178,6 +178,7 @@ class EHDModel:
         uint64 (B, ceil(dim/64)) with dim the classifier's. Fitting a Hamming classifier on these codes is
         the paper's fine-tuning of the binary classifier."""
         x = self._check(x)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         clf = self.classifier
         out = []
         for i in range(0, len(x), batch_size):
@@ -197,8 +198,7 @@ class EHDModel:
         float32 rounding of 0 differently at another batch size, flipping that data-code bit (see
         docs/hardening.md). Weight codes never depend on it (float64, computed once at conversion)."""
         x = self._check(x)
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         out = []
         for i in tqdm(range(0, len(x), batch_size), desc="EHD inference", disable=not progress, leave=False):
             out.append(self.forward(x[i : i + batch_size], backend).argmax(dim=1).cpu())
