@@ -8,6 +8,10 @@ light (no torch until one is touched)::
     model = gnet.build_model(gnet.architecture_for(data))
     gnet.train.train(model, data.train.tensors, data.val.tensors, gnet.TrainConfig(epochs=15))
     ehd = gnet.ehd.convert(model, dim=4096, input_shape=data.input_shape)
+
+The other families train in the same loop: ``gnet.build_for_method("bnn++", data)`` (binary networks,
+:mod:`gnet.bnn`) or ``gnet.build_for_method("difflogic", data)`` (logic gate networks, :mod:`gnet.logic`, on data
+loaded with ``scaling="unit"``); :func:`gnet.load_model` rebuilds a checkpoint of any family.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ __version__ = "0.1.0"
 # public name -> (module, attribute or None for the module itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
     "ehd": ("gnet.ehd", None),
+    "bnn": ("gnet.bnn", None),
+    "logic": ("gnet.logic", None),
     "layers": ("gnet.layers", None),
     "models": ("gnet.models", None),
     "data": ("gnet.data", None),
     "robustness": ("gnet.robustness", None),
     "plots": ("gnet.plots", None),
     "load_model": ("gnet.checkpoint", "load_model"),
+    "build_for_method": ("gnet.models", "build_for_method"),
     "save_checkpoint": ("gnet.checkpoint", "save_checkpoint"),
     "load_dataset": ("gnet.data", "load_dataset"),
     "load_test_split": ("gnet.data", "load_test_split"),
@@ -44,6 +51,8 @@ __all__ = [
     "__version__",
     "architecture",
     "architecture_for",
+    "bnn",
+    "build_for_method",
     "build_model",
     "data",
     "ehd",
@@ -52,6 +61,7 @@ __all__ = [
     "load_dataset",
     "load_model",
     "load_test_split",
+    "logic",
     "models",
     "plots",
     "robustness",
@@ -60,11 +70,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from gnet import data, ehd, layers, models, plots, robustness, train
+    from gnet import bnn, data, ehd, layers, logic, models, plots, robustness, train
     from gnet.checkpoint import load_model, save_checkpoint
     from gnet.data import load_dataset, load_test_split
     from gnet.ehd import EHDModel
-    from gnet.models import architecture, architecture_for, build_model
+    from gnet.models import architecture, architecture_for, build_for_method, build_model
     from gnet.train import TrainConfig, evaluate
 
 

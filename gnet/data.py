@@ -8,6 +8,10 @@ Built on :mod:`hdc.datasets` (numpy, offline). Every split holds float32 inputs 
 - tabular (N, F) standardised per feature with the training part's mean and std.
 
 "Training part" means the training split minus the validation items, so nothing held out leaks into the scaling.
+
+``scaling="unit"`` is the input convention of models that read inputs as probabilities or threshold them (DiffLogic,
+:mod:`gnet.logic`): images mapped to [0, 1] from their raw pixel range, other data left raw (such a model brings its
+own encoder for them, e.g. quantile thermometer thresholds). The default ``"standard"`` is the G-Net scaling above.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from hdc import datasets as hdc_datasets
-from hdc._validate import check_int
+from hdc._validate import check_choice, check_int
 
 DEFAULT_VAL_FRACTION = 0.1
+SCALINGS = ("standard", "unit")
 
 
 @dataclass(frozen=True)
@@ -62,12 +67,15 @@ def load_dataset(
     val_fraction: float = DEFAULT_VAL_FRACTION,
     seed: int = 0,
     download: bool = True,
+    scaling: str = "standard",
 ) -> DataSplits:
     """Load ``name`` (any :func:`hdc.datasets.load` name) and split off ``val_fraction`` of train with ``seed``.
 
-    The paper's MNIST protocol (58,000 / 2,000 / 10,000) is ``val_fraction=2000 / 60000``.
+    The paper's MNIST protocol (58,000 / 2,000 / 10,000) is ``val_fraction=2000 / 60000``. ``scaling``: one of
+    :data:`SCALINGS` (see the module docstring).
     """
-    return split_dataset(hdc_datasets.load(name, root, download=download), val_fraction=val_fraction, seed=seed)
+    dataset = hdc_datasets.load(name, root, download=download)
+    return split_dataset(dataset, val_fraction=val_fraction, seed=seed, scaling=scaling)
 
 
 def load_for_model(
@@ -77,12 +85,17 @@ def load_for_model(
 
     ``source`` names the ``dataset`` (overridden by the argument), its ``val_fraction`` (default
     :data:`DEFAULT_VAL_FRACTION`) and ``data_seed`` (default 0); the scaling of non-image data depends on both.
+    Its ``scaling`` (default ``"standard"``) is the input scaling the model was trained with.
     """
     name = dataset or source.get("dataset")
     if name is None:
         raise ValueError("the model names no dataset; pass one (--dataset)")
     return load_dataset(
-        name, root, val_fraction=source.get("val_fraction", DEFAULT_VAL_FRACTION), seed=source.get("data_seed", 0)
+        name,
+        root,
+        val_fraction=source.get("val_fraction", DEFAULT_VAL_FRACTION),
+        seed=source.get("data_seed", 0),
+        scaling=source.get("scaling", "standard"),
     )
 
 
@@ -104,15 +117,21 @@ def load_test_split(
 
 
 def split_dataset(
-    dataset: hdc_datasets.Dataset, *, val_fraction: float = DEFAULT_VAL_FRACTION, seed: int = 0
+    dataset: hdc_datasets.Dataset,
+    *,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    seed: int = 0,
+    scaling: str = "standard",
 ) -> DataSplits:
-    """Split a :class:`hdc.datasets.Dataset` into train/val (see :func:`hdc.datasets.train_val_split`) and scale."""
+    """Split a :class:`hdc.datasets.Dataset` into train/val (see :func:`hdc.datasets.train_val_split`) and scale
+    (``scaling``: one of :data:`SCALINGS`, see the module docstring)."""
+    check_choice(scaling, SCALINGS, "scaling")
     for split in ("train", "test"):
         if not np.isfinite(getattr(dataset, f"x_{split}")).all():
             raise ValueError(f"dataset {dataset.name!r}: x_{split} contains NaN or inf")
     train_idx, val_idx = hdc_datasets.train_val_split(len(dataset.y_train), val_fraction, seed)
     x_fit = dataset.x_train[train_idx]
-    mean, std = _scaling(dataset, x_fit)
+    mean, std = _scaling(dataset, x_fit) if scaling == "standard" else _unit_scaling(dataset)
 
     def tensors(x: np.ndarray, y: np.ndarray) -> TensorDataset:
         return TensorDataset(
@@ -146,6 +165,14 @@ def _scaling(dataset: hdc_datasets.Dataset, x_fit: np.ndarray) -> tuple[np.ndarr
         std = x_fit.std(axis=axes, dtype=np.float64, keepdims=True)[0]
         std = np.where(std > 0, std, 1.0)  # a constant feature stays constant (0) instead of becoming NaN
     return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _unit_scaling(dataset: hdc_datasets.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) float32 mapping an image's raw pixel range to [0, 1]; identity for other kinds."""
+    if dataset.kind != "image":
+        return np.zeros((), np.float32), np.ones((), np.float32)
+    low, high = dataset.value_range if dataset.value_range is not None else (0.0, 255.0)
+    return np.array(low, np.float32), np.array(high - low, np.float32)
 
 
 def make_loader(

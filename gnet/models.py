@@ -26,11 +26,17 @@ from gnet.layers import RASU, TASU, GConv1d, GConv2d, GLinear, NormalizedClassif
 __all__ = [
     "ARCHITECTURES",
     "DEFAULT_ARCHITECTURE",
+    "DEFAULT_DIFFLOGIC",
+    "FAMILIES",
     "LAYER_TYPES",
+    "METHODS",
     "architecture",
     "architecture_for",
+    "build_for_method",
     "build_model",
     "check_input_shape",
+    "family_of",
+    "input_scaling",
     "load_architecture",
 ]
 
@@ -290,3 +296,67 @@ def check_input_shape(model: nn.Module, input_shape: Sequence[int], n_classes: i
         model.train(was_training)
     if n_classes is not None and out.shape[-1] != n_classes:
         raise ValueError(f"the architecture outputs {out.shape[-1]} classes but the dataset has {n_classes}")
+
+
+# Training methods by family: the float G-Net, the binary networks of gnet.bnn (its METHODS, same order) and the
+# logic gate networks of gnet.logic. The family names the builder of a checkpoint (gnet.checkpoint.BUILDERS).
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "gnet": ("gnet",),
+    "bnn": ("binaryconnect", "bnn", "bnn++", "pc++", "fda"),
+    "difflogic": ("difflogic",),
+}
+METHODS: tuple[str, ...] = tuple(m for methods in FAMILIES.values() for m in methods)
+
+# The DiffLogic preset (gnet.logic.PRESETS) a dataset gets when none is named.
+DEFAULT_DIFFLOGIC = {
+    "mnist": "difflogic-mnist-small",
+    "fashion-mnist": "difflogic-mnist-small",
+    "digits": "difflogic-digits",
+    "breast_cancer": "difflogic-breast-cancer",
+}
+
+
+def family_of(method: str) -> str:
+    """The family (a key of :data:`FAMILIES`) of a training method; unknown method -> ValueError listing them."""
+    for family, methods in FAMILIES.items():
+        if method in methods:
+            return family
+    raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+
+
+def input_scaling(method: str) -> str:
+    """The input scaling (a :data:`gnet.data.SCALINGS` name) a method trains on: DiffLogic reads inputs as
+    probabilities or thresholds them, so it gets images in [0, 1] ("unit"); every other method "standard"."""
+    return "unit" if family_of(method) == "difflogic" else "standard"
+
+
+def build_for_method(
+    method: str, dataset: DatasetInfo, arch: str | None = None, activation: str = "rasu", seed: int = 0
+) -> tuple[nn.Module, dict[str, Any]]:
+    """(model, model config) for training ``method`` on ``dataset``.
+
+    ``gnet`` and the binary methods build the layer specs of :func:`architecture_for` (a BNN via
+    :func:`gnet.bnn.build_bnn`); ``difflogic`` builds the :data:`gnet.logic.PRESETS` entry named by ``arch``, by
+    default the dataset's :data:`DEFAULT_DIFFLOGIC`. The config holds ``family``, ``method`` and ``architecture``
+    (layer specs, or the DiffLogic spec), enough for :func:`gnet.checkpoint.build_from_config` to rebuild it.
+    """
+    family = family_of(method)
+    if family == "difflogic":
+        from gnet.logic.models import PRESETS, build_difflogic, difflogic_spec
+
+        name = arch or DEFAULT_DIFFLOGIC.get(dataset.name)
+        if name is None:
+            raise ValueError(
+                f"no default difflogic size for dataset {dataset.name!r}; pass --arch, one of {', '.join(PRESETS)}"
+            )
+        if name not in PRESETS:
+            raise ValueError(f"unknown difflogic architecture {name!r}; valid: {', '.join(PRESETS)}")
+        spec = difflogic_spec(name, seed=seed)
+        return build_difflogic(spec), {"family": family, "method": method, "architecture": spec}
+    specs = architecture_for(dataset, arch, activation)
+    if family == "bnn":
+        from gnet.bnn.models import build_bnn
+
+        bnn = build_bnn(specs, method, seed)
+        return bnn, {"family": family, **bnn.model_config()}
+    return build_model(specs, seed), {"family": family, "method": method, "architecture": specs}

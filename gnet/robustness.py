@@ -243,8 +243,8 @@ def p_grid(text: str) -> list[float]:
             if len(parts) != 3:
                 raise ValueError
             start, stop, step = parts
-            if not step > 0 or stop < start:
-                raise ValueError(f"--p range {text!r} needs step > 0 and stop >= start")
+            if not (0.0 <= start <= stop <= 1.0 and 0.0 < step <= 1.0):
+                raise ValueError(f"--p range {text!r} needs 0 <= start <= stop <= 1 and 0 < step <= 1")
             count = math.floor((stop - start) / step + 1e-9) + 1
             if count > MAX_RATES:
                 raise ValueError(f"--p range {text!r} gives {count} rates; at most {MAX_RATES} are allowed")

@@ -4,6 +4,14 @@ Adam with ReduceLROnPlateau on the validation loss, a validation split, early st
 and exact resume. Randomness (initial weights, shuffling, dropout) comes from ``seed`` only: the loop runs inside
 ``torch.random.fork_rng`` so the caller's global RNG is left untouched, and the dropout RNG state is saved in
 checkpoints so a resumed run continues identically.
+
+Two optional model hooks let other families train in the same loop without the loop knowing them:
+
+- ``model.set_progress(t)`` is called at the start of every epoch with ``t = annealing_progress(epoch, epochs)``
+  (0 in the first epoch, 1 in the last; ``epochs`` is ``TrainConfig.anneal_epochs`` when set): methods that anneal
+  (a BNN's quantizers) follow it. The model keeps the value in its state (a buffer), so it is saved in every
+  checkpoint.
+- ``model.clip_latent_()`` is called after every optimizer step (a BNN clips its latent weights).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from gnet.checkpoint import load_checkpoint, save_checkpoint
 from hdc._validate import check_int, check_number
 from hdc.io import atomic_write_text
 
-__all__ = ["NonFiniteLossError", "TrainConfig", "TrainResult", "evaluate", "predict", "train"]
+__all__ = ["NonFiniteLossError", "TrainConfig", "TrainResult", "annealing_progress", "evaluate", "predict", "train"]
 
 Pair = tuple[torch.Tensor, ...]  # (x, y), as TensorDataset.tensors holds them
 
@@ -46,6 +54,9 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 1000
     augment: str | None = None  # None, "flip", "shift" or "flip+shift" (image data only; see gnet.augment)
+    # Annealing horizon of model.set_progress (None: epochs). A run planned for 30 epochs and stopped after 10 (to
+    # be resumed with epochs=30) sets epochs=10, anneal_epochs=30, so its schedule is that of the whole run.
+    anneal_epochs: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -58,6 +69,8 @@ class TrainConfig:
         if self.early_stopping is not None:
             check_int(self.early_stopping, "early_stopping", minimum=1)
         check_int(self.seed, "seed", minimum=0)
+        if self.anneal_epochs is not None:
+            check_int(self.anneal_epochs, "anneal_epochs", minimum=1)
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"unknown augment {self.augment!r}; valid: {', '.join(str(a) for a in AUGMENTATIONS)}")
 
@@ -72,6 +85,17 @@ class TrainResult:
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or inf."""
+
+
+def annealing_progress(epoch: int, epochs: int) -> float:
+    """Progress of 0-based ``epoch`` out of ``epochs`` for ``model.set_progress``: ``epoch / (epochs - 1)``,
+    0 in the first epoch and 1 in the last (1 throughout a one-epoch run)."""
+    return 1.0 if epochs <= 1 else min(1.0, max(0.0, epoch / (epochs - 1)))
+
+
+def _hook(model: nn.Module, name: str) -> Callable[..., Any] | None:
+    hook = getattr(model, name, None)
+    return hook if callable(hook) else None
 
 
 def _check_pair(name: str, pair: Pair) -> Pair:
@@ -163,6 +187,7 @@ def _train_epoch(
     steps = math.ceil(n / config.batch_size)
     order = torch.randperm(n, generator=shuffle_gen)
     total, correct, seen = 0.0, 0, 0
+    clip = _hook(model, "clip_latent_")
     bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
     for step in bar:
         idx = order[step * config.batch_size : (step + 1) * config.batch_size]
@@ -173,6 +198,8 @@ def _train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if clip is not None:
+            clip()
         total += loss.item() * len(idx)
         correct += (logits.argmax(dim=1) == y[idx]).sum().item()
         seen += len(idx)
@@ -199,6 +226,8 @@ def train(
         val_data: the same for the validation split.
         model_config: JSON-serialisable config that rebuilds the model (must hold ``architecture``).
         resume: a ``last.pt`` written by an earlier call; training continues exactly where it stopped.
+        on_epoch: called with each epoch's record after that epoch's checkpoints are written, so an exception
+            raised there (an interruption) leaves a ``last.pt`` to resume from.
     """
     x_tr, y_tr = _check_pair("training", train_data)
     x_va, y_va = _check_pair("validation", val_data)
@@ -218,8 +247,11 @@ def train(
             result, start_epoch = _restore(resume, model, optimizer, scheduler, shuffle_gen, augment_gen)
             since_best = start_epoch - 1 - result.best_epoch
 
+        set_progress = _hook(model, "set_progress")
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
+            if set_progress is not None:
+                set_progress(annealing_progress(epoch, config.anneal_epochs or config.epochs))
             train_loss, train_acc = _train_epoch(
                 model, x_tr, y_tr, config, optimizer, epoch, shuffle_gen, augment_gen, progress
             )
@@ -245,8 +277,6 @@ def train(
                     f"epoch {epoch + 1}: loss {record['train_loss']:.4f} train {record['train_accuracy']:.4f} "
                     f"val {val_acc:.4f} ({record['seconds']:.1f}s)"
                 )
-            if on_epoch is not None:
-                on_epoch(record)
             stop = config.early_stopping is not None and since_best >= config.early_stopping
             result.stopped_early = stop
             if out is not None:
@@ -255,6 +285,8 @@ def train(
                 state = _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen)
                 save_checkpoint(out / "last.pt", model, full_config, **state)
                 atomic_write_text(out / "history.json", json.dumps(dataclasses.asdict(result), indent=1))
+            if on_epoch is not None:
+                on_epoch(record)
             if stop:
                 break
     return result

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 from hdc import cpu
 from hdc._linalg import chunks, int8_matmul, int_mm_available
 from hdc._validate import check_choice, check_int
-from hdc.packed import WORD_BITS, PackedHV, _to_numpy, check_dim, n_words
+from hdc.packed import WORD_BITS, PackedHV, _to_numpy, check_dim, n_words, tail_mask
 
 __all__ = [
     "METHODS",
@@ -89,9 +89,18 @@ def _check_pair(a: Any, b: Any, dim: Any = None) -> tuple[np.ndarray, np.ndarray
         raise ValueError(
             f"a and b have different word counts ({a2.shape[1]} vs {b2.shape[1]}); they must share the same dimension"
         )
-    if dim is not None and n_words(dim) != a2.shape[1]:
-        raise ValueError(f"dim={dim} needs {n_words(dim)} words but the inputs have {a2.shape[1]}")
+    if dim is not None:
+        if n_words(dim) != a2.shape[1]:
+            raise ValueError(f"dim={dim} needs {n_words(dim)} words but the inputs have {a2.shape[1]}")
+        _check_tail(a2, dim, "a")
+        _check_tail(b2, dim, "b")
     return a2, b2, dim
+
+
+def _check_tail(rows: np.ndarray, dim: int, name: str) -> None:
+    """Refuse set bits beyond ``dim``: they would shift every distance. Reads only the last word of each row."""
+    if dim % WORD_BITS and np.any(rows[:, -1] & ~tail_mask(dim)):
+        raise ValueError(f"{name} has non-zero tail bits beyond dim={dim}; tail bits must be 0")
 
 
 def _require_dim(dim: int | None, caller: str) -> int:
@@ -206,19 +215,21 @@ def choose_method(n_queries: int, n_items: int, n_words_: int) -> str:
 _IMPLS = {"numba": _hamming_numba, "gemm": _hamming_gemm, "numpy": _hamming_numpy}
 
 
-def hamming_distance(a: Any, b: Any, *, method: str = "auto") -> NDArray[np.int32]:
+def hamming_distance(a: Any, b: Any, *, method: str = "auto", dim: int | None = None) -> NDArray[np.int32]:
     """All-pairs Hamming distances.
 
     Args:
         a: uint64 packed queries ``(Q, W)`` or one query ``(W,)`` (promoted to ``(1, W)``), or a PackedHV.
         b: uint64 packed items ``(M, W)`` or ``(W,)`` (promoted to ``(1, W)``), or a PackedHV.
         method: "auto", "numba", "gemm" or "numpy" (all exact).
+        dim: optional true dimension of plain words: when given (or carried by a PackedHV) the word count must
+            match it and bits beyond it must be zero (ValueError otherwise); without it the words are taken as is.
 
     Returns:
         int32 ``(Q, M)``: number of differing bits.  Always 2-D.
     """
     check_choice(method, METHODS, "method")
-    a2, b2, _ = _check_pair(a, b)
+    a2, b2, _ = _check_pair(a, b, dim)
     if method == "auto":
         method = choose_method(a2.shape[0], b2.shape[0], a2.shape[1])
     return _IMPLS[method](a2, b2)

@@ -91,11 +91,26 @@ def _check_bipolar_array(x: Any, name: str) -> Any:
     return arr
 
 
+def _check_pm1(x: Any, name: str) -> None:
+    """Refuse a bipolar operand holding anything but -1 and +1 (NaN, 0.5, 0, or an int64 array of packed words):
+    its product would be a silently wrong hypervector."""
+    if type(x).__module__.startswith("torch"):
+        ok = bool(((x == 1) | (x == -1)).all())
+    else:
+        ok = bool(np.all((x == 1) | (x == -1)))
+    if not ok:
+        raise ValueError(
+            f"bind: {name} must hold only -1 and +1 (a bipolar array) or be packed uint64 words, "
+            f"got dtype {x.dtype} with other values"
+        )
+
+
 def bind(a: Any, b: Any) -> Any:
     """Bind two hypervectors (self-inverse: ``bind(bind(a, b), b) == a``).
 
     Packed uint64 words (or PackedHV): bitwise XOR, broadcasting over batch axes.
-    Bipolar arrays: elementwise product.  Mixing the two raises ValueError.
+    Bipolar arrays (values exactly -1 and +1, any real dtype): elementwise product.  Mixing the two, or a
+    non-uint64 array holding any other value (NaN, 0.5, packed words stored as int64), raises ValueError.
     """
     if isinstance(a, PackedHV) or isinstance(b, PackedHV):
         if not (isinstance(a, PackedHV) and isinstance(b, PackedHV)):
@@ -118,6 +133,8 @@ def bind(a: Any, b: Any) -> Any:
     b = _check_bipolar_array(b, "b")
     if a.shape[-1] != b.shape[-1]:
         raise ValueError(f"bind: dimensions differ ({a.shape[-1]} vs {b.shape[-1]})")
+    _check_pm1(a, "a")
+    _check_pm1(b, "b")
     return a * b
 
 
@@ -226,7 +243,7 @@ def bit_counts(words: Any, dim: int, weights: Any = None) -> NDArray[Any]:
         if not np.isfinite(w).all():
             raise ValueError("weights contain NaN or inf")
     batch = arr.shape[:-2]
-    flat = arr.reshape(-1, n_rows, arr.shape[-1])
+    flat: np.ndarray = arr.reshape(-1, n_rows, arr.shape[-1])
     out = np.zeros((flat.shape[0], dim), dtype=np.float64 if w is not None else np.int64)
     for g in range(flat.shape[0]):
         for i0, i1 in chunks(n_rows, max(1, _CHUNK_BYTES // max(1, dim))):
@@ -290,7 +307,8 @@ def bundle(
     Args:
         x: packed uint64 ``(..., n_rows, W)`` with ``dim``, a batched PackedHV, or a bipolar numpy array or
             torch tensor ``(..., n_rows, D)``.
-        dim: true dimension, required for plain packed words.
+        dim: true dimension, required for plain packed words (which must have ``n_words(dim)`` words and zero
+            tail bits); optional for the others, where it must equal the PackedHV's dim or the last axis.
         weights: optional real weights ``(n_rows,)`` (weighted majority; negative weights subtract).
         ties: "random" (seeded coin flip where the vote is tied, only possible for even ``n_rows``
             or weights) or "deterministic" (+1, like sign(0)).
@@ -303,10 +321,14 @@ def bundle(
     """
     check_choice(ties, TIES, "ties")
     if isinstance(x, PackedHV):
+        if dim is not None and check_dim(dim) != x.dim:
+            raise ValueError(f"bundle: dim={dim} does not match the PackedHV dim {x.dim}")
         return PackedHV(bundle(x.words, x.dim, weights=weights, ties=ties, seed=seed), x.dim)
     if _is_packed(x):
         return _bundle_packed(x, dim, weights, ties, seed)
     arr = _check_bipolar_array(x, "x")
+    if dim is not None and check_dim(dim) != arr.shape[-1]:
+        raise ValueError(f"bundle: dim={dim} does not match x's last axis {arr.shape[-1]}")
     if not type(arr).__module__.startswith("torch"):
         return _bundle_bipolar(arr, weights, ties, seed).astype(arr.dtype)
     import torch
@@ -376,9 +398,10 @@ def _bundle_packed_uniform(arr: np.ndarray, dim: int, ties: str, seed: Seed) -> 
 # --------------------------------------------------------------------------- similarities
 
 
-def hamming(a: Any, b: Any, *, method: str = "auto") -> NDArray[np.int32]:
-    """All-pairs Hamming distance of packed words or PackedHV, int32 ``(Q, M)``; see :mod:`hdc.hamming`."""
-    return hamming_distance(a, b, method=method)
+def hamming(a: Any, b: Any, *, method: str = "auto", dim: int | None = None) -> NDArray[np.int32]:
+    """All-pairs Hamming distance of packed words or PackedHV, int32 ``(Q, M)``; see :mod:`hdc.hamming`
+    (a ``dim`` given for plain words is checked against their word count and tail bits)."""
+    return hamming_distance(a, b, method=method, dim=dim)
 
 
 def similarity(a: Any, b: Any, dim: int | None = None, *, method: str = "auto") -> NDArray[np.float64]:

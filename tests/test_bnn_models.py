@@ -184,7 +184,7 @@ def test_resume_with_annealing_is_bit_identical(digits, tmp_path):
 
     def run(out_dir, epochs, resume=None):
         model = build_bnn(architecture("digits"), "fda", seed=0)
-        cfg = TrainConfig(**{**config.__dict__, "epochs": epochs})
+        cfg = TrainConfig(**{**config.__dict__, "epochs": epochs, "anneal_epochs": config.epochs})
         train(
             model,
             *small,

@@ -10,7 +10,7 @@
 from gnet.bnn import quantizers
 from gnet.bnn.geometry import GeometryReport, LayerGeometry, measure_geometry
 from gnet.bnn.layers import BinaryActivation, BinaryConv1d, BinaryConv2d, BinaryLinear
-from gnet.bnn.models import BNN, METHODS, build_bnn
+from gnet.bnn.models import BNN, METHODS, build_bnn, build_from_config
 from gnet.bnn.packed import PackedBNN, convert
 
 __all__ = [

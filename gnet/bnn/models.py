@@ -79,6 +79,8 @@ class BNN(nn.Sequential):
     ``anneal_progress`` (so it is saved in every ``state_dict`` / checkpoint and restored on resume) and is passed
     to every quantizer before each forward. With ``auto_clip`` the latent weights are clipped at the start of each
     training forward, which equals clipping after each optimizer step for a trainer that knows nothing of BNNs.
+    :func:`gnet.train.train` calls :meth:`set_progress` at each epoch start and :meth:`clip_latent_` after each
+    step (its generic model hooks).
     """
 
     anneal_progress: torch.Tensor  # a registered buffer (float64 scalar)

@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # bad input, or a file that cannot be read or written: one line, no traceback
         print(f"gnet {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from gnet.checkpoint import load_model
@@ -13,6 +14,7 @@ from gnet.data import load_test_split
 from gnet.ehd import EHDModel, convert, parse_dim, sweep
 from gnet.plots import plot_sweep
 from gnet.train import evaluate
+from hdc._validate import check_int
 from hdc.io import atomic_write_text
 
 EMBEDDING_HELP = (
@@ -24,6 +26,53 @@ PRECISION_HELP = (
 PROVENANCE = ("dataset", "val_fraction", "data_seed")  # checkpoint config entries an EHD model keeps in its meta
 
 
+def check_limit(limit: int | None, flag: str = "--limit") -> int | None:
+    """``--limit``: None (every item) or an int >= 1."""
+    return None if limit is None else check_int(limit, flag, minimum=1)
+
+
+def _writable_ancestor(path: Path, flag: str) -> None:
+    """The nearest existing ancestor of ``path`` must be a writable directory (else ValueError naming ``flag``)."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"{flag} {path}: {parent} is not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ValueError(f"{flag} {path}: {parent} is not writable")
+            return
+
+
+def check_out_dir(text: str, flag: str = "--out") -> Path:
+    """An output directory: an existing directory, or one that can be created (checked before any work)."""
+    path = Path(text)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{flag} {path} exists and is not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"{flag} {path} is not writable")
+    else:
+        _writable_ancestor(path, flag)
+    return path
+
+
+def check_out_file(text: str, flag: str = "--out") -> Path:
+    """An output file: not an existing directory, under a directory that exists or can be created."""
+    path = Path(text)
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a directory; give a file path such as {path / 'model.ehd'}")
+    _writable_ancestor(path, flag)
+    return path
+
+
+def make_out_dir(path: Path, flag: str = "--out") -> Path:
+    """Create the output directory (and its parents); an OS refusal becomes a ValueError naming ``flag``."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{flag} {path}: cannot create the directory ({err.strerror or err})") from None
+    return path
+
+
 def parse_per_layer(text: str) -> str | list[str]:
     """'hadamard' -> 'hadamard' (every layer); 'gaussian,hadamard,hadamard' -> one per layer."""
     parts = [t.strip() for t in text.split(",")]
@@ -31,6 +80,7 @@ def parse_per_layer(text: str) -> str | list[str]:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    out = check_out_file(args.out)
     model, config = load_model(args.checkpoint)
     ehd = convert(
         model,
@@ -42,14 +92,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
         meta={k: config[k] for k in PROVENANCE if k in config},
         input_shape=config.get("input_shape"),
     )
-    path = ehd.save(args.out)
+    try:
+        path = ehd.save(out)
+    except OSError as err:
+        raise ValueError(f"--out {out}: cannot write the model ({err.strerror or err})") from None
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB; dim per layer {ehd.dim_per_layer}, {args.embedding})")
     return 0
 
 
 def cmd_eval_ehd(args: argparse.Namespace) -> int:
+    limit = check_limit(args.limit)
     ehd = EHDModel.load(args.model)
-    name, x, y = load_test_split(ehd.meta, args.dataset, args.data_dir, args.limit)
+    name, x, y = load_test_split(ehd.meta, args.dataset, args.data_dir, limit)
     r, timing = steady_state(lambda k: ehd.evaluate(x[:k], y[:k], args.batch_size, not args.quiet), len(x))
     print(
         f"{name} EHD test accuracy {r.accuracy:.4f} on {r.n_items} items, {timing.images_per_second:.1f} img/s "
@@ -60,10 +114,12 @@ def cmd_eval_ehd(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    seeds = check_int(args.seeds, "--seeds", minimum=1)
+    limit = check_limit(args.limit)
+    check_int(args.batch_size, "--batch-size", minimum=1)
+    out = check_out_dir(args.out)
     model, config = load_model(args.checkpoint)
-    name, x, y = load_test_split(config, args.dataset, args.data_dir, args.limit)
+    name, x, y = load_test_split(config, args.dataset, args.data_dir, limit)
     dims = [parse_dim(v) for v in dim_value(args)]
     _, float_acc = evaluate(model, x, y)
     result = sweep(
@@ -71,7 +127,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         x,
         y,
         dims,
-        range(args.seed, args.seed + args.seeds),
+        range(check_int(args.seed, "--seed", minimum=0), args.seed + seeds),
         embedding=parse_per_layer(args.embedding),
         conv_projection=args.conv_projection,
         precision=parse_per_layer(args.precision),
@@ -81,8 +137,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     for row in result.rows:
         print(f"dim={row.dim}: {row.accuracy_mean:.4f} +- {row.accuracy_std:.4f}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out)
     record = {"dataset": name, "checkpoint": str(args.checkpoint), **result.to_dict()}
     atomic_write_text(out / "sweep.json", json.dumps(record, indent=1))
     plot_sweep(record, out / "sweep.png")

@@ -10,10 +10,12 @@ import argparse
 import json
 from pathlib import Path
 
+from gnet.cli.ehd import check_limit, check_out_dir, make_out_dir
 from gnet.data import load_test_split
 from gnet.ehd import EHDModel
 from gnet.plots import plot_robustness
 from gnet.robustness import TARGETS, p_grid, robustness_sweep
+from hdc._validate import check_int
 from hdc.faults import FAULT_KINDS, SAMPLINGS, SCOPES
 from hdc.io import atomic_write_text
 
@@ -39,19 +41,20 @@ def model_label(model: EHDModel, path: str | Path) -> str:
 
 def cmd_robustness(args: argparse.Namespace) -> int:
     ps = p_grid(args.p)
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be >= 1, got {args.limit}")
+    n_seeds = check_int(args.seeds, "--seeds", minimum=1)
+    first_seed = check_int(args.seed, "--seed", minimum=0)
+    limit = check_limit(args.limit)
+    check_int(args.batch_size, "--batch-size", minimum=1)
+    out = check_out_dir(args.out)
     layers = parse_layers(args.layers)
     paths = [args.model] + ([args.compare] if args.compare else [])
     models = [EHDModel.load(p) for p in paths]
-    name, x, y = load_test_split(models[0].meta, args.dataset, args.data_dir, args.limit)
+    name, x, y = load_test_split(models[0].meta, args.dataset, args.data_dir, limit)
     for path, model in zip(paths[1:], models[1:], strict=False):
         other = model.meta.get("dataset")
         if args.dataset is None and other is not None and other != name:
             raise ValueError(f"{path} was converted for dataset {other!r}, not {name!r}; pass --dataset to override")
-    seeds = list(range(args.seed, args.seed + args.seeds))
+    seeds = list(range(first_seed, first_seed + n_seeds))
     labels = [model_label(m, p) for m, p in zip(models, paths, strict=False)]
     if len(set(labels)) < len(labels):
         labels = [f"{label} ({Path(p).stem})" for label, p in zip(labels, paths, strict=False)]
@@ -84,8 +87,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
         "args": {k: v for k, v in vars(args).items() if k != "func"},
         "models": entries,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_out_dir(out)
     atomic_write_text(out / "robustness.json", json.dumps(result, indent=1))
     plot_robustness(result, out / "robustness.png")
     print(f"wrote {out / 'robustness.json'} and {out / 'robustness.png'}")

@@ -1,4 +1,4 @@
-"""``gnet train`` and ``gnet eval`` for float G-Nets."""
+"""``gnet train`` and ``gnet eval`` for every family: float G-Nets, binary networks (gnet.bnn), DiffLogic."""
 
 from __future__ import annotations
 
@@ -8,39 +8,72 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 
-from gnet.checkpoint import load_model
+from gnet.checkpoint import config_family, load_model
 from gnet.data import DataSplits, load_dataset, load_for_model
-from gnet.models import ARCHITECTURES, architecture_for, build_model, check_input_shape
-from gnet.train import TrainConfig, evaluate, train
+from gnet.models import (
+    ARCHITECTURES,
+    DEFAULT_DIFFLOGIC,
+    METHODS,
+    build_for_method,
+    check_input_shape,
+    family_of,
+    input_scaling,
+)
+from gnet.train import TrainConfig, evaluate, predict, train
 from hdc._validate import check_int
 from hdc.io import atomic_write_text
 
+# Optimiser defaults per family where a flag is not given. gnet: the G-Net recipe of this CLI. bnn: the recipe of
+# docs/bnn.md (Adam lr 0.01, batch 64, ReduceLROnPlateau patience 2 factor 0.3). difflogic: the official recipe
+# (gnet.logic.TRAIN_DEFAULTS: lr 0.01, batch 100, no weight decay, no schedule: patience beyond any run).
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gnet": {"lr": 2e-3, "batch_size": 128, "weight_decay": 1e-5, "plateau_factor": 0.1, "plateau_patience": 10},
+    "bnn": {"lr": 0.01, "batch_size": 64, "weight_decay": 1e-5, "plateau_factor": 0.3, "plateau_patience": 2},
+    "difflogic": {"lr": 0.01, "batch_size": 100, "weight_decay": 0.0, "plateau_factor": 0.1, "plateau_patience": None},
+}
 
-def cmd_train(args: argparse.Namespace) -> int:
-    data = load_dataset(args.dataset, args.data_dir, val_fraction=args.val_fraction, seed=args.seed)
-    specs = architecture_for(data, args.arch, args.activation)
-    model = build_model(specs, seed=args.seed)
-    check_input_shape(model, data.input_shape, data.n_classes)
-    config = TrainConfig(
+
+def _train_config(args: argparse.Namespace, family: str) -> TrainConfig:
+    """The flags, with the family's defaults (:data:`FAMILY_DEFAULTS`) for those not given."""
+    values = {}
+    for key, default in FAMILY_DEFAULTS[family].items():
+        given = getattr(args, key)
+        values[key] = given if given is not None else default
+    if values["plateau_patience"] is None:  # no schedule: the plateau never outlasts the run
+        values["plateau_patience"] = args.epochs
+    return TrainConfig(
         epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        plateau_factor=args.plateau_factor,
-        plateau_patience=args.plateau_patience,
         early_stopping=args.early_stopping,
         seed=args.seed,
+        anneal_epochs=args.anneal_epochs,
+        **values,
     )
-    model_config = {
-        "architecture": specs,
-        "input_shape": list(data.input_shape),
-        "n_classes": data.n_classes,
-        "dataset": data.name,
-        "val_fraction": args.val_fraction,
-        "data_seed": args.seed,
-    }
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    family = family_of(args.method)
+    scaling = input_scaling(args.method)
+    data = load_dataset(args.dataset, args.data_dir, val_fraction=args.val_fraction, seed=args.seed, scaling=scaling)
+    model, model_config = build_for_method(args.method, data, args.arch, args.activation, seed=args.seed)
+    fit_encoder = getattr(model, "fit_encoder", None)
+    if callable(fit_encoder):  # DiffLogic quantile thresholds come from the training inputs (saved as a buffer)
+        fit_encoder(data.train.tensors[0])
+    check_input_shape(model, data.input_shape, data.n_classes)
+    config = _train_config(args, family)
+    model_config.update(
+        {
+            "input_shape": list(data.input_shape),
+            "n_classes": data.n_classes,
+            "dataset": data.name,
+            "val_fraction": args.val_fraction,
+            "data_seed": args.seed,
+            "scaling": scaling,
+        }
+    )
     out = Path(args.out)
     t0 = time.perf_counter()
     result = train(
@@ -60,6 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     _, best_acc = evaluate(best, x_te, y_te)
     summary = {
         "dataset": data.name,
+        "method": args.method,
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch + 1,
         "best_val_accuracy": result.best_val_accuracy,
@@ -69,13 +103,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     print(
-        f"test accuracy (best val checkpoint): {best_acc:.4f}   last epoch: {final_acc:.4f}   "
+        f"{args.method}: test accuracy (best val checkpoint): {best_acc:.4f}   last epoch: {final_acc:.4f}   "
         f"[{summary['epochs_run']} epochs, {seconds:.0f}s] -> {out / 'best.pt'}"
     )
     return 0
 
 
-def load_model_and_data(args: argparse.Namespace) -> tuple[nn.Sequential, dict[str, Any], DataSplits]:
+def load_model_and_data(args: argparse.Namespace) -> tuple[nn.Module, dict[str, Any], DataSplits]:
     """(model, config, splits) for ``args.model`` and ``args.dataset`` (default: the checkpoint's dataset, with
     the split it was trained on); the flags of ``gnet eval`` and ``gnet verify``."""
     model, config = load_model(args.model)
@@ -87,7 +121,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from gnet.cli.ehd import cmd_eval_ehd  # EHD models have their own evaluator
 
         return cmd_eval_ehd(args)
-    model, _, data = load_model_and_data(args)
+    model, config, data = load_model_and_data(args)
     check_input_shape(model, data.input_shape, data.n_classes)
     x, y = data.test.tensors
     if args.limit is not None:
@@ -96,20 +130,71 @@ def cmd_eval(args: argparse.Namespace) -> int:
     loss, acc = evaluate(model, x, y)
     dt = time.perf_counter() - t0
     print(f"{data.name} test accuracy {acc:.4f}  loss {loss:.4f}  ({len(x) / dt:.0f} img/s)")
+    family = config_family(config)
+    if family != "gnet":
+        _eval_deployed(model, family, x, y)
     return 0
 
 
+def _eval_deployed(model: nn.Module, family: str, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Print the accuracy of the deployed form (packed BNN, hard logic circuit) and its agreement with the torch
+    model's eval-mode predictions, which must be total."""
+    if family == "bnn":
+        from gnet.bnn import convert as convert_bnn
+
+        deployed: Any = convert_bnn(model)
+        name = "packed BNN"
+    else:
+        from gnet.logic import convert as convert_logic
+
+        deployed = convert_logic(model)  # type: ignore[arg-type]  # a difflogic checkpoint builds a DiffLogicNet
+        name = "logic circuit"
+    t0 = time.perf_counter()
+    packed = np.asarray(deployed.predict(x))
+    dt = time.perf_counter() - t0
+    torch_pred = predict(model, x).numpy()
+    agree = int((packed == torch_pred).sum())
+    acc = float((packed == y.numpy()).mean())
+    print(
+        f"{name} test accuracy {acc:.4f}  ({len(x) / dt:.0f} img/s)  agreement with torch predictions {agree}/{len(x)}"
+    )
+    if agree != len(x):
+        raise ValueError(f"the {name} disagrees with the torch model on {len(x) - agree} of {len(x)} items")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a float G-Net")
+    p = sub.add_parser("train", help="train a G-Net, a binary network or a logic gate network")
     p.add_argument("--dataset", default="digits", help="digits | mnist | fashion-mnist | ucr:NAME | iris | ...")
-    p.add_argument("--arch", default=None, help=f"{' | '.join(sorted(ARCHITECTURES))} or a JSON file of layers")
+    p.add_argument(
+        "--method",
+        default="gnet",
+        choices=METHODS,
+        help="gnet (float G-Net, default); binaryconnect | bnn | bnn++ | pc++ | fda (binary networks on the same "
+        "architectures, gnet.bnn); difflogic (logic gate network, gnet.logic)",
+    )
+    difflogic_defaults = ", ".join(f"{k} -> {v}" for k, v in DEFAULT_DIFFLOGIC.items())
+    p.add_argument(
+        "--arch",
+        default=None,
+        help=f"{' | '.join(sorted(ARCHITECTURES))} or a JSON file of layers; for difflogic a gnet.logic preset "
+        f"(default per dataset: {difflogic_defaults})",
+    )
     p.add_argument("--activation", default="rasu", choices=("rasu", "tasu"))
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-5)
-    p.add_argument("--plateau-factor", type=float, default=0.1)
-    p.add_argument("--plateau-patience", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=None, help="default: 128 gnet, 64 binary, 100 difflogic")
+    p.add_argument("--lr", type=float, default=None, help="default: 0.002 gnet, 0.01 binary and difflogic")
+    p.add_argument("--weight-decay", type=float, default=None, help="default: 1e-5, 0 for difflogic")
+    p.add_argument("--plateau-factor", type=float, default=None, help="default: 0.1, 0.3 for binary methods")
+    p.add_argument(
+        "--plateau-patience", type=int, default=None, help="default: 10 gnet, 2 binary, no schedule for difflogic"
+    )
+    p.add_argument(
+        "--anneal-epochs",
+        type=int,
+        default=None,
+        help="annealing horizon of the binary methods (default: --epochs); to stop a planned run early and resume "
+        "it later with --epochs N, pass --anneal-epochs N",
+    )
     p.add_argument("--early-stopping", type=int, default=None, help="stop after this many epochs without gain")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
@@ -119,7 +204,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="evaluate a float checkpoint (.pt) or an EHD model (.ehd)")
+    e = sub.add_parser(
+        "eval",
+        help="evaluate a checkpoint (.pt; binary and logic networks also in their packed form) or an EHD model (.ehd)",
+    )
     e.add_argument("model")
     e.add_argument("--dataset", default=None)
     e.add_argument("--data-dir", default=None)

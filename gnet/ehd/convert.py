@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -158,6 +159,25 @@ def convert_layer(
     )
 
 
+# module of another family's model class -> (class name, the converter to use instead)
+_OTHER_FAMILIES = {
+    "gnet.bnn.models": ("BNN", "gnet.bnn.convert (packed XNOR-popcount inference)"),
+    "gnet.logic.models": ("DiffLogicNet", "gnet.logic.convert (a hard logic circuit)"),
+}
+
+
+def _refuse_other_families(model: nn.Module) -> None:
+    """ValueError for a binary or logic network: those have their own deployed form. A module not yet imported
+    cannot have built ``model``, so nothing is imported here."""
+    for module_name, (cls_name, converter) in _OTHER_FAMILIES.items():
+        module = sys.modules.get(module_name)
+        if module is not None and isinstance(model, getattr(module, cls_name)):
+            raise ValueError(
+                f"gnet.ehd.convert converts float G-Nets; this is a {cls_name} from {module_name.rsplit('.', 1)[0]}: "
+                f"use {converter}"
+            )
+
+
 def convert(
     model: nn.Module,
     dim: float | Sequence[int] = 10_000,
@@ -194,6 +214,7 @@ def convert(
     if n is not None:
         warnings.warn("convert(n=...) is deprecated; use convert(dim=...)", DeprecationWarning, stacklevel=2)
         dim = n
+    _refuse_other_families(model)
     check_choice(conv_projection, PROJECTIONS, "conv_projection")
     seed = as_seed(seed)
     modules = _flatten_modules(model)

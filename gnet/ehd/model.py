@@ -128,11 +128,12 @@ class EHDModel:
         return save_ehd(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> EHDModel:
-        """Read an ``.ehd`` file, verifying format, version and checksum. See :func:`gnet.ehd.load_ehd`."""
+    def load(cls, path: str | os.PathLike, *, max_bytes: int | None = None) -> EHDModel:
+        """Read an ``.ehd`` file, verifying format, version, checksum and its header's schema, within an allocation
+        bound ``max_bytes`` (None: ``$HDC_MAX_LOAD_BYTES``, else 2 GiB). See :func:`gnet.ehd.load_ehd`."""
         from gnet.ehd.io import load_ehd
 
-        return load_ehd(path)
+        return load_ehd(path, max_bytes=max_bytes)
 
     def code_bytes(self) -> int:
         """Bytes of packed weight codes."""
@@ -177,6 +178,7 @@ class EHDModel:
         uint64 (B, ceil(dim/64)) with dim the classifier's. Fitting a Hamming classifier on these codes is
         the paper's fine-tuning of the binary classifier."""
         x = self._check(x)
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         clf = self.classifier
         out = []
         for i in range(0, len(x), batch_size):
@@ -189,10 +191,14 @@ class EHDModel:
     def predict(
         self, x: torch.Tensor, batch_size: int = 256, progress: bool = False, backend: str | None = None
     ) -> torch.Tensor:
-        """Labels (B,) int64 on the CPU, computed in batches of ``batch_size`` (results do not depend on it)."""
+        """Labels (B,) int64 on the CPU, computed in batches of ``batch_size``.
+
+        Labels and logits do not depend on ``batch_size`` for int8 and Hadamard projections and for float32 layers of
+        fan-in <= 64 (per-row arithmetic); a float32 or bfloat16 GEMM (fan-in > 64) may round a projection within
+        float32 rounding of 0 differently at another batch size, flipping that data-code bit (see
+        docs/hardening.md). Weight codes never depend on it (float64, computed once at conversion)."""
         x = self._check(x)
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
         out = []
         for i in tqdm(range(0, len(x), batch_size), desc="EHD inference", disable=not progress, leave=False):
             out.append(self.forward(x[i : i + batch_size], backend).argmax(dim=1).cpu())

@@ -4,10 +4,12 @@ download into the user cache."""
 from __future__ import annotations
 
 import gzip
+import io
 import math
 import os
 import shutil
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ from numpy.typing import NDArray
 
 from hdc.datasets.base import Dataset, DatasetNotFoundError
 from hdc.datasets.places import cache_dir, how_to_provide, search_places
+from hdc.io import MAX_BYTES_ENV, max_load_bytes
 
 __all__ = ["IDX_DOWNLOAD_URLS", "IDX_FILES", "IDX_NAMES", "load_idx_dataset", "read_idx"]
 
@@ -44,29 +47,43 @@ FASHION_MNIST_CLASSES = (
     "Ankle boot",
 )
 
+_READ_CHUNK = 2**20
 _IDX_UBYTE = 0x08
 _IDX_KNOWN_CODES = {0x08: "ubyte", 0x09: "byte", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
 
 
-def read_idx(path: str | os.PathLike) -> NDArray[np.uint8]:
+def read_idx(path: str | os.PathLike, *, max_bytes: int | None = None) -> NDArray[np.uint8]:
     """Read an IDX file of unsigned bytes (gzip-compressed or raw, detected from the content) -> uint8 array.
 
+    The file is streamed into an array of the size its header declares, so memory never exceeds that size (a gzip
+    stream that inflates past it is stopped at the first extra byte), and the declared size may not exceed
+    ``max_bytes`` (None: ``$HDC_MAX_LOAD_BYTES``, else 2 GiB; see :func:`hdc.io.max_load_bytes`).
+
     Raises ValueError naming the file on a bad magic number, an unsupported dtype code, a zero dimension
-    count, or a payload whose length differs from the product of the dimensions (truncated or padded).
+    count, a declared size above ``max_bytes``, or a payload whose length differs from the product of the
+    dimensions (truncated or padded).
     """
     path = Path(path)
+    bound = max_load_bytes(max_bytes)
     with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
-            raise ValueError(f"IDX file {path}: corrupt or truncated gzip stream ({e})") from e
-    if len(raw) < 4:
-        raise ValueError(f"IDX file {path}: {len(raw)} bytes is too short for the 4-byte magic number")
-    if raw[0] != 0 or raw[1] != 0:
-        raise ValueError(f"IDX file {path}: bad magic number 0x{raw[:4].hex()} (must start with two zero bytes)")
-    code, ndim = raw[2], raw[3]
+        compressed = f.read(2) == b"\x1f\x8b"
+    if not compressed:
+        with open(path, "rb") as f:
+            return _read_idx_stream(f, path, bound)
+    try:
+        with gzip.open(path, "rb") as f:
+            return _read_idx_stream(f, path, bound)
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"IDX file {path}: corrupt or truncated gzip stream ({e})") from e
+
+
+def _read_idx_stream(f: io.BufferedIOBase, path: Path, bound: int) -> NDArray[np.uint8]:
+    head = f.read(4)
+    if len(head) < 4:
+        raise ValueError(f"IDX file {path}: {len(head)} bytes is too short for the 4-byte magic number")
+    if head[0] != 0 or head[1] != 0:
+        raise ValueError(f"IDX file {path}: bad magic number 0x{head.hex()} (must start with two zero bytes)")
+    code, ndim = head[2], head[3]
     if code != _IDX_UBYTE:
         what = _IDX_KNOWN_CODES.get(code)
         raise ValueError(
@@ -76,17 +93,36 @@ def read_idx(path: str | os.PathLike) -> NDArray[np.uint8]:
         )
     if ndim == 0:
         raise ValueError(f"IDX file {path}: header declares 0 dimensions")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"IDX file {path}: truncated header ({len(raw)} bytes, need {header} for {ndim} dims)")
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = math.prod(dims)
-    if len(raw) - header != expected:
+    raw_dims = f.read(4 * ndim)
+    if len(raw_dims) < 4 * ndim:
         raise ValueError(
-            f"IDX file {path}: payload is {len(raw) - header} bytes but dims {dims} need {expected} "
-            f"({'truncated' if len(raw) - header < expected else 'trailing bytes'})"
+            f"IDX file {path}: truncated header ({4 + len(raw_dims)} bytes, need {4 + 4 * ndim} for {ndim} dims)"
         )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims).copy()
+    dims = tuple(int(d) for d in np.frombuffer(raw_dims, dtype=">u4"))
+    expected = math.prod(dims)
+    if expected > bound:
+        raise ValueError(
+            f"IDX file {path}: dims {dims} declare {expected} bytes, above max_bytes={bound} (raise it with "
+            f"max_bytes= or ${MAX_BYTES_ENV} if the file is trusted)"
+        )
+    out = np.empty(expected, dtype=np.uint8)
+    view = out.data
+    got = 0
+    while got < expected:
+        n = f.readinto(view[got : got + _READ_CHUNK])
+        if not n:
+            break
+        got += n
+    if got < expected:
+        raise ValueError(f"IDX file {path}: payload is {got} bytes but dims {dims} need {expected} (truncated)")
+    extra = len(f.read(_READ_CHUNK))
+    if extra:
+        more = "" if extra < _READ_CHUNK else " or more"
+        raise ValueError(
+            f"IDX file {path}: payload is {expected + extra}{more} bytes but dims {dims} need {expected} "
+            f"(trailing bytes)"
+        )
+    return out.reshape(dims)
 
 
 def _idx_paths(directory: Path) -> dict[str, Path] | None:

@@ -63,6 +63,8 @@ def encode_records(
         tie = tie_vector("deterministic", np.random.default_rng(0), k.shape[1], dim)
     else:
         tie = validate_words(tie, dim, name="tie")
+        if tie.shape != (k.shape[1],):
+            raise ValueError(f"tie must be one packed vector of shape ({k.shape[1]},), got {tie.shape}")
     rows = np.concatenate([k, cb])
     terms = np.empty((n_samples * f, 2), dtype=np.int64)
     terms[:, 0] = np.tile(np.arange(f, dtype=np.int64), n_samples)

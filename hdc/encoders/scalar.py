@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from hdc._validate import Seed, as_generator, check_choice, check_int
+from hdc._validate import Seed, as_generator, check_choice, check_int, check_number
 from hdc.packed import _to_numpy, check_dim, pack_bits
 
 __all__ = [
@@ -121,14 +121,36 @@ def value_to_level(values: Any, levels: int, low: float, high: float, *, circula
     Circular: the period is ``high - low``; ``round((v - low) / (high - low) * L) mod L``.
     """
     levels = _check_levels(levels)
-    low, high = float(low), float(high)
-    if not (np.isfinite(low) and np.isfinite(high) and high > low):
-        raise ValueError(f"need finite low < high, got low={low}, high={high}")
+    low, high = _check_range(low, high)
     v = _finite_values(values)
-    t = (v - low) / (high - low)
+    # Overflow to inf is harmless here: a linear level is clipped, a circular one refused just below.
+    with np.errstate(over="ignore"):
+        t = (v - low) / (high - low)
+        scaled = np.rint(t * (levels if circular else levels - 1))
     if circular:
-        return np.mod(np.rint(t * levels).astype(np.int64), levels)
-    return np.clip(np.rint(t * (levels - 1)), 0, levels - 1).astype(np.int64)
+        # Beyond 2**62 the int64 cast would wrap (or overflow to inf first): a silently wrong level.
+        if not np.all(np.abs(scaled) < _MAX_SCALED):
+            raise ValueError(
+                f"values: {np.max(np.abs(v)):g} is too far outside [low, high) = [{low:g}, {high:g}) to wrap onto "
+                f"{levels} circular levels (|(v - low) / (high - low) * levels| must stay below 2**62)"
+            )
+        return np.mod(scaled.astype(np.int64), levels)
+    return np.clip(scaled, 0, levels - 1).astype(np.int64)
+
+
+# The largest |scaled value| the circular encoder casts to int64 (well inside the int64 range, and finite).
+_MAX_SCALED = float(2**62)
+
+
+def _check_range(low: Any, high: Any) -> tuple[float, float]:
+    """(low, high) as floats: finite, low < high, and a finite width ``high - low`` (else every value would map to
+    level 0)."""
+    low_f, high_f = check_number(low, "low"), check_number(high, "high")
+    if not high_f > low_f:
+        raise ValueError(f"need low < high, got low={low_f}, high={high_f}")
+    if not np.isfinite(high_f - low_f):
+        raise ValueError(f"high - low overflows (low={low_f:g}, high={high_f:g}); the range must have a finite width")
+    return low_f, high_f
 
 
 class ScalarEncoder:
@@ -157,9 +179,7 @@ class ScalarEncoder:
         check_choice(kind, KINDS, "kind")
         self.levels = _check_levels(levels)
         self.dim = check_dim(dim)
-        self.low, self.high = float(low), float(high)
-        if not (np.isfinite(self.low) and np.isfinite(self.high) and self.high > self.low):
-            raise ValueError(f"need finite low < high, got low={low}, high={high}")
+        self.low, self.high = _check_range(low, high)
         self.kind = kind
         maker = {"level": level_codebook, "thermometer": thermometer_codebook, "circular": circular_codebook}[kind]
         self.codebook = maker(self.levels, self.dim, seed)
