@@ -32,6 +32,7 @@ from hdc._validate import check_int
 
 __all__ = [
     "ShardedEval",
+    "all_gather_objects",
     "all_reduce_sum",
     "barrier",
     "evaluate_sharded",

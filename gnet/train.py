@@ -285,6 +285,50 @@ def _rank_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, rank(), epoch]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
+def _record(
+    epoch: int, train_loss: float, train_acc: float, val_loss: float, val_acc: float, lr: float, t0: float
+) -> dict[str, float]:
+    """One epoch's entry of the history (``seconds`` since ``t0``, a ``time.perf_counter()`` reading)."""
+    return {
+        "epoch": epoch + 1,
+        "train_loss": train_loss,
+        "train_accuracy": train_acc,
+        "val_loss": val_loss,
+        "val_accuracy": val_acc,
+        "lr": lr,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _check_world(config: TrainConfig) -> bool:
+    """True under an active process group, whose number of ranks must divide the global batch."""
+    if is_active() and config.batch_size % world_size() != 0:
+        raise ValueError(
+            f"batch_size {config.batch_size} is the global batch and must be divisible by the number of ranks "
+            f"({world_size()}); each rank runs batch_size / ranks items per step"
+        )
+    return is_active()
+
+
+def _wrap(model: nn.Module) -> DistributedDataParallel:
+    """``model`` in DistributedDataParallel (on its GPU where it has one)."""
+    dev = _device(model)
+    return DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
+
+
+def _write_epoch(
+    out: Path, model: nn.Module, config: dict[str, Any], result: TrainResult, state: dict[str, Any], improved: bool
+) -> None:
+    """``best.pt`` (when ``improved``), ``last.pt`` and ``history.json`` from rank 0; the other ranks wait for them
+    (a resume or a reader may need them next)."""
+    if is_main():
+        if improved:
+            save_checkpoint(out / "best.pt", model, config, epoch=state["epoch"])
+        save_checkpoint(out / "last.pt", model, config, **state)
+        atomic_write_text(out / "history.json", json.dumps(dataclasses.asdict(result), indent=1))
+    barrier()
+
+
 def train(
     model: nn.Module,
     train_data: Pair,
@@ -307,17 +351,10 @@ def train(
         on_epoch: called with each epoch's record after that epoch's checkpoints are written, so an exception
             raised there (an interruption) leaves a ``last.pt`` to resume from.
 
-    Under an active process group (see the module docstring) every rank calls ``train`` with the same arguments;
-    ``config.batch_size`` is the global batch and must be divisible by the number of ranks; the files are written
-    by rank 0 (``out_dir`` and ``resume`` must be on a file system every rank sees) and the returned history is the
-    same on every rank.
+    Under a process group (module docstring) every rank calls ``train`` alike; ``config.batch_size`` is the global
+    batch; rank 0 writes the files (``out_dir`` and ``resume`` on a file system every rank sees).
     """
-    distributed = is_active()
-    if distributed and config.batch_size % world_size() != 0:
-        raise ValueError(
-            f"batch_size {config.batch_size} is the global batch and must be divisible by the number of ranks "
-            f"({world_size()}); each rank runs batch_size / ranks items per step"
-        )
+    distributed = _check_world(config)
     x_tr, y_tr = _check_pair("training", train_data)
     x_va, y_va = _check_pair("validation", val_data)
     out = Path(out_dir) if out_dir is not None else None
@@ -335,10 +372,8 @@ def train(
         if resume is not None:
             result, start_epoch = _restore(resume, model, optimizer, scheduler, shuffle_gen, augment_gen)
             since_best = start_epoch - 1 - result.best_epoch
-        ddp = None
-        if distributed:  # after the restore: DDP broadcasts rank 0's parameters and buffers when it wraps the model
-            ddp = DistributedDataParallel(model, device_ids=[_device(model)] if _device(model).type == "cuda" else None)
-            progress = progress and is_main()
+        ddp = _wrap(model) if distributed else None  # after the restore: DDP broadcasts rank 0's state
+        progress = progress and is_main()
 
         set_progress = _hook(model, "set_progress")
         for epoch in range(start_epoch, config.epochs):
@@ -352,15 +387,7 @@ def train(
             )
             val_loss, val_acc = evaluate(model, x_va, y_va, config.eval_batch_size)
             scheduler.step(val_loss)
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "train_accuracy": train_acc,
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - t0,
-            }
+            record = _record(epoch, train_loss, train_acc, val_loss, val_acc, optimizer.param_groups[0]["lr"], t0)
             result.history.append(record)
             improved = not (val_acc <= result.best_val_accuracy)  # first epoch: best is NaN
             if improved:
@@ -374,14 +401,9 @@ def train(
                 )
             stop = config.early_stopping is not None and since_best >= config.early_stopping
             result.stopped_early = stop
-            if out is not None and is_main():
-                if improved:
-                    save_checkpoint(out / "best.pt", model, full_config, epoch=epoch)
-                state = _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen)
-                save_checkpoint(out / "last.pt", model, full_config, **state)
-                atomic_write_text(out / "history.json", json.dumps(dataclasses.asdict(result), indent=1))
             if out is not None:
-                barrier()  # the other ranks wait for rank 0's files (a resume or a reader may need them next)
+                state = _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen)
+                _write_epoch(out, model, full_config, result, state, improved)
             if on_epoch is not None:
                 on_epoch(record)
             if stop:
