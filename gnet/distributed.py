@@ -227,8 +227,9 @@ def sweep_sharded(
     Args:
         settings: the other keywords of :func:`gnet.ehd.sweep` (``embedding``, ``conv_projection``, ``precision``,
             ``batch_size``, ``float_accuracy``).
-        on_point: called on the rank that computed a point, with that rank's partial result and the point (a rank
-            that saves partial results should write a file of its own).
+        on_point: called on the rank that computed a point, with that rank's partial result (``done`` and the
+            points of this rank) and the point; pass it on rank 0 only to save rank 0's progress, or write a file
+            per rank.
         stop: called before each of this rank's points; True ends this rank's share there. The result then holds
             the points every rank computed and ``complete`` is False on every rank.
         progress: a progress bar on rank 0.
@@ -254,7 +255,7 @@ def sweep_sharded(
         mine.append((i, point))
         if on_point is not None:
             local = SweepResult(base.dims, base.seeds, base.settings, base.n_test, base.float_accuracy)
-            local.points = [p for _, p in mine]
+            local.points = done + [p for _, p in mine]
             on_point(local, point)
     gathered = all_gather_objects((mine, complete))
     by_index = sorted((i, p) for share, _ in gathered for i, p in share)

@@ -57,17 +57,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _launch(*args: str) -> None:
-    """Run this file as a 2-rank torchrun job on the loopback interface."""
-    env = {
+def _env() -> dict[str, str]:
+    return {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "OMP_NUM_THREADS": "1",
         "NUMBA_NUM_THREADS": "1",
         "GLOO_SOCKET_IFNAME": "lo",
     }
+
+
+def _launch(*args: str) -> None:
+    """Run this file (or ``-m MODULE ...``) as a 2-rank torchrun job on the loopback interface."""
+    env = _env()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2"]
-    cmd += ["--master-addr", "127.0.0.1", "--master-port", str(_free_port()), __file__, *args]
+    cmd += ["--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
+    cmd += list(args) if args[0] == "-m" else [__file__, *args]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -180,6 +185,33 @@ def test_two_rank_ehd_evaluation_and_sweep_match_one_process(single_runs, tmp_pa
         for p in record["points"]:
             p.pop("seconds")
     assert got["sweep"] == json.loads(json.dumps(want))
+
+
+def test_cli_train_on_two_ranks_matches_one_process(tmp_path):
+    flags = ["train", "--dataset", "digits", "--epochs", "1", "--batch-size", "64", "--quiet"]
+    single = subprocess.run(
+        [sys.executable, "-m", "gnet", *flags, "--out", str(tmp_path / "one")],
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=LAUNCH_TIMEOUT_S,
+    )
+    assert single.returncode == 0, single.stderr[-3000:]
+    _launch("-m", "gnet", *flags, "--out", str(tmp_path / "two"))
+    one, two = (load_checkpoint(tmp_path / run / "last.pt")["state_dict"] for run in ("one", "two"))
+    assert _max_difference(one, two) < WEIGHT_TOLERANCE
+    summaries = [json.loads((tmp_path / run / "summary.json").read_text()) for run in ("one", "two")]
+    assert summaries[0]["test_accuracy_last"] == summaries[1]["test_accuracy_last"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "gnet", *flags, "--out", str(tmp_path / "x"), "--distributed"],
+        env={k: v for k, v in _env().items() if k not in ("RANK", "WORLD_SIZE")},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=LAUNCH_TIMEOUT_S,
+    )
+    assert refused.returncode == 2 and "torchrun" in refused.stderr
 
 
 def test_sharded_helpers_in_one_process_equal_the_plain_calls(single_runs):

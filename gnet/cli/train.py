@@ -58,12 +58,13 @@ def _train_config(args: argparse.Namespace, family: str) -> TrainConfig:
 
 def _start(args: argparse.Namespace) -> torch.device:
     """Join the process group when asked (``--distributed``) or launched by torchrun with several processes; returns
-    the device to train on."""
+    the device to run on."""
+    device = getattr(args, "device", "cpu")
     if args.distributed or (launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1):
-        return init_distributed(args.device)
-    if args.device == "cuda" and not torch.cuda.is_available():
+        return init_distributed(device)
+    if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but torch sees no CUDA device")
-    return torch.device(args.device)
+    return torch.device(device)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -151,6 +152,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from gnet.cli.ehd import cmd_eval_ehd  # EHD models have their own evaluator
 
         return cmd_eval_ehd(args)
+    _start(args)
+    try:
+        return _eval(args)
+    finally:
+        shutdown()
+
+
+def _eval(args: argparse.Namespace) -> int:
+    """``gnet eval`` of a checkpoint; under a process group the test items are split over the ranks (the accuracy
+    is reduced with all_reduce) and rank 0 prints."""
     model, config, data = load_model_and_data(args)
     check_input_shape(model, data.input_shape, data.n_classes)
     x, y = data.test.tensors
@@ -159,6 +170,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     loss, acc = evaluate(model, x, y)
     dt = time.perf_counter() - t0
+    if not is_main():
+        return 0
     print(f"{data.name} test accuracy {acc:.4f}  loss {loss:.4f}  ({len(x) / dt:.0f} img/s)")
     family = config_family(config)
     if family != "gnet":
@@ -256,4 +269,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--batch-size", type=int, default=256)
     e.add_argument("--limit", type=int, default=None, help="evaluate only the first LIMIT test items")
     e.add_argument("--quiet", action="store_true")
+    e.add_argument(
+        "--distributed",
+        action="store_true",
+        help="under torchrun: split the test items of a .pt checkpoint over the ranks (on by itself when torchrun "
+        "starts more than one process)",
+    )
     e.set_defaults(func=cmd_eval)
