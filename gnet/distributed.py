@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from hdc._validate import check_int
+from hdc._validate import check_int, check_number
 
 __all__ = [
     "ShardedEval",
@@ -75,12 +76,15 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def init_distributed(device: str = "cpu", backend: str | None = None) -> torch.device:
+def init_distributed(device: str = "cpu", backend: str | None = None, timeout_s: float | None = None) -> torch.device:
     """Join the process group described by torchrun's environment variables; returns this rank's device.
 
     Args:
         device: ``"cpu"`` or ``"cuda"``; with ``"cuda"`` each process takes GPU ``LOCAL_RANK`` of its machine.
         backend: ``None`` picks ``nccl`` for CUDA and ``gloo`` for the CPU.
+        timeout_s: how long a collective (a barrier) waits for the other ranks; ``None``: torch's default (10 min
+            for nccl, 30 min for gloo). Raise it where ranks wait at a barrier while rank 0 works alone (a long
+            training stage before a sharded sweep).
 
     Raises:
         ValueError: not launched by torchrun (no ``RANK`` / ``WORLD_SIZE`` in the environment), an unknown device,
@@ -101,7 +105,12 @@ def init_distributed(device: str = "cpu", backend: str | None = None) -> torch.d
         dev = torch.device("cuda", local)
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend or ("nccl" if dev.type == "cuda" else "gloo"))
+        kind = backend or ("nccl" if dev.type == "cuda" else "gloo")
+        if timeout_s is None:
+            dist.init_process_group(backend=kind)
+        else:
+            seconds = check_number(timeout_s, "timeout_s", minimum=0.0, strict=True)
+            dist.init_process_group(backend=kind, timeout=timedelta(seconds=seconds))
     return dev
 
 
