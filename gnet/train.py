@@ -12,6 +12,20 @@ Two optional model hooks let other families train in the same loop without the l
   (a BNN's quantizers) follow it. The model keeps the value in its state (a buffer), so it is saved in every
   checkpoint.
 - ``model.clip_latent_()`` is called after every optimizer step (a BNN clips its latent weights).
+
+Data-parallel training: when a process group of more than one rank is active (``gnet.distributed.init_distributed``
+under torchrun), the model runs inside ``DistributedDataParallel`` (the hooks are called on the model itself, not on
+the wrapper). Every rank draws the same global permutation from the seeded shuffle generator and takes its
+:func:`gnet.distributed.shard_range` slice of each global batch of ``batch_size`` items, so the union of the ranks'
+micro-batches at step s is the single-process batch s (torch's ``DistributedSampler`` strides the permutation
+instead, which would give other batches). Each rank's summed loss is scaled by ``world_size / len(batch)``, so
+DDP's gradient average is the gradient of the global batch's mean loss, the partial last batch included: the
+learning rate means what it means in one process. Augmentation is drawn for the whole global batch on every rank
+(the same draws as one process; the generators stay in step on all ranks, so a checkpoint resumes on any number of
+ranks). Validation is split over the ranks and its sums reduced with ``all_reduce``. Dropout masks come from a
+per-rank stream seeded by (seed, rank, epoch), so they differ from a single process's; BatchNorm statistics are
+those of each rank's micro-batch (DDP broadcasts rank 0's buffers), so a network with BatchNorm or dropout trains
+like, but not bit-identically to, one process. Rank 0 writes the checkpoints; the others wait at a barrier.
 """
 
 from __future__ import annotations
@@ -25,13 +39,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from gnet.augment import AUGMENTATIONS, augment_batch
 from gnet.checkpoint import load_checkpoint, save_checkpoint
+from gnet.distributed import all_reduce_sum, barrier, is_active, is_main, rank, shard_range, world_size
 from hdc._validate import check_int, check_number
 from hdc.io import atomic_write_text
 
@@ -109,28 +126,53 @@ def _check_pair(name: str, pair: Pair) -> Pair:
     return x, y.long()
 
 
+def _device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (the CPU for a model without parameters)."""
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Argmax predictions (N,) int64 in eval mode."""
+    """Argmax predictions (N,) int64 in eval mode, on the CPU."""
     was = model.training
     model.eval()
-    out = torch.cat([model(x[i : i + batch_size]).argmax(dim=1) for i in range(0, len(x), batch_size)])
+    dev = _device(model)
+    out = torch.cat([model(x[i : i + batch_size].to(dev)).argmax(dim=1).cpu() for i in range(0, len(x), batch_size)])
     model.train(was)
     return out
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> tuple[float, float]:
-    """(mean cross-entropy loss, accuracy) in eval mode."""
+def _eval_sums(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, int]:
+    """(summed cross-entropy loss, correct count) over (x, y) in eval mode."""
     was = model.training
     model.eval()
+    dev = _device(model)
     loss, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
-        logits = model(x[i : i + batch_size])
-        loss += F.cross_entropy(logits, y[i : i + batch_size], reduction="sum").item()
-        correct += (logits.argmax(dim=1) == y[i : i + batch_size]).sum().item()
+        logits = model(x[i : i + batch_size].to(dev))
+        yb = y[i : i + batch_size].to(dev)
+        loss += F.cross_entropy(logits, yb, reduction="sum").item()
+        correct += int((logits.argmax(dim=1) == yb).sum().item())
     model.train(was)
-    return loss / len(x), correct / len(x)
+    return loss, correct
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy) in eval mode.
+
+    Under an active process group each rank evaluates its :func:`gnet.distributed.shard_range` slice and the sums
+    are reduced with ``all_reduce`` (the accuracy is exact; the loss may differ from one process's in the last bits,
+    being summed in another order). Every rank must call it then.
+    """
+    if not is_active():
+        loss, correct = _eval_sums(model, x, y, batch_size)
+        return loss / len(x), correct / len(x)
+    start, stop = shard_range(len(x), rank(), world_size())
+    loss, correct = _eval_sums(model, x[start:stop], y[start:stop], batch_size) if stop > start else (0.0, 0)
+    loss_sum, correct_sum = all_reduce_sum([loss, correct])
+    return loss_sum / len(x), correct_sum / len(x)
 
 
 def _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen) -> dict[str, Any]:
@@ -180,31 +222,111 @@ def _train_epoch(
     shuffle_gen: torch.Generator,
     augment_gen: torch.Generator,
     progress: bool,
+    ddp: DistributedDataParallel | None = None,
 ) -> tuple[float, float]:
-    """One pass over (x, y) in shuffled batches; returns (mean training loss, training accuracy)."""
+    """One pass over (x, y) in shuffled batches; returns (mean training loss, training accuracy).
+
+    With ``ddp`` (the model wrapped in DistributedDataParallel) each rank runs its slice of every global batch.
+    """
     model.train()
     n = len(x)
     steps = math.ceil(n / config.batch_size)
     order = torch.randperm(n, generator=shuffle_gen)
     total, correct, seen = 0.0, 0, 0
     clip = _hook(model, "clip_latent_")
+    dev = _device(model)
     bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
     for step in bar:
         idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-        logits = model(augment_batch(x[idx], config.augment, augment_gen))
-        loss = F.cross_entropy(logits, y[idx])
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"loss became {loss.item()} at epoch {epoch + 1}, batch {step + 1}")
+        xb, yb = augment_batch(x[idx], config.augment, augment_gen).to(dev), y[idx].to(dev)
+        if ddp is None:
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            batch_loss = loss.item()
+            batch_correct = (logits.argmax(dim=1) == yb).sum().item()
+        else:
+            loss, batch_loss, batch_correct = _ddp_loss(ddp, xb, yb)
+        if not math.isfinite(batch_loss):
+            raise NonFiniteLossError(f"loss became {batch_loss} at epoch {epoch + 1}, batch {step + 1}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if clip is not None:
             clip()
-        total += loss.item() * len(idx)
-        correct += (logits.argmax(dim=1) == y[idx]).sum().item()
+        total += batch_loss * len(idx)
+        correct += batch_correct
         seen += len(idx)
         bar.set_postfix(loss=f"{total / seen:.4f}", acc=f"{correct / seen:.4f}")
     return total / seen, correct / seen
+
+
+def _ddp_loss(ddp: DistributedDataParallel, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, float, int]:
+    """This rank's share of a global batch (xb, yb): (loss to backpropagate, the global batch's mean loss, its
+    correct count), the last two reduced over the ranks (so every rank sees the same, and raises together).
+
+    The loss is this rank's summed cross-entropy times ``world_size / len(xb)``: DDP averages gradients over the
+    ranks, which then gives the gradient of the global batch's mean loss, whatever the micro-batch sizes.
+    """
+    n, world = len(xb), world_size()
+    start, stop = shard_range(n, rank(), world)
+    weight = world / n
+    if stop == start:  # fewer items than ranks: a one-item forward weighted 0 keeps this rank in the gradient sync
+        start, stop, weight = 0, 1, 0.0
+    logits = ddp(xb[start:stop])
+    summed = F.cross_entropy(logits, yb[start:stop], reduction="sum")
+    local = [summed.item(), (logits.argmax(dim=1) == yb[start:stop]).sum().item()] if weight else [0.0, 0]
+    loss_sum, correct = all_reduce_sum(local)
+    return summed * weight, loss_sum / n, int(correct)
+
+
+def _rank_seed(seed: int, epoch: int) -> int:
+    """The torch RNG seed (dropout) of this rank in ``epoch`` under data parallelism: its own stream per rank,
+    independent of how many epochs ran before (so a resume on any number of ranks is deterministic)."""
+    return int(np.random.SeedSequence([seed, rank(), epoch]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+
+def _record(
+    epoch: int, train_loss: float, train_acc: float, val_loss: float, val_acc: float, lr: float, t0: float
+) -> dict[str, float]:
+    """One epoch's entry of the history (``seconds`` since ``t0``, a ``time.perf_counter()`` reading)."""
+    return {
+        "epoch": epoch + 1,
+        "train_loss": train_loss,
+        "train_accuracy": train_acc,
+        "val_loss": val_loss,
+        "val_accuracy": val_acc,
+        "lr": lr,
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def _check_world(config: TrainConfig) -> bool:
+    """True under an active process group, whose number of ranks must divide the global batch."""
+    if is_active() and config.batch_size % world_size() != 0:
+        raise ValueError(
+            f"batch_size {config.batch_size} is the global batch and must be divisible by the number of ranks "
+            f"({world_size()}); each rank runs batch_size / ranks items per step"
+        )
+    return is_active()
+
+
+def _wrap(model: nn.Module) -> DistributedDataParallel:
+    """``model`` in DistributedDataParallel (on its GPU where it has one)."""
+    dev = _device(model)
+    return DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
+
+
+def _write_epoch(
+    out: Path, model: nn.Module, config: dict[str, Any], result: TrainResult, state: dict[str, Any], improved: bool
+) -> None:
+    """``best.pt`` (when ``improved``), ``last.pt`` and ``history.json`` from rank 0; the other ranks wait for them
+    (a resume or a reader may need them next)."""
+    if is_main():
+        if improved:
+            save_checkpoint(out / "best.pt", model, config, epoch=state["epoch"])
+        save_checkpoint(out / "last.pt", model, config, **state)
+        atomic_write_text(out / "history.json", json.dumps(dataclasses.asdict(result), indent=1))
+    barrier()
 
 
 def train(
@@ -228,7 +350,11 @@ def train(
         resume: a ``last.pt`` written by an earlier call; training continues exactly where it stopped.
         on_epoch: called with each epoch's record after that epoch's checkpoints are written, so an exception
             raised there (an interruption) leaves a ``last.pt`` to resume from.
+
+    Under a process group (module docstring) every rank calls ``train`` alike; ``config.batch_size`` is the global
+    batch; rank 0 writes the files (``out_dir`` and ``resume`` on a file system every rank sees).
     """
+    distributed = _check_world(config)
     x_tr, y_tr = _check_pair("training", train_data)
     x_va, y_va = _check_pair("validation", val_data)
     out = Path(out_dir) if out_dir is not None else None
@@ -246,26 +372,22 @@ def train(
         if resume is not None:
             result, start_epoch = _restore(resume, model, optimizer, scheduler, shuffle_gen, augment_gen)
             since_best = start_epoch - 1 - result.best_epoch
+        ddp = _wrap(model) if distributed else None  # after the restore: DDP broadcasts rank 0's state
+        progress = progress and is_main()
 
         set_progress = _hook(model, "set_progress")
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
+            if distributed:
+                torch.manual_seed(_rank_seed(config.seed, epoch))
             if set_progress is not None:
                 set_progress(annealing_progress(epoch, config.anneal_epochs or config.epochs))
             train_loss, train_acc = _train_epoch(
-                model, x_tr, y_tr, config, optimizer, epoch, shuffle_gen, augment_gen, progress
+                model, x_tr, y_tr, config, optimizer, epoch, shuffle_gen, augment_gen, progress, ddp
             )
             val_loss, val_acc = evaluate(model, x_va, y_va, config.eval_batch_size)
             scheduler.step(val_loss)
-            record = {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "train_accuracy": train_acc,
-                "val_loss": val_loss,
-                "val_accuracy": val_acc,
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - t0,
-            }
+            record = _record(epoch, train_loss, train_acc, val_loss, val_acc, optimizer.param_groups[0]["lr"], t0)
             result.history.append(record)
             improved = not (val_acc <= result.best_val_accuracy)  # first epoch: best is NaN
             if improved:
@@ -280,11 +402,8 @@ def train(
             stop = config.early_stopping is not None and since_best >= config.early_stopping
             result.stopped_early = stop
             if out is not None:
-                if improved:
-                    save_checkpoint(out / "best.pt", model, full_config, epoch=epoch)
                 state = _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen)
-                save_checkpoint(out / "last.pt", model, full_config, **state)
-                atomic_write_text(out / "history.json", json.dumps(dataclasses.asdict(result), indent=1))
+                _write_epoch(out, model, full_config, result, state, improved)
             if on_epoch is not None:
                 on_epoch(record)
             if stop:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from torch import nn
 
 from gnet.checkpoint import config_family, load_model
 from gnet.data import DataSplits, load_dataset, load_for_model
+from gnet.distributed import barrier, init_distributed, is_active, is_main, launched_by_torchrun, shutdown, world_size
 from gnet.models import (
     ARCHITECTURES,
     DEFAULT_DIFFLOGIC,
@@ -54,10 +56,33 @@ def _train_config(args: argparse.Namespace, family: str) -> TrainConfig:
     )
 
 
+def _start(args: argparse.Namespace) -> torch.device:
+    """Join the process group when asked (``--distributed``) or launched by torchrun with several processes; returns
+    the device to run on."""
+    device = getattr(args, "device", "cpu")
+    if args.distributed or (launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1):
+        return init_distributed(device)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA device")
+    return torch.device(device)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    device = _start(args)
+    try:
+        return _train(args, device)
+    finally:
+        shutdown()
+
+
+def _train(args: argparse.Namespace, device: torch.device) -> int:
     family = family_of(args.method)
     scaling = input_scaling(args.method)
+    if not is_main():
+        barrier()  # rank 0 fetches the data set first, so that the ranks do not download it at once
     data = load_dataset(args.dataset, args.data_dir, val_fraction=args.val_fraction, seed=args.seed, scaling=scaling)
+    if is_main():
+        barrier()
     model, model_config = build_for_method(args.method, data, args.arch, args.activation, seed=args.seed)
     fit_encoder = getattr(model, "fit_encoder", None)
     if callable(fit_encoder):  # DiffLogic quantile thresholds come from the training inputs (saved as a buffer)
@@ -75,6 +100,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         }
     )
     out = Path(args.out)
+    if is_active() and is_main():
+        print(f"data-parallel training on {world_size()} ranks: global batch {config.batch_size}")
+    model.to(device)
     t0 = time.perf_counter()
     result = train(
         model,
@@ -87,10 +115,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     seconds = time.perf_counter() - t0
+    model.cpu()
     best, _ = load_model(out / "best.pt")
     x_te, y_te = data.test.tensors
-    _, final_acc = evaluate(model, x_te, y_te)
+    _, final_acc = evaluate(model, x_te, y_te)  # split over the ranks under a process group
     _, best_acc = evaluate(best, x_te, y_te)
+    if not is_main():
+        return 0
     summary = {
         "dataset": data.name,
         "method": args.method,
@@ -121,6 +152,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from gnet.cli.ehd import cmd_eval_ehd  # EHD models have their own evaluator
 
         return cmd_eval_ehd(args)
+    _start(args)
+    try:
+        return _eval(args)
+    finally:
+        shutdown()
+
+
+def _eval(args: argparse.Namespace) -> int:
+    """``gnet eval`` of a checkpoint; under a process group the test items are split over the ranks (the accuracy
+    is reduced with all_reduce) and rank 0 prints."""
     model, config, data = load_model_and_data(args)
     check_input_shape(model, data.input_shape, data.n_classes)
     x, y = data.test.tensors
@@ -129,6 +170,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     loss, acc = evaluate(model, x, y)
     dt = time.perf_counter() - t0
+    if not is_main():
+        return 0
     print(f"{data.name} test accuracy {acc:.4f}  loss {loss:.4f}  ({len(x) / dt:.0f} img/s)")
     family = config_family(config)
     if family != "gnet":
@@ -202,6 +245,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="directory for best.pt, last.pt, history.json, summary.json")
     p.add_argument("--resume", default=None, help="a last.pt to continue from")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel training under torchrun (DistributedDataParallel; --batch-size is the global batch, "
+        "split over the ranks); on by itself when torchrun starts more than one process; see docs/distributed.md",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="train on the CPU or a CUDA GPU (under torchrun: GPU LOCAL_RANK of each machine, nccl)",
+    )
     p.set_defaults(func=cmd_train)
 
     e = sub.add_parser(
@@ -214,4 +269,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--batch-size", type=int, default=256)
     e.add_argument("--limit", type=int, default=None, help="evaluate only the first LIMIT test items")
     e.add_argument("--quiet", action="store_true")
+    e.add_argument(
+        "--distributed",
+        action="store_true",
+        help="under torchrun: split the test items of a .pt checkpoint over the ranks (on by itself when torchrun "
+        "starts more than one process)",
+    )
     e.set_defaults(func=cmd_eval)
