@@ -253,6 +253,7 @@ def sweep_sharded(
     todo = [(d, s) for s in seeds for d in dims if (_key(d), s) not in have]
     me, world = rank(), world_size()
     mine: list[tuple[int, Any]] = []
+    resolved: dict[str, Any] = {}
     complete = True
     for i in range(me, len(todo), world):
         dim, seed = todo[i]
@@ -262,13 +263,17 @@ def sweep_sharded(
         part = sweep(model, x, y, [dim], [seed], **settings, progress=progress and me == 0)
         point = part.points[0]
         mine.append((i, point))
+        resolved.update(part.settings)  # what a conversion decided (e.g. the precision "auto" chose)
         if on_point is not None:
             local = SweepResult(base.dims, base.seeds, base.settings, base.n_test, base.float_accuracy)
             local.points = done + [p for _, p in mine]
             on_point(local, point)
-    gathered = all_gather_objects((mine, complete))
-    by_index = sorted((i, p) for share, _ in gathered for i, p in share)
-    result = SweepResult(base.dims, base.seeds, base.settings, base.n_test, base.float_accuracy)
+    gathered = all_gather_objects((mine, complete, resolved))
+    by_index = sorted((i, p) for share, _, _ in gathered for i, p in share)
+    settings_out = dict(base.settings)
+    for _, _, decided in gathered:
+        settings_out.update(decided)
+    result = SweepResult(base.dims, base.seeds, settings_out, base.n_test, base.float_accuracy)
     result.points = done + [p for _, p in by_index]
-    result.complete = all(ok for _, ok in gathered)
+    result.complete = all(ok for _, ok, _ in gathered)
     return result
