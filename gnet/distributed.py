@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -36,11 +37,13 @@ __all__ = [
     "all_gather_objects",
     "all_reduce_sum",
     "barrier",
+    "distributed_session",
     "evaluate_sharded",
     "init_distributed",
     "is_active",
     "is_main",
     "launched_by_torchrun",
+    "main_first",
     "rank",
     "shard_range",
     "shutdown",
@@ -120,6 +123,36 @@ def shutdown() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
     _OBJECT_GROUP = None
+
+
+@contextmanager
+def distributed_session(requested: bool = False, device: str = "cpu") -> Iterator[bool]:
+    """The process group of a command: joined when ``requested`` (``--distributed``) or when torchrun started more
+    than one process, left on exit (also on an error). Yields True when the work is to be split (more than one
+    rank), False in a single process, where every helper here does the whole job itself.
+
+    Raises:
+        ValueError: ``requested`` outside torchrun (see :func:`init_distributed`).
+    """
+    if requested or (launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1):
+        init_distributed(device)
+    try:
+        yield is_active()
+    finally:
+        shutdown()
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """Rank 0 runs the block first, the other ranks once it is done (a download that must happen once); a plain
+    block in a single process."""
+    if not is_main():
+        barrier()
+    try:
+        yield
+    finally:
+        if is_main():
+            barrier()
 
 
 def barrier() -> None:
@@ -252,8 +285,7 @@ def sweep_sharded(
     have = {(_key(p.dim), p.seed) for p in done}
     todo = [(d, s) for s in seeds for d in dims if (_key(d), s) not in have]
     me, world = rank(), world_size()
-    mine: list[tuple[int, Any]] = []
-    resolved: dict[str, Any] = {}
+    mine: list[tuple[int, Any, Any]] = []  # (index in todo, point, the precision "auto" resolved to on this rank)
     complete = True
     for i in range(me, len(todo), world):
         dim, seed = todo[i]
@@ -262,18 +294,16 @@ def sweep_sharded(
             break
         part = sweep(model, x, y, [dim], [seed], **settings, progress=progress and me == 0)
         point = part.points[0]
-        mine.append((i, point))
-        resolved.update(part.settings)  # what a conversion decided (e.g. the precision "auto" chose)
+        mine.append((i, point, part.settings.get("precision_resolved")))
         if on_point is not None:
-            local = SweepResult(base.dims, base.seeds, base.settings, base.n_test, base.float_accuracy)
-            local.points = done + [p for _, p in mine]
+            local = SweepResult(base.dims, base.seeds, dict(part.settings), base.n_test, base.float_accuracy)
+            local.points = done + [p for _, p, _ in mine]
             on_point(local, point)
-    gathered = all_gather_objects((mine, complete, resolved))
-    by_index = sorted((i, p) for share, _, _ in gathered for i, p in share)
-    settings_out = dict(base.settings)
-    for _, _, decided in gathered:
-        settings_out.update(decided)
-    result = SweepResult(base.dims, base.seeds, settings_out, base.n_test, base.float_accuracy)
-    result.points = done + [p for _, p in by_index]
-    result.complete = all(ok for _, ok, _ in gathered)
+    gathered = all_gather_objects((mine, complete))
+    by_index = sorted(((i, p, r) for share, _ in gathered for i, p, r in share), key=lambda t: t[0])
+    result = SweepResult(base.dims, base.seeds, dict(base.settings), base.n_test, base.float_accuracy)
+    result.points = done + [p for _, p, _ in by_index]
+    if by_index:  # as in one process: what "auto" chose for the last point computed
+        result.settings["precision_resolved"] = by_index[-1][2]
+    result.complete = all(ok for _, ok in gathered)
     return result

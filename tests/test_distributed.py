@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -67,14 +68,15 @@ def _env() -> dict[str, str]:
     }
 
 
-def _launch(*args: str) -> None:
-    """Run this file (or ``-m MODULE ...``) as a 2-rank torchrun job on the loopback interface."""
+def _launch(*args: str) -> str:
+    """Run this file (or ``-m MODULE ...``) as a 2-rank torchrun job on the loopback interface; returns its stdout."""
     env = _env()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2"]
     cmd += ["--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
     cmd += list(args) if args[0] == "-m" else [__file__, *args]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
 
 
 # --- the workers (run under torchrun) -------------------------------------------------------------------------
@@ -212,6 +214,43 @@ def test_cli_train_on_two_ranks_matches_one_process(tmp_path):
         timeout=LAUNCH_TIMEOUT_S,
     )
     assert refused.returncode == 2 and "torchrun" in refused.stderr
+
+
+def _gnet(*args: str) -> str:
+    """``python3 -m gnet ARGS`` in one process; returns its stdout."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "gnet", *args],
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=LAUNCH_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def _sweep_record(path: Path) -> dict:
+    record = json.loads(path.read_text())
+    for p in record["points"]:
+        p.pop("seconds")
+    return record
+
+
+def test_cli_sweep_and_ehd_eval_on_two_ranks_match_one_process(single_runs, tmp_path):
+    out, _, _ = single_runs
+    checkpoint = str(out / "one" / "best.pt")
+    flags = ["sweep", checkpoint, "--dim", *map(str, DIMS), "--seeds", "2", "--limit", str(N_TEST), "--quiet"]
+    _gnet(*flags, "--out", str(tmp_path / "one"))
+    _launch("-m", "gnet", *flags, "--out", str(tmp_path / "two"))
+    one, two = (_sweep_record(tmp_path / run / "sweep.json") for run in ("one", "two"))
+    assert len(two["points"]) == len(DIMS) * 2 and two == one
+    ehd = str(tmp_path / "model.ehd")
+    _gnet("convert", checkpoint, "--dim", "64", "--seed", "5", "--out", ehd)
+    pattern = r"EHD test accuracy (\d\.\d+) on (\d+) items"
+    single = re.findall(pattern, _gnet("eval", ehd, "--limit", str(N_TEST), "--batch-size", "50", "--quiet"))
+    ranks = re.findall(pattern, _launch("-m", "gnet", "eval", ehd, "--limit", str(N_TEST), "--batch-size", "50"))
+    assert single == ranks == [(single[0][0], str(N_TEST))]  # rank 0 alone prints
 
 
 def test_sharded_helpers_in_one_process_equal_the_plain_calls(single_runs):

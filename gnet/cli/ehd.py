@@ -11,6 +11,7 @@ from gnet.checkpoint import load_model
 from gnet.cli._args import add_dim_argument, dim_value
 from gnet.cli._timing import steady_state
 from gnet.data import load_test_split
+from gnet.distributed import distributed_session, evaluate_sharded, is_main, main_first, sweep_sharded, world_size
 from gnet.ehd import EHDModel, convert, parse_dim, sweep
 from gnet.plots import plot_sweep
 from gnet.train import evaluate
@@ -101,47 +102,69 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_ehd(args: argparse.Namespace) -> int:
+    """``gnet eval model.ehd``; under torchrun with several processes (or ``--distributed``) the test items are
+    split over the ranks (:func:`gnet.distributed.evaluate_sharded`) and rank 0 prints."""
     limit = check_limit(args.limit)
-    ehd = EHDModel.load(args.model)
-    name, x, y = load_test_split(ehd.meta, args.dataset, args.data_dir, limit)
-    r, timing = steady_state(lambda k: ehd.evaluate(x[:k], y[:k], args.batch_size, not args.quiet), len(x))
-    print(
-        f"{name} EHD test accuracy {r.accuracy:.4f} on {r.n_items} items, {timing.images_per_second:.1f} img/s "
-        f"steady state (dim per layer {ehd.dim_per_layer}, {ehd.meta.get('embedding')}, "
-        f"precision {ehd.meta.get('precision', 'float32')}); one-off warm-up {timing.warmup_seconds:.1f}s not timed"
-    )
+    with distributed_session(getattr(args, "distributed", False)) as sharded:
+        ehd = EHDModel.load(args.model)
+        with main_first():  # rank 0 fetches the data set first, so that the ranks do not download it at once
+            name, x, y = load_test_split(ehd.meta, args.dataset, args.data_dir, limit)
+        about = (
+            f"dim per layer {ehd.dim_per_layer}, {ehd.meta.get('embedding')}, "
+            f"precision {ehd.meta.get('precision', 'float32')}"
+        )
+        if sharded:
+            r = evaluate_sharded(lambda xs: ehd.predict(xs, batch_size=args.batch_size), x, y)
+            if is_main():
+                print(
+                    f"{name} EHD test accuracy {r.accuracy:.4f} on {r.n_items} items, {r.n_items / r.seconds:.1f} "
+                    f"img/s on {world_size()} ranks, warm-up included ({about})"
+                )
+            return 0
+        e, timing = steady_state(lambda k: ehd.evaluate(x[:k], y[:k], args.batch_size, not args.quiet), len(x))
+        print(
+            f"{name} EHD test accuracy {e.accuracy:.4f} on {e.n_items} items, {timing.images_per_second:.1f} img/s "
+            f"steady state ({about}); one-off warm-up {timing.warmup_seconds:.1f}s not timed"
+        )
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    """``gnet sweep``; under torchrun with several processes (or ``--distributed``) the (dim, seed) points are dealt
+    to the ranks (:func:`gnet.distributed.sweep_sharded`); rank 0 prints and writes the same files as one process."""
     seeds = check_int(args.seeds, "--seeds", minimum=1)
     limit = check_limit(args.limit)
     check_int(args.batch_size, "--batch-size", minimum=1)
+    first = check_int(args.seed, "--seed", minimum=0)
     out = check_out_dir(args.out)
-    model, config = load_model(args.checkpoint)
-    name, x, y = load_test_split(config, args.dataset, args.data_dir, limit)
-    dims = [parse_dim(v) for v in dim_value(args)]
-    _, float_acc = evaluate(model, x, y)
-    result = sweep(
-        model,
-        x,
-        y,
-        dims,
-        range(check_int(args.seed, "--seed", minimum=0), args.seed + seeds),
-        embedding=parse_per_layer(args.embedding),
-        conv_projection=args.conv_projection,
-        precision=parse_per_layer(args.precision),
-        batch_size=args.batch_size,
-        float_accuracy=float_acc,
-        progress=not args.quiet,
-    )
-    for row in result.rows:
-        print(f"dim={row.dim}: {row.accuracy_mean:.4f} +- {row.accuracy_std:.4f}")
-    make_out_dir(out)
-    record = {"dataset": name, "checkpoint": str(args.checkpoint), **result.to_dict()}
-    atomic_write_text(out / "sweep.json", json.dumps(record, indent=1))
-    plot_sweep(record, out / "sweep.png")
-    print(f"float accuracy {float_acc:.4f}; wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
+    with distributed_session(args.distributed) as sharded:
+        model, config = load_model(args.checkpoint)
+        with main_first():  # rank 0 fetches the data set first, so that the ranks do not download it at once
+            name, x, y = load_test_split(config, args.dataset, args.data_dir, limit)
+        dims = [parse_dim(v) for v in dim_value(args)]
+        _, float_acc = evaluate(model, x, y)  # every rank: the items are split under a process group
+        result = (sweep_sharded if sharded else sweep)(  # one process: one progress bar over every point
+            model,
+            x,
+            y,
+            dims,
+            range(first, first + seeds),
+            embedding=parse_per_layer(args.embedding),
+            conv_projection=args.conv_projection,
+            precision=parse_per_layer(args.precision),
+            batch_size=args.batch_size,
+            float_accuracy=float_acc,
+            progress=not args.quiet,
+        )
+        if not is_main():
+            return 0
+        for row in result.rows:
+            print(f"dim={row.dim}: {row.accuracy_mean:.4f} +- {row.accuracy_std:.4f}")
+        make_out_dir(out)
+        record = {"dataset": name, "checkpoint": str(args.checkpoint), **result.to_dict()}
+        atomic_write_text(out / "sweep.json", json.dumps(record, indent=1))
+        plot_sweep(record, out / "sweep.png")
+        print(f"float accuracy {float_acc:.4f}; wrote {out / 'sweep.json'} and {out / 'sweep.png'}")
     return 0
 
 
@@ -170,4 +193,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--batch-size", type=int, default=256)
     s.add_argument("--out", required=True)
     s.add_argument("--quiet", action="store_true")
+    s.add_argument(
+        "--distributed",
+        action="store_true",
+        help="under torchrun: deal the (dim, seed) points to the ranks (on by itself when torchrun starts more than "
+        "one process); rank 0 writes the files; see docs/distributed.md",
+    )
     s.set_defaults(func=cmd_sweep)

@@ -272,7 +272,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument(
         "--distributed",
         action="store_true",
-        help="under torchrun: split the test items of a .pt checkpoint over the ranks (on by itself when torchrun "
-        "starts more than one process)",
+        help="under torchrun: split the test items of a .pt checkpoint or an .ehd model over the ranks (on by itself "
+        "when torchrun starts more than one process)",
     )
     e.set_defaults(func=cmd_eval)
