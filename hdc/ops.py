@@ -91,6 +91,13 @@ def _check_bipolar_array(x: Any, name: str) -> Any:
     return arr
 
 
+def _is_unsigned(x: Any) -> bool:
+    """An unsigned integer numpy array or torch tensor (torch has uint8, uint16, uint32, uint64)."""
+    if type(x).__module__.startswith("torch"):
+        return str(x.dtype).startswith("torch.uint")
+    return bool(np.issubdtype(x.dtype, np.unsignedinteger))
+
+
 def _check_pm1(x: Any, name: str) -> None:
     """Refuse a bipolar operand holding anything but -1 and +1 (NaN, 0.5, 0, or an int64 array of packed words):
     its product would be a silently wrong hypervector."""
@@ -327,6 +334,8 @@ def bundle(
     if _is_packed(x):
         return _bundle_packed(x, dim, weights, ties, seed)
     arr = _check_bipolar_array(x, "x")
+    if _is_unsigned(arr):  # the majority's -1 would wrap to the dtype's maximum
+        raise ValueError(f"bundle: a bipolar x needs a signed or float dtype to hold -1, got {arr.dtype}")
     if dim is not None and check_dim(dim) != arr.shape[-1]:
         raise ValueError(f"bundle: dim={dim} does not match x's last axis {arr.shape[-1]}")
     if not type(arr).__module__.startswith("torch"):

@@ -355,3 +355,11 @@ def test_fuzz_read_idx_returns_or_refuses(tmp_path_factory, blob, gz):
     except ValueError:
         return
     assert arr.dtype == np.uint8
+
+
+def test_bundle_refuses_unsigned_bipolar_arrays():
+    """Found by the fuzz test: a uint8 "bipolar" array's majority -1 wrapped to 255 (silently wrong)."""
+    with pytest.raises(ValueError, match="signed or float dtype"):
+        hdc.bundle(np.zeros((2, 1, 2), dtype=np.uint8), ties="random")
+    out = hdc.bundle(np.array([[1, -1], [1, -1], [-1, -1]], dtype=np.int8))
+    np.testing.assert_array_equal(out, [1, -1])
