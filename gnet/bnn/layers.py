@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gnet.bnn.quantizers import FDA, NoiseAdaptation, Quantizer, get, hard_sign
+from gnet.layers.glayers import check_conv_input
 from hdc._validate import check_choice, check_number
 
 __all__ = [
@@ -213,11 +214,7 @@ class _BinaryConvNd(_BinaryLayer):
         return conv(x, w, stride=self.stride, padding=self.padding, dilation=self.dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != self._dims + 2 or x.shape[1] != self.in_channels:
-            expected = "(batch, C, L)" if self._dims == 1 else "(batch, C, H, W)"
-            raise ValueError(
-                f"{type(self).__name__} expects {expected} with C={self.in_channels}, got {tuple(x.shape)}"
-            )
+        check_conv_input(x, self._dims, self.in_channels, type(self).__name__)
         return self.binary_forward(x)
 
     def extra_repr(self) -> str:

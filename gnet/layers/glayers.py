@@ -23,13 +23,20 @@ from gnet.layers._autograd import (
     inverse_norms,
 )
 
-__all__ = ["GConv1d", "GConv2d", "GLayer", "GLinear", "safe_arcsin_cosine"]
+__all__ = ["GConv1d", "GConv2d", "GLayer", "GLinear", "check_conv_input", "safe_arcsin_cosine"]
 
 
 def safe_arcsin_cosine(dot: torch.Tensor, w_norm_sq: torch.Tensor, x_norm_sq: torch.Tensor) -> torch.Tensor:
     """arcsin(dot / (||w|| ||x||)) with no NaN value or gradient at ||x|| = 0 or |rho| -> 1."""
     rho = dot * torch.rsqrt((w_norm_sq + NORM_EPS) * (x_norm_sq + NORM_EPS))
     return torch.asin(rho.clamp(-RHO_LIMIT, RHO_LIMIT))
+
+
+def check_conv_input(x: torch.Tensor, dims: int, in_channels: int, layer_name: str) -> None:
+    """Refuse an input that is not ``(batch, C, L)`` (dims 1) or ``(batch, C, H, W)`` (dims 2) with C = in_channels."""
+    if x.ndim != dims + 2 or x.shape[1] != in_channels:
+        expected = "(batch, C, L)" if dims == 1 else "(batch, C, H, W)"
+        raise ValueError(f"{layer_name} expects {expected} with C={in_channels}, got {tuple(x.shape)}")
 
 
 class GLayer(nn.Module):
@@ -165,11 +172,7 @@ class _GConvNd(GLayer):
         return conv(x, w, stride=self.stride, padding=self.padding, dilation=self.dilation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != self._dims + 2 or x.shape[1] != self.in_channels:
-            expected = "(batch, C, L)" if self._dims == 1 else "(batch, C, H, W)"
-            raise ValueError(
-                f"{type(self).__name__} expects {expected} with C={self.in_channels}, got {tuple(x.shape)}"
-            )
+        check_conv_input(x, self._dims, self.in_channels, type(self).__name__)
         shifted = x + self.bias
         inv_w = inverse_norms(self.weight).view(-1, *([1] * (self._dims + 1)))
         # 1/||w|| folded into the small weight; with BatchNorm the statistics are those of the raw dot products.
