@@ -396,27 +396,27 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
     def over_budget(n: Any, seed: int) -> bool:
         return time.perf_counter() - t0 + cost.get(n_key(n), 0.0) > args.stage_budget_s
 
+    def record_of(points: list[dict[str, Any]], partial: bool) -> dict[str, Any]:
+        return _sweep_record(
+            ctx,
+            name,
+            act,
+            embedding,
+            settings,
+            ckpt,
+            float_acc,
+            len(x),
+            grid,
+            seeds,
+            points,
+            partial,
+            time.perf_counter() - t0,
+        )
+
     def saved(result: SweepResult, point: SweepPoint) -> None:
         cost[n_key(point.dim)] = point.seconds
         ctx.say(f"[{name}] N={point.dim} seed {point.seed}: {point.accuracy:.4f} ({point.seconds:.1f}s)")
-        write_json(
-            path,
-            _sweep_record(
-                ctx,
-                name,
-                act,
-                embedding,
-                settings,
-                ckpt,
-                float_acc,
-                len(x),
-                grid,
-                seeds,
-                as_json(result),
-                True,
-                time.perf_counter() - t0,
-            ),
-        )
+        write_json(path, record_of(as_json(result), True))
 
     done = [SweepPoint(p["n"], p["seed"], p["n_per_layer"], p["accuracy"], p["seconds"]) for p in points]
     result = sweep(
@@ -438,21 +438,7 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
     points = as_json(result)
     have = {(n_key(p["n"]), p["seed"]) for p in points}
     complete = all((n_key(n), s) in have for n in grid for s in seeds)
-    record = _sweep_record(
-        ctx,
-        name,
-        act,
-        embedding,
-        settings,
-        ckpt,
-        float_acc,
-        len(x),
-        grid,
-        seeds,
-        points,
-        not complete,
-        time.perf_counter() - t0,
-    )
+    record = record_of(points, not complete)
     record["complete"] = complete
     record["cut_short"] = not result.complete or not complete
     write_json(path, record)
