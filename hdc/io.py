@@ -43,6 +43,7 @@ __all__ = [
     "digest",
     "load_container",
     "max_load_bytes",
+    "peek_format",
     "save_container",
 ]
 
@@ -217,6 +218,28 @@ def _check_format(path: Path, header: Mapping[str, Any], fmt: str, versions: Col
     if not isinstance(version, int) or isinstance(version, bool) or version not in versions:
         supported = ", ".join(map(str, sorted(versions)))
         raise ContainerError(f"{path}: file version {version!r} is not supported (this reader: {supported})")
+
+
+def peek_format(path: str | os.PathLike, max_bytes: int | None = None) -> tuple[str, int]:
+    """The ``(format, version)`` a container declares, read from its header alone (no array data, no checksum).
+
+    Lets a caller pick the right loader for a file; the loader then checks everything. Raises
+    :class:`ContainerError` for a file that is not a readable container and FileNotFoundError for a missing one.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"file not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            header = _read_header(zf, path, _inspect(zf, path, max_load_bytes(max_bytes)))
+    except ContainerError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError, NotImplementedError) as err:
+        raise ContainerError(f"{path}: not a readable file (truncated or corrupt: {err})") from err
+    fmt, version = header.get("format"), header.get("version")
+    if not isinstance(fmt, str) or not isinstance(version, int) or isinstance(version, bool):
+        raise ContainerError(f"{path}: the header names no format and integer version")
+    return fmt, version
 
 
 def load_container(
