@@ -21,6 +21,14 @@ Every stage has a wall-clock budget (``--stage-budget-s``): training stops betwe
 stop adding points, and the JSON records ``cut_short: true`` and what it covers. Running the same command again
 continues an incomplete stage where it stopped (training from ``last.pt``, sweeps from the points already
 measured). A sweep made from an older checkpoint (its SHA-256 differs) is redone.
+
+Several processes (torch.distributed). Under torchrun the sweeps' (N, seed) points are dealt to the ranks
+(:func:`gnet.distributed.sweep_sharded`), the float accuracy's test items split (``gnet.train.evaluate``) and
+training runs data-parallel (``gnet.train.train``, DistributedDataParallel); rank 0 alone runs the baselines and
+the plot, and writes every file. The sweep files equal a single-process run's (apart from the recorded seconds)
+for the same checkpoint::
+
+    torchrun --nproc-per-node 2 benchmarks/reproduce.py --dataset digits --seeds 4
 """
 
 from __future__ import annotations
@@ -28,7 +36,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import platform
 import shlex
 import statistics
@@ -47,11 +54,13 @@ import torch  # noqa: E402
 
 from gnet.checkpoint import load_checkpoint, load_model  # noqa: E402
 from gnet.data import DataSplits, load_dataset  # noqa: E402
-from gnet.ehd import SweepPoint, SweepResult, parse_dim, resolve_dim, sweep  # noqa: E402
+from gnet.distributed import all_gather_objects, barrier, distributed_session, is_main, sweep_sharded  # noqa: E402
+from gnet.ehd import SweepPoint, SweepResult, parse_dim, resolve_dim  # noqa: E402
 from gnet.ehd.convert import fan_ins as model_fan_ins  # noqa: E402
 from gnet.models import architecture_for, build_model, check_input_shape  # noqa: E402
 from gnet.plots import plot_accuracy_vs_dim  # noqa: E402
 from gnet.train import TrainConfig, evaluate, train  # noqa: E402
+from hdc.io import atomic_write_text  # noqa: E402
 
 ACTIVATIONS = ("rasu", "tasu")
 EMBEDDINGS = ("gaussian", "rademacher", "orthogonal")  # orthogonal: opt-in (--embeddings), not in the default run
@@ -141,10 +150,10 @@ def read_json(path: Path) -> dict[str, Any] | None:
 
 
 def write_json(path: Path, obj: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)  # an interrupted run never leaves a half-written stage file
+    """Write a stage file atomically (an interrupted run never leaves a half-written one); rank 0 only."""
+    if is_main():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(obj, indent=1))
 
 
 def file_sha256(path: Path) -> str:
@@ -241,7 +250,7 @@ def train_config(ctx: Context, epochs: int) -> TrainConfig:
 def stage_train(ctx: Context, act: str) -> dict[str, Any]:
     path = ctx.out / f"train_{act}.json"
     given = dict(ctx.args.checkpoint).get(act)
-    previous = read_json(path)
+    previous = all_gather_objects(read_json(path) if is_main() else None)[0]  # one decision for every rank
     if (
         previous
         and previous.get("complete")
@@ -319,7 +328,8 @@ def _train(ctx: Context, act: str, t0: float) -> dict[str, Any]:
     )
     cut_short, epoch_seconds = False, 0.0
     for epoch in range(done, r["epochs"]):
-        if epoch > done and time.perf_counter() - t0 + epoch_seconds > args.stage_budget_s:
+        over = time.perf_counter() - t0 + epoch_seconds > args.stage_budget_s
+        if epoch > done and all_gather_objects(over)[0]:  # rank 0's clock decides for every rank
             cut_short = True
             break
         t_epoch = time.perf_counter()
@@ -370,7 +380,8 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
         "precision": precision,
         "conv_projection": args.conv_projection,
     }
-    previous = read_json(path)
+    # Every rank must deal the same points: rank 0's reading of the stage file is the one used.
+    previous = all_gather_objects(read_json(path) if is_main() else None)[0]
     points: list[dict[str, Any]] = []
     if previous and all(previous.get(k) == v for k, v in settings.items()):
         points = previous.get("points", [])
@@ -419,7 +430,7 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
         write_json(path, record_of(as_json(result), True))
 
     done = [SweepPoint(p["n"], p["seed"], p["n_per_layer"], p["accuracy"], p["seconds"]) for p in points]
-    result = sweep(
+    result = sweep_sharded(
         model,
         x,
         y,
@@ -431,7 +442,7 @@ def stage_sweep(ctx: Context, act: str, embedding: str) -> dict[str, Any]:
         batch_size=args.batch_size,
         float_accuracy=float_acc,
         done=done,
-        on_point=saved,
+        on_point=saved if is_main() else None,
         stop=over_budget,
         progress=not args.quiet,
     )
@@ -797,6 +808,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stage-budget-s", type=float, default=1800.0, help="wall-clock budget of each stage")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join torchrun's process group (on by itself when torchrun starts more than one process)",
+    )
     return ap
 
 
@@ -827,6 +843,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else REPO / "results" / "reproduce" / slug(args.dataset)
     runs = Path(args.runs_dir) if args.runs_dir else REPO / "runs" / "reproduce" / slug(args.dataset)
     out.mkdir(parents=True, exist_ok=True)
+    with distributed_session(args.distributed):
+        run_stages(args, recipe, out, runs, argv)
+    return 0
+
+
+def run_stages(args: argparse.Namespace, recipe: dict[str, Any], out: Path, runs: Path, argv: list[str]) -> None:
+    """Every requested stage; under a process group the ranks train data-parallel and share the sweeps' points,
+    and rank 0 alone runs the baselines and the plot."""
     command = "PYTHONPATH=. python3 benchmarks/reproduce.py " + shlex.join(argv)
     ctx = Context(
         args=args,
@@ -834,20 +858,22 @@ def main(argv: list[str] | None = None) -> int:
         out=out,
         runs=runs,
         command=command,
-        say=(lambda *a: None) if args.quiet else (lambda *a: print(*a, flush=True)),
+        say=(lambda *a: None) if args.quiet or not is_main() else (lambda *a: print(*a, flush=True)),
     )
-    if "train" in args.stages:
+    if "train" in args.stages:  # data-parallel under a process group (gnet.train.train); rank 0 writes
         for act in args.activations:
             stage_train(ctx, act)
+    barrier()  # the other ranks load the checkpoints rank 0 has just written
     if "sweep" in args.stages:
         for act in args.activations:
             for emb in args.embeddings:
                 stage_sweep(ctx, act, emb)
-    if "baselines" in args.stages and args.baselines and args.baseline_seeds > 0:
-        stage_baselines(ctx)
-    if "plot" in args.stages:
-        stage_plot(ctx)
-    return 0
+    if is_main():
+        if "baselines" in args.stages and args.baselines and args.baseline_seeds > 0:
+            stage_baselines(ctx)
+        if "plot" in args.stages:
+            stage_plot(ctx)
+    barrier()
 
 
 if __name__ == "__main__":

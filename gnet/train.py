@@ -12,6 +12,10 @@ Two optional model hooks let other families train in the same loop without the l
   (a BNN's quantizers) follow it. The model keeps the value in its state (a buffer), so it is saved in every
   checkpoint.
 - ``model.clip_latent_()`` is called after every optimizer step (a BNN clips its latent weights).
+- ``model.recalibrate_batchnorm(x)`` is called after every epoch, before validation, with the first
+  ``CALIBRATION_ITEMS`` training inputs: a BNN's running BatchNorm statistics lag behind its flipping signs (at
+  lr 1e-3 on MNIST the eval network scored 77 % while the same weights with batch statistics scored 97 %), so they
+  are recomputed from the final weights of the epoch; deterministic, so resume stays exact.
 
 Data-parallel training: when a process group of more than one rank is active (``gnet.distributed.init_distributed``
 under torchrun), the model runs inside ``DistributedDataParallel`` (the hooks are called on the model itself, not on
@@ -52,7 +56,10 @@ from gnet.distributed import all_reduce_sum, barrier, is_active, is_main, rank, 
 from hdc._validate import check_int, check_number
 from hdc.io import atomic_write_text
 
-__all__ = ["NonFiniteLossError", "TrainConfig", "TrainResult", "annealing_progress", "evaluate", "predict", "train"]
+# Training items whose batch statistics set a BNN's BatchNorm after each epoch (model.recalibrate_batchnorm).
+CALIBRATION_ITEMS = 10_000
+
+__all__ = ["CALIBRATION_ITEMS", "NonFiniteLossError", "TrainConfig", "TrainResult", "annealing_progress", "evaluate", "predict", "train"]
 
 Pair = tuple[torch.Tensor, ...]  # (x, y), as TensorDataset.tensors holds them
 
@@ -376,6 +383,7 @@ def train(
         progress = progress and is_main()
 
         set_progress = _hook(model, "set_progress")
+        recalibrate = _hook(model, "recalibrate_batchnorm")
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
             if distributed:
@@ -385,6 +393,8 @@ def train(
             train_loss, train_acc = _train_epoch(
                 model, x_tr, y_tr, config, optimizer, epoch, shuffle_gen, augment_gen, progress, ddp
             )
+            if recalibrate is not None:
+                recalibrate(x_tr[:CALIBRATION_ITEMS])
             val_loss, val_acc = evaluate(model, x_va, y_va, config.eval_batch_size)
             scheduler.step(val_loss)
             record = _record(epoch, train_loss, train_acc, val_loss, val_acc, optimizer.param_groups[0]["lr"], t0)

@@ -69,11 +69,11 @@ def _env() -> dict[str, str]:
 
 
 def _launch(*args: str) -> str:
-    """Run this file (or ``-m MODULE ...``) as a 2-rank torchrun job on the loopback interface; returns its stdout."""
+    """Run this file (or ``-m MODULE ...``, or another script) as a 2-rank torchrun job on the loopback interface; returns its stdout."""
     env = _env()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2"]
     cmd += ["--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
-    cmd += list(args) if args[0] == "-m" else [__file__, *args]
+    cmd += list(args) if args[0] == "-m" or args[0].endswith(".py") else [__file__, *args]
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
@@ -269,3 +269,29 @@ if __name__ == "__main__":
     mode, out_dir, path = sys.argv[1:4]
     torch.set_num_threads(1)
     {"train": _worker_train, "ehd": _worker_ehd}[mode](Path(out_dir), Path(path))
+
+
+def test_reproduce_script_on_two_ranks_matches_one_process(single_runs, tmp_path):
+    """benchmarks/reproduce.py under torchrun: the sweep's points are dealt to the ranks, rank 0 writes the files,
+    and the sweep file equals a single process's (apart from the seconds and the finishing time)."""
+    out, _, _ = single_runs
+    script = str(ROOT / "benchmarks" / "reproduce.py")
+    flags = ["--dataset", "digits", "--activations", "rasu", "--embeddings", "gaussian", "--stages", "sweep"]
+    flags += ["--checkpoint", f"rasu={out / 'one' / 'best.pt'}", "--n-grid", *map(str, DIMS), "--seeds", "2"]
+    flags += ["--limit", str(N_TEST), "--quiet"]
+    subprocess.run(
+        [sys.executable, script, *flags, "--out", str(tmp_path / "one")],
+        env=_env(),
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=LAUNCH_TIMEOUT_S,
+    )
+    _launch(script, *flags, "--out", str(tmp_path / "two"))
+    one, two = (json.loads((tmp_path / run / "sweep_rasu_gaussian.json").read_text()) for run in ("one", "two"))
+    for record in (one, two):
+        for key in ("seconds", "finished_utc", "command"):
+            record.pop(key)
+        for point in record["points"]:
+            point.pop("seconds")
+    assert len(two["points"]) == len(DIMS) * 2 and two == one

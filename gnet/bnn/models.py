@@ -158,6 +158,7 @@ class BNN(nn.Sequential):
         check_int(batch_size, "batch_size", 1)
         was = self.training
         norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        device = next(self.parameters()).device
         saved = [m.momentum for m in norms]
         try:
             self.train()
@@ -167,7 +168,7 @@ class BNN(nn.Sequential):
             for m in norms:
                 m.reset_running_stats()
             for start in range(0, len(x), batch_size):
-                batch = x[start : start + batch_size]
+                batch = x[start : start + batch_size].to(device)
                 for m in norms:  # running = (1 - m) running + m batch, m = batch share of all seen so far
                     m.momentum = len(batch) / (start + len(batch))
                 super().forward(batch)
