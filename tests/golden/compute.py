@@ -125,7 +125,11 @@ print(h.hexdigest()[:24])
 
 def trained_weights() -> dict[str, str]:
     """Two digits epochs in a fresh single-threaded process: the hash of the trained state_dict."""
+    # torch and oneDNN pick float kernels by the CPU's ISA: the same run on an AVX-512 CPU sums in another order and
+    # ends with other weights (measured on a Zen 4 EPYC: another hash). Capping both at AVX2, which every x86-64 CPU
+    # this project runs on has, makes the hash one value on every such machine.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env.update(ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2")
     done = subprocess.run(
         [sys.executable, "-c", TRAIN_SNIPPET], env=env, capture_output=True, text=True, check=True, cwd=ROOT
     )
