@@ -23,13 +23,15 @@ from numba import prange
 
 from hdc._kernels.runtime import jit
 
-__all__ = ["ANF", "BLOCK", "circuit_counts", "pack_threshold_bits"]
+__all__ = ["ANF", "BLOCK", "FAULT_CODES", "circuit_counts", "pack_threshold_bits"]
 
 BLOCK = 16  # default words per block (1,024 samples); benchmarks/bench_logic.py --block compares sizes
 _LEVELS = 40  # carry-save levels; enough for groups of up to 2**39 rows
 _ZERO = np.uint64(0)
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+# How circuit_counts applies its ``faults`` masks to the gate outputs: none, or per hit lane flip / force 0 / force 1.
+FAULT_CODES = {"none": -1, "flip": 0, "stuck0": 1, "stuck1": 2}
 
 
 def _anf_table() -> np.ndarray:
@@ -71,6 +73,23 @@ def _layer(cur, nxt, ids, ia, ib, anf, start, stop, nw):  # pragma: no cover - c
             x = cur[a, w]
             y = cur[b, w]
             nxt[j, w] = k0 ^ (k1 & x) ^ (k2 & y) ^ (k3 & x & y)
+
+
+@jit(fastmath=True)
+def _fault_rows(nxt, faults, fault_code, start, stop, w0, nw):  # pragma: no cover - compiled
+    """Apply fault masks ``faults[g, w0 + w]`` to the just computed rows ``nxt[g - start, w]``, g in [start, stop):
+    XOR (flip), AND NOT (stuck at 0) or OR (stuck at 1), one word operation per gate and 64 samples."""
+    for g in range(start, stop):
+        j = g - start
+        if fault_code == 0:
+            for w in range(nw):
+                nxt[j, w] ^= faults[g, w0 + w]
+        elif fault_code == 1:
+            for w in range(nw):
+                nxt[j, w] &= ~faults[g, w0 + w]
+        else:
+            for w in range(nw):
+                nxt[j, w] |= faults[g, w0 + w]
 
 
 @jit(fastmath=True)
@@ -125,7 +144,7 @@ def _group_counts(
 
 @jit(parallel=True, fastmath=True)
 def circuit_counts(
-    x, ids, ia, ib, anf, offsets, group_bounds, buf_rows, n_samples, block, n_threads, out
+    x, ids, ia, ib, anf, offsets, group_bounds, buf_rows, n_samples, block, n_threads, faults, fault_code, out
 ):  # pragma: no cover - compiled
     """Evaluate a layered circuit on bit-sliced inputs and count each group's one-bits per sample.
 
@@ -140,6 +159,10 @@ def circuit_counts(
         n_samples: samples to count (lanes beyond are padding and are ignored).
         block: words per block (the last block may be shorter).
         n_threads: ``numba.get_num_threads()`` of the caller (asking inside would disable numba's cache).
+        faults: uint64 (total gates, n_words) per-gate, per-sample fault masks (bit-sliced like ``x``), applied to
+            each gate's output as soon as it is computed, so later gates read the faulty value; ignored (pass a
+            (0, 0) array) when ``fault_code`` is -1 (see :data:`FAULT_CODES`).
+        fault_code: :data:`FAULT_CODES` value.
         out: int32 (n_samples, n_groups), written.
     """
     n_inputs = x.shape[0]
@@ -166,6 +189,8 @@ def circuit_counts(
             nxt = buf1
             for layer in range(n_layers):
                 _layer(cur, nxt, ids, ia, ib, anf, offsets[layer], offsets[layer + 1], nw)
+                if fault_code >= 0:
+                    _fault_rows(nxt, faults, fault_code, offsets[layer], offsets[layer + 1], w0, nw)
                 cur, nxt = nxt, cur
             for g in range(n_groups):
                 _group_counts(
