@@ -158,3 +158,21 @@ def test_fault_arguments(circuit):
     assert [f.target for f in both.runtime_faults] == ["inputs", "gate_outputs"]
     with pytest.raises(ValueError, match="cannot be saved"):
         once.save("never.logic")
+
+
+@pytest.mark.parametrize("n_samples", [1, 63, 130])
+def test_slice_row_bits_equals_a_plain_transpose(n_samples):
+    from hdc._kernels.logic import DEBRUIJN_INDEX, slice_row_bits
+    from hdc.packed import pack_bits
+
+    rng = np.random.default_rng(n_samples)
+    bits = rng.random((n_samples, 200)) < 0.3
+    bits[0, [0, 63, 64, 199]] = True  # word edges
+    row_of = rng.permutation(200)
+    row_of[row_of >= 150] = -1  # 50 bits dropped
+    out = np.empty((150, -(-n_samples // 64)), np.uint64)
+    slice_row_bits(pack_bits(bits), row_of, DEBRUIJN_INDEX, out)
+    want = np.zeros((150, n_samples), bool)
+    kept = row_of >= 0
+    want[row_of[kept]] = bits[:, kept].T
+    np.testing.assert_array_equal(out, pack_bits(want))

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from hdc._kernels.logic import DEBRUIJN_INDEX, slice_row_bits
 from hdc._validate import Seed, as_generator, check_choice, check_number, check_seed
 from hdc.faults import FAULT_KINDS, fault_count, fault_key, row_fault_mask
-from hdc.packed import pack_bits, unpack_bits
 
 if TYPE_CHECKING:
     from gnet.logic.convert import LogicCircuit
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["FAULT_TARGETS", "RuntimeFault", "fault_chunk", "fault_words", "with_faults"]
 
 FAULT_TARGETS = ("gate_outputs", "inputs", "gate_ids")
-# Bytes of unpacked (sample, gate) booleans built at a time when masks are transposed to the engine's layout.
+# Bytes of per-sample masks (samples x bits, one bit each) built at a time before they are bit-sliced.
 _MASK_BYTES = 2**24
 
 
@@ -51,9 +51,9 @@ class RuntimeFault:
 
 
 def fault_chunk(n_gates: int) -> int:
-    """Samples per step when runtime faults are on: a multiple of 64 such that the unpacked (samples, gates)
-    booleans stay near 16 MiB (at least 64, at most 4,096)."""
-    return 64 * max(1, min(64, _MASK_BYTES // (64 * max(1, n_gates))))
+    """Samples per step when runtime faults are on: a multiple of 64 such that the per-sample masks (one bit per
+    sample and gate) stay near 16 MiB (at least 64, at most 4,096)."""
+    return 64 * max(1, min(64, 8 * _MASK_BYTES // (64 * max(1, n_gates))))
 
 
 def _replace_ids(circuit: LogicCircuit, p: float, seed: Seed, kind: str) -> LogicCircuit:
@@ -106,5 +106,8 @@ def fault_words(circuit: LogicCircuit, fault: RuntimeFault, first_sample: int, n
         n_bits, rows = circuit.n_input_bits, plan.input_bits
     samples = np.arange(first_sample, first_sample + n_samples, dtype=np.int64)
     per_sample = row_fault_mask(samples, n_bits, fault.count, fault.key)  # (n_samples, ceil(n_bits / 64))
-    bits = unpack_bits(per_sample, n_bits)[:, rows]  # (n_samples, rows)
-    return pack_bits(np.ascontiguousarray(bits.T))
+    row_of = np.full(n_bits, -1, np.int64)
+    row_of[rows] = np.arange(len(rows))
+    out = np.empty((len(rows), -(-n_samples // 64)), np.uint64)
+    slice_row_bits(per_sample, row_of, DEBRUIJN_INDEX, out)
+    return out

@@ -23,7 +23,7 @@ from numba import prange
 
 from hdc._kernels.runtime import jit
 
-__all__ = ["ANF", "BLOCK", "FAULT_CODES", "circuit_counts", "pack_threshold_bits"]
+__all__ = ["ANF", "BLOCK", "DEBRUIJN_INDEX", "FAULT_CODES", "circuit_counts", "pack_threshold_bits", "slice_row_bits"]
 
 BLOCK = 16  # default words per block (1,024 samples); benchmarks/bench_logic.py --block compares sizes
 _LEVELS = 40  # carry-save levels; enough for groups of up to 2**39 rows
@@ -249,3 +249,49 @@ def pack_threshold_bits(x, source, threshold, n_words, unit_range, n_threads, ou
                 out[i, w] = acc[i]
         bad += bad_here
     return bad
+
+
+def _debruijn_table() -> np.ndarray:
+    table = np.zeros(64, np.int64)
+    for i in range(64):
+        table[((1 << i) * _DEBRUIJN & 0xFFFFFFFFFFFFFFFF) >> 58] = i
+    return table
+
+
+_DEBRUIJN = 0x03F79D71B4CB0A89
+DEBRUIJN_INDEX = _debruijn_table()
+
+
+@jit(parallel=True)
+def slice_row_bits(mask, row_of, index_table, out):  # pragma: no cover - compiled
+    """Bit-slice per-sample masks: ``out[row_of[b], s // 64]`` bit ``s % 64`` = bit ``b`` of ``mask[s]``, for the
+    bits ``b`` with ``row_of[b] >= 0`` (others are dropped).
+
+    Visits set bits only (lowest set bit isolated by ``x & -x``, its index by a De Bruijn multiply), so the cost is
+    one pass over the mask words plus one store per hit. Parallel over groups of 64 samples: each group gathers
+    its output column in a local contiguous buffer (random stores within cache) and writes it once.
+
+    Args:
+        mask: uint64 (n_samples, ceil(n_bits / 64)) per-sample masks (e.g. :func:`hdc.faults.row_fault_mask`).
+        row_of: int64 (n_bits,) output row of each bit, -1 to drop it.
+        index_table: int64 (64,) De Bruijn index table (:data:`DEBRUIJN_INDEX`).
+        out: uint64 (rows, ceil(n_samples / 64)), written (every word).
+    """
+    n_samples = mask.shape[0]
+    n_words = mask.shape[1]
+    n_rows = out.shape[0]
+    for col in prange((n_samples + 63) // 64):
+        column = np.zeros(n_rows, np.uint64)  # contiguous: the scattered stores stay in cache
+        for s in range(64 * col, min(64 * col + 64, n_samples)):
+            lane = np.uint64(1) << np.uint64(s - 64 * col)
+            for w in range(n_words):
+                word = mask[s, w]
+                while word:
+                    low = word & (~word + np.uint64(1))
+                    bit = 64 * w + index_table[(low * np.uint64(_DEBRUIJN)) >> np.uint64(58)]
+                    row = row_of[bit]
+                    if row >= 0:
+                        column[row] |= lane
+                    word ^= low
+        for r in range(n_rows):
+            out[r, col] = column[r]
