@@ -211,6 +211,9 @@ def test_bad_input(circuit):
         circuit.predict(_x(3), batch_size=0)
     with pytest.raises(ValueError, match="expected 24 input features"):
         circuit.predict(np.zeros((2, 23), np.float32))
+    with pytest.raises(ValueError, match=r"x must be a batch \(B, 24\)"):
+        circuit.predict(np.zeros(24, np.float32))
+    assert circuit.predict(np.zeros((0, 24), np.float32)).shape == (0,)
     with pytest.raises(TypeError, match="LogicCircuit"):
         from gnet.logic import save_circuit
 

@@ -132,7 +132,10 @@ class LogicCircuit:
         if isinstance(x, torch.Tensor):
             x = x.detach().cpu().numpy()
         arr = np.asarray(x, dtype=np.float32)
-        arr = np.ascontiguousarray(arr.reshape(len(arr), -1) if arr.ndim else arr.reshape(1, 1))
+        if arr.ndim < 2:
+            shape = ", ".join(map(str, self.input_shape or (self.raw_features,)))
+            raise ValueError(f"x must be a batch (B, {shape}), got shape {arr.shape}")
+        arr = np.ascontiguousarray(arr.reshape(len(arr), math.prod(arr.shape[1:])))
         if arr.shape[1] != self.raw_features:
             raise ValueError(f"expected {self.raw_features} input features per sample, got {arr.shape[1]}")
         return arr
