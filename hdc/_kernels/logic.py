@@ -23,13 +23,15 @@ from numba import prange
 
 from hdc._kernels.runtime import jit
 
-__all__ = ["ANF", "BLOCK", "circuit_counts", "pack_threshold_bits"]
+__all__ = ["ANF", "BLOCK", "DEBRUIJN_INDEX", "FAULT_CODES", "circuit_counts", "pack_threshold_bits", "slice_row_bits"]
 
 BLOCK = 16  # default words per block (1,024 samples); benchmarks/bench_logic.py --block compares sizes
 _LEVELS = 40  # carry-save levels; enough for groups of up to 2**39 rows
 _ZERO = np.uint64(0)
 _ONE = np.uint64(1)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+# How circuit_counts applies its ``faults`` masks to the gate outputs: none, or per hit lane flip / force 0 / force 1.
+FAULT_CODES = {"none": -1, "flip": 0, "stuck0": 1, "stuck1": 2}
 
 
 def _anf_table() -> np.ndarray:
@@ -71,6 +73,23 @@ def _layer(cur, nxt, ids, ia, ib, anf, start, stop, nw):  # pragma: no cover - c
             x = cur[a, w]
             y = cur[b, w]
             nxt[j, w] = k0 ^ (k1 & x) ^ (k2 & y) ^ (k3 & x & y)
+
+
+@jit(fastmath=True)
+def _fault_rows(nxt, faults, fault_code, start, stop, w0, nw):  # pragma: no cover - compiled
+    """Apply fault masks ``faults[g, w0 + w]`` to the just computed rows ``nxt[g - start, w]``, g in [start, stop):
+    XOR (flip), AND NOT (stuck at 0) or OR (stuck at 1), one word operation per gate and 64 samples."""
+    for g in range(start, stop):
+        j = g - start
+        if fault_code == 0:
+            for w in range(nw):
+                nxt[j, w] ^= faults[g, w0 + w]
+        elif fault_code == 1:
+            for w in range(nw):
+                nxt[j, w] &= ~faults[g, w0 + w]
+        else:
+            for w in range(nw):
+                nxt[j, w] |= faults[g, w0 + w]
 
 
 @jit(fastmath=True)
@@ -125,7 +144,7 @@ def _group_counts(
 
 @jit(parallel=True, fastmath=True)
 def circuit_counts(
-    x, ids, ia, ib, anf, offsets, group_bounds, buf_rows, n_samples, block, n_threads, out
+    x, ids, ia, ib, anf, offsets, group_bounds, buf_rows, n_samples, block, n_threads, faults, fault_code, out
 ):  # pragma: no cover - compiled
     """Evaluate a layered circuit on bit-sliced inputs and count each group's one-bits per sample.
 
@@ -140,6 +159,10 @@ def circuit_counts(
         n_samples: samples to count (lanes beyond are padding and are ignored).
         block: words per block (the last block may be shorter).
         n_threads: ``numba.get_num_threads()`` of the caller (asking inside would disable numba's cache).
+        faults: uint64 (total gates, n_words) per-gate, per-sample fault masks (bit-sliced like ``x``), applied to
+            each gate's output as soon as it is computed, so later gates read the faulty value; ignored (pass a
+            (0, 0) array) when ``fault_code`` is -1 (see :data:`FAULT_CODES`).
+        fault_code: :data:`FAULT_CODES` value.
         out: int32 (n_samples, n_groups), written.
     """
     n_inputs = x.shape[0]
@@ -166,6 +189,8 @@ def circuit_counts(
             nxt = buf1
             for layer in range(n_layers):
                 _layer(cur, nxt, ids, ia, ib, anf, offsets[layer], offsets[layer + 1], nw)
+                if fault_code >= 0:
+                    _fault_rows(nxt, faults, fault_code, offsets[layer], offsets[layer + 1], w0, nw)
                 cur, nxt = nxt, cur
             for g in range(n_groups):
                 _group_counts(
@@ -224,3 +249,49 @@ def pack_threshold_bits(x, source, threshold, n_words, unit_range, n_threads, ou
                 out[i, w] = acc[i]
         bad += bad_here
     return bad
+
+
+def _debruijn_table() -> np.ndarray:
+    table = np.zeros(64, np.int64)
+    for i in range(64):
+        table[((1 << i) * _DEBRUIJN & 0xFFFFFFFFFFFFFFFF) >> 58] = i
+    return table
+
+
+_DEBRUIJN = 0x03F79D71B4CB0A89
+DEBRUIJN_INDEX = _debruijn_table()
+
+
+@jit(parallel=True)
+def slice_row_bits(mask, row_of, index_table, out):  # pragma: no cover - compiled
+    """Bit-slice per-sample masks: ``out[row_of[b], s // 64]`` bit ``s % 64`` = bit ``b`` of ``mask[s]``, for the
+    bits ``b`` with ``row_of[b] >= 0`` (others are dropped).
+
+    Visits set bits only (lowest set bit isolated by ``x & -x``, its index by a De Bruijn multiply), so the cost is
+    one pass over the mask words plus one store per hit. Parallel over groups of 64 samples: each group gathers
+    its output column in a local contiguous buffer (random stores within cache) and writes it once.
+
+    Args:
+        mask: uint64 (n_samples, ceil(n_bits / 64)) per-sample masks (e.g. :func:`hdc.faults.row_fault_mask`).
+        row_of: int64 (n_bits,) output row of each bit, -1 to drop it.
+        index_table: int64 (64,) De Bruijn index table (:data:`DEBRUIJN_INDEX`).
+        out: uint64 (rows, ceil(n_samples / 64)), written (every word).
+    """
+    n_samples = mask.shape[0]
+    n_words = mask.shape[1]
+    n_rows = out.shape[0]
+    for col in prange((n_samples + 63) // 64):
+        column = np.zeros(n_rows, np.uint64)  # contiguous: the scattered stores stay in cache
+        for s in range(64 * col, min(64 * col + 64, n_samples)):
+            lane = np.uint64(1) << np.uint64(s - 64 * col)
+            for w in range(n_words):
+                word = mask[s, w]
+                while word:
+                    low = word & (~word + np.uint64(1))
+                    bit = 64 * w + index_table[(low * np.uint64(_DEBRUIJN)) >> np.uint64(58)]
+                    row = row_of[bit]
+                    if row >= 0:
+                        column[row] |= lane
+                    word ^= low
+        for r in range(n_rows):
+            out[r, col] = column[r]
