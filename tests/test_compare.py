@@ -117,7 +117,7 @@ def test_gnet_compare_end_to_end(tmp_path, capsys):
     result = json.loads((out / "compare.json").read_text())
     rows = {(r["method"], r["seed"]): r for r in result["rows"]}
     assert len(rows) == 14 and all(r["status"] == "done" for r in rows.values()), [r["notes"] for r in rows.values()]
-    assert result["machine"]["cpu_flags"] and result["checkpoints"]
+    assert result["machine"]["cpu_flags"] and len(result["checkpoints"]) == 6  # gnet, cnn-float, bnn x 2 seeds
     assert all(len(h) == 64 for h in result["checkpoints"].values())
     hand = _digits_hand_counts(128)
     for (method, seed), r in rows.items():
@@ -134,7 +134,7 @@ def test_gnet_compare_end_to_end(tmp_path, capsys):
         if method == "bnn" and r["model_bits"] is None:  # until the BNN family has cost(): n/a with the reason
             assert any(n.startswith("cost columns n/a") for n in r["notes"])
         if seed == 0 and r["deployed_file"] and r["deployed_file"]["array_bits"] is not None:
-            _check_file_bits(r)
+            _check_file_bits(r, out)
     assert rows[("gnet-float", 0)]["float_macs_per_image"] == (
         64 * 16 * 9 + 64 + 64 * 9 + 64 * 32 * 144 + 16 * 64 + 64 * 9 + 128 * 512 + 512 + 10 * 128 + 128
     )
@@ -147,9 +147,9 @@ def test_gnet_compare_end_to_end(tmp_path, capsys):
     _check_resume(out, result, capsys)
 
 
-def _check_file_bits(row: dict) -> None:
+def _check_file_bits(row: dict, out) -> None:
     """model_bits = 8 x the saved arrays' bytes, plus (EHD) the header's float64 scalars."""
-    path = row["deployed_file"]["path"]
+    path = out / row["deployed_file"]["path"]
     with np.load(path) as npz:
         header = json.loads(npz["header"].tobytes())
         array_bits = sum(npz[k].nbytes * 8 for k in npz.files if k != "header")

@@ -29,7 +29,7 @@ HDC_ON_CODES = "adapthd"  # the classifier fitted on the EHD penultimate codes (
 @dataclass
 class Deployment:
     """A deployed model and what it took: training (or fitting) and conversion seconds, its input scaling, and the
-    checkpoint it came from (path relative to the output folder's parent is not assumed: the absolute path)."""
+    trained network it came from (None for the HDC classifiers, which are fitted anew each time)."""
 
     model: Any
     train_seconds: float
@@ -194,7 +194,8 @@ def _cnn_float(ctx: Context, setting: dict[str, Any], seed: int) -> Deployment:
     specs = architecture_for(data)
     config = {"family": "cnn", "method": "cnn-float", "architecture": specs}
     t = ctx.trained("cnn-float", seed, lambda: (build_plain_cnn(specs, seed), config))
-    return Deployment(FloatModel(t.model, data.input_shape, data.n_classes, config, "cnn-float"), t.train_seconds, 0.0)
+    model = FloatModel(t.model, data.input_shape, data.n_classes, config, "cnn-float")
+    return Deployment(model, t.train_seconds, 0.0, checkpoint=t)
 
 
 _REGISTRY = (

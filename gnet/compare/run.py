@@ -70,6 +70,15 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def _relative(path: Path, out: Path) -> str:
+    """``path`` relative to the output folder where it lies inside it (so a committed result names no home
+    folder), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(out.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _measure_row(ctx: Context, method: Method, setting: dict[str, Any], seed: int, out: Path) -> dict[str, Any]:
     """Deploy one (method, setting, seed) and measure every column of its row."""
     label = setting_label(setting)
@@ -94,11 +103,13 @@ def _measure_row(ctx: Context, method: Method, setting: dict[str, Any], seed: in
     row.update(cost, fault_target=target, fault_accuracy=faults, notes=notes + fault_notes, deployed_file=None)
     if d.checkpoint is not None:
         t = d.checkpoint
-        row["checkpoint"] = {"path": str(t.path), "sha256": t.sha256, "reused": t.reused}
+        row["checkpoint"] = {"path": _relative(t.path, out), "sha256": t.sha256, "reused": t.reused}
     if seed == ctx.config.seeds[0]:  # one deployed file and one throughput model per (method, setting)
         stem = method.name if label == "-" else f"{method.name}-{label}"
         file = out / "deployed" / (stem + _EXTENSIONS.get(row["family"], ".bin"))
         row["deployed_file"], save_notes = save_columns(model, file)
+        if row["deployed_file"] is not None:
+            row["deployed_file"]["path"] = _relative(Path(row["deployed_file"]["path"]), out)
         row["notes"] += save_notes
         ctx.deployed[(method.name, label, seed)] = (model, x)
     return row
