@@ -12,7 +12,7 @@ from hdc import prefer_passive_openmp
 prefer_passive_openmp()  # before any sub-command imports torch: see hdc.prefer_passive_openmp
 
 # Modules that add sub-commands, in help order.
-_COMMAND_MODULES = ("quickstart", "train", "ehd", "verify", "robustness")
+_COMMAND_MODULES = ("quickstart", "train", "ehd", "verify", "robustness", "compare")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,6 +17,9 @@ from tqdm.auto import tqdm
 
 from gnet.ehd.layers import BACKENDS, EHDClassifier, EHDGLayer
 from hdc._validate import check_choice, check_int
+
+if TYPE_CHECKING:
+    from gnet.deployed import ModelCost
 
 __all__ = ["EHDModel", "EvalResult", "Flatten", "Pool"]
 
@@ -61,7 +64,12 @@ class EHDModel:
             (unknown) skips the check. An ``input_shape`` entry of ``meta`` (files written before it was an
             argument) is taken when the argument is None.
         n_classes: number of classes; must equal the classifier's output units (None: taken from it).
+
+    It is a :class:`gnet.deployed.DeployedModel` (``family = "ehd"``): :meth:`save`, :meth:`fault_targets`,
+    :meth:`with_faults` and :meth:`cost` give the interface every deployed family shares.
     """
+
+    family = "ehd"
 
     def __init__(
         self,
@@ -134,6 +142,27 @@ class EHDModel:
         from gnet.ehd.io import load_ehd
 
         return load_ehd(path, max_bytes=max_bytes)
+
+    def fault_targets(self) -> tuple[str, ...]:
+        """``("model", "data")``: the weight codes of every layer, or the data codes computed at inference."""
+        return ("model", "data")
+
+    def with_faults(self, p: float, target: str, seed: int, kind: str = "flip") -> EHDModel:
+        """A copy with exactly ``round(p * dim)`` faulty bits per code (``kind`` "flip", "stuck0" or "stuck1") in
+        every layer's weight codes (``target="model"``) or data codes (``"data"``), drawn from ``seed``; see
+        :func:`gnet.robustness.faulty_model`. This model is not changed."""
+        from gnet.robustness import faulty_model
+        from hdc.faults import BitFaults
+
+        check_choice(target, self.fault_targets(), "target")
+        return faulty_model(self, target, BitFaults(p, kind), seed)
+
+    def cost(self) -> ModelCost:
+        """Stored bits, bit operations and float multiply-adds per image, counted from the layer shapes (rules in
+        :mod:`gnet.ehd.cost`). ValueError without ``input_shape``."""
+        from gnet.ehd.cost import ehd_cost
+
+        return ehd_cost(self)
 
     def code_bytes(self) -> int:
         """Bytes of packed weight codes."""

@@ -1,0 +1,221 @@
+"""Run a comparison: every (method, setting, seed) row, then the throughput stage, then the table and plots.
+
+Time bound: rows start only while the budget lasts, training stops between epochs when it runs out (``last.pt``
+kept), and the throughput rounds stop after the round in which it runs out; the table and plots are always written.
+Resuming: a finished row (``done``, or ``failed`` with its error) in ``compare.json`` is never redone; a row cut
+short (``pending``) is, and its training continues from the checkpoint cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from gnet.compare.config import CompareConfig
+from gnet.compare.context import Context
+from gnet.compare.measure import accuracy, cost_columns, fault_columns, save_columns, throughput
+from gnet.compare.methods import METHODS, Method, setting_label, settings_of
+from gnet.compare.plots import plot_all
+from gnet.compare.report import FORMAT, VERSION, load_result, markdown, row_key, summarize
+from gnet.compare.training import OutOfTime
+from hdc import cpu
+from hdc.io import atomic_write_text
+
+__all__ = ["machine_info", "run_compare"]
+
+_EXTENSIONS = {"ehd": ".ehd", "bnn": ".bnn", "logic": ".logic", "hdc": ".hdcz", "float": ".pt"}
+
+
+def _lscpu_flags() -> list[str]:
+    """The ``Flags:`` of ``lscpu`` (else of /proc/cpuinfo; empty where neither is readable)."""
+    if shutil.which("lscpu"):
+        try:
+            text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout
+        except (OSError, subprocess.SubprocessError):
+            text = ""
+        for line in text.splitlines():
+            if line.startswith("Flags:"):
+                return sorted(line.split(":", 1)[1].split())
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            return sorted(cpu.parse_cpuinfo_flags(fh.read())[0])
+    except OSError:
+        return []
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU model, cores, flags, :func:`hdc.cpu.as_dict` capabilities, load average and library versions."""
+    caps = cpu.as_dict(measure=True)
+    return {
+        "model_name": caps.get("model_name", ""),
+        "n_cores": caps.get("n_cores"),
+        "cpu_flags": _lscpu_flags(),
+        "capabilities": caps,
+        "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def _relative(path: Path, out: Path) -> str:
+    """``path`` relative to the output folder where it lies inside it (so a committed result names no home
+    folder), else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(out.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _measure_row(ctx: Context, method: Method, setting: dict[str, Any], seed: int, out: Path) -> dict[str, Any]:
+    """Deploy one (method, setting, seed) and measure every column of its row."""
+    label = setting_label(setting)
+    d = method.deploy(ctx, setting, seed)
+    model = d.model
+    x, y = ctx.test_set(d.scaling)
+    row: dict[str, Any] = {
+        "method": method.name,
+        "family": str(getattr(model, "family", method.family)),
+        "setting": setting,
+        "setting_label": label,
+        "seed": seed,
+        "status": "done",
+        "n_test": len(y),
+        "accuracy": accuracy(model, x, y),
+        "train_seconds": d.train_seconds,
+        "deploy_seconds": d.deploy_seconds,
+        "checkpoint": None,
+    }
+    cost, notes = cost_columns(model)
+    target, faults, fault_notes = fault_columns(model, x, y, ctx.config.fault_rates, seed)
+    row.update(cost, fault_target=target, fault_accuracy=faults, notes=notes + fault_notes, deployed_file=None)
+    if d.checkpoint is not None:
+        t = d.checkpoint
+        row["checkpoint"] = {"path": _relative(t.path, out), "sha256": t.sha256, "reused": t.reused}
+    if seed == ctx.config.seeds[0]:  # one deployed file and one throughput model per (method, setting)
+        stem = method.name if label == "-" else f"{method.name}-{label}"
+        file = out / "deployed" / (stem + _EXTENSIONS.get(row["family"], ".bin"))
+        row["deployed_file"], save_notes = save_columns(model, file)
+        if row["deployed_file"] is not None:
+            row["deployed_file"]["path"] = _relative(Path(row["deployed_file"]["path"]), out)
+        row["notes"] += save_notes
+        ctx.deployed[(method.name, label, seed)] = (model, x)
+    return row
+
+
+def _plan(config: CompareConfig) -> list[tuple[int, Method, dict[str, Any]]]:
+    """Rows in run order: seed by seed, so a run cut short has every method at the first seeds."""
+    recipe = config.recipe
+    return [(s, METHODS[n], st) for s in config.seeds for n in config.methods for st in settings_of(METHODS[n], recipe)]
+
+
+def _rows_stage(ctx: Context, result: dict[str, Any], out: Path, write: Any) -> int:
+    """Measure every unfinished row; returns how many rows were measured now."""
+    finished = {
+        row_key(r["method"], r["setting_label"], r["seed"]): r for r in result["rows"] if r["status"] != "pending"
+    }
+    current = dict(finished)
+    plan = [(row_key(m.name, setting_label(st), s), s, m, st) for s, m, st in _plan(ctx.config)]
+    measured = 0
+    for key, seed, method, setting in tqdm(plan, desc="compare rows", disable=not ctx.progress):
+        if key in finished:
+            continue
+        base = {"method": method.name, "setting": setting, "setting_label": setting_label(setting), "seed": seed}
+        try:
+            if ctx.time_left() <= 0:
+                raise OutOfTime("time budget spent before this row started")
+            row = _measure_row(ctx, method, setting, seed, out)
+            measured += 1
+        except OutOfTime as err:
+            row = {**base, "status": "pending", "notes": [str(err)]}
+        except Exception as err:  # a method that cannot run here: recorded with its reason, the others go on
+            row = {**base, "status": "failed", "notes": [f"{type(err).__name__}: {err}"]}
+            ctx.log(f"{key}: failed: {type(err).__name__}: {err}")
+        current[key] = row
+        result["rows"] = [current[k] for k, *_ in plan if k in current]
+        if row.get("checkpoint"):
+            result["checkpoints"][row["checkpoint"]["path"]] = row["checkpoint"]["sha256"]
+        write(result)
+        if row["status"] == "done":
+            ctx.log(f"{key}: accuracy {100 * row['accuracy']:.2f} %")
+    result["rows"] = [current[k] for k, *_ in plan if k in current]
+    return measured
+
+
+def _throughput_stage(ctx: Context, result: dict[str, Any], measured_now: int) -> None:
+    """img/s of the first seed's model of every finished (method, setting), measured together; skipped when a
+    resumed run added no row and every group already has its figure."""
+    first = ctx.config.seeds[0]
+    groups = [(r["method"], r["setting_label"]) for r in result["rows"] if r["status"] == "done" and r["seed"] == first]
+    keys = [f"{m}|{s}" for m, s in groups]
+    if not keys or (measured_now == 0 and all(k in result.get("throughput", {}) for k in keys)):
+        return
+    models = {}
+    for method, label in groups:
+        if (method, label, first) not in ctx.deployed:
+            if ctx.time_left() <= 0:
+                ctx.log("no time left to rebuild models for the img/s stage; run again to measure it")
+                return
+            setting = next(st for st in settings_of(METHODS[method], ctx.recipe) if setting_label(st) == label)
+            d = METHODS[method].deploy(ctx, setting, first)
+            ctx.deployed[(method, label, first)] = (d.model, ctx.test_set(d.scaling)[0])
+        models[f"{method}|{label}"] = ctx.deployed[(method, label, first)]
+    result["throughput"] = throughput(models, ctx.config.throughput_rounds, ctx.deadline, ctx.progress)
+    result["machine"]["load_average_throughput"] = [round(v, 2) for v in os.getloadavg()]
+
+
+def run_compare(
+    config: CompareConfig,
+    out: str | os.PathLike,
+    *,
+    budget_minutes: float = 60.0,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str = "",
+    log: Any = None,
+) -> dict[str, Any]:
+    """Run (or resume) the comparison ``config`` into ``out``; returns the result written to ``compare.json``.
+
+    Args:
+        out: output folder: ``compare.json``, ``compare.md``, three plots, ``checkpoints/`` (training cache) and
+            ``deployed/`` (the first seed's deployed models).
+        budget_minutes: wall-clock budget of this call (rows, then img/s rounds; the report is always written).
+        overwrite: replace a ``compare.json`` made with another configuration (else ValueError).
+        command: the command line, recorded in the JSON and the table.
+        log: called with one line per finished row (default: ``tqdm.write`` when ``progress``, else nothing).
+    """
+    if not budget_minutes > 0:
+        raise ValueError(f"budget_minutes must be > 0, got {budget_minutes}")
+    out = Path(out)
+    path = out / "compare.json"
+    identity = config.identity()
+    result = load_result(path, identity, overwrite)
+    if result is None:
+        result = {"format": FORMAT, "version": VERSION, "config": identity, "checkpoints": {}, "rows": []}
+    result.update(command=command, machine=machine_info())
+    say = log or (tqdm.write if progress else (lambda _line: None))
+    ctx = Context(config, out / "checkpoints", time.monotonic() + 60 * budget_minutes, progress, say)
+
+    def write(res: dict[str, Any]) -> None:
+        atomic_write_text(path, json.dumps(res, indent=1))
+
+    measured = _rows_stage(ctx, result, out, write)
+    _throughput_stage(ctx, result, measured)
+    result["summary"] = summarize(result)
+    result["complete"] = all(r["status"] != "pending" for r in result["rows"]) and bool(result.get("throughput"))
+    write(result)
+    atomic_write_text(out / "compare.md", markdown(result))
+    plot_all(result, out)
+    return result

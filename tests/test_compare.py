@@ -1,0 +1,186 @@
+"""gnet compare: the EHD side of the deployed-model protocol (cost counted by hand), the float and HDC models' costs,
+and ``gnet compare`` end to end on digits with tiny settings (columns consistent with the saved files and with hand
+counts, resume, refusals)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from torch import nn
+
+from gnet.cli import main
+from gnet.compare import CompareConfig, float_cost
+from gnet.deployed import DeployedModel, load_deployed
+from gnet.ehd import EHDClassifier, EHDGLayer, EHDModel, Geometry
+from gnet.ehd.model import Flatten, Pool
+from hdc.packed import pack_bits
+
+
+def _codes(rng: np.random.Generator, units: int, dim: int) -> np.ndarray:
+    return pack_bits(rng.integers(0, 2, size=(units, dim)).astype(bool))
+
+
+def _tiny_model() -> EHDModel:
+    """conv2d 1->2 (k3, p1, dim 70, Gaussian G, RASU) on (1, 4, 4) -> pool 2 -> flatten (8) -> classifier 8->3
+    (dim 64, Hadamard G)."""
+    rng = np.random.default_rng(0)
+    conv = EHDGLayer(
+        Geometry("conv2d", 1, 2, (3, 3), (1, 1), (1, 1), (1, 1)),
+        70,
+        _codes(rng, 2, 70),
+        0.1,
+        embedding="gaussian",
+        seed=0,
+        index=0,
+        activation="rasu",
+        alpha=5.0,
+        precision="float32",
+    )
+    clf = EHDClassifier(8, 3, 64, _codes(rng, 3, 64), 0.2, embedding="hadamard", seed=0, index=1)
+    return EHDModel([conv, Pool(2, 2), Flatten(), clf], input_shape=(1, 4, 4))
+
+
+def test_ehd_cost_equals_a_hand_count(tmp_path):
+    model = _tiny_model()
+    assert isinstance(model, DeployedModel) and model.family == "ehd"
+    cost = model.cost()
+    # conv: 16 patches (4x4, padding 1), 2 units, 2 words of dim 70; classifier: 1 patch, 3 units, 1 word.
+    assert cost.bit_ops_per_image == 16 * 2 * (2 * 128) + 3 * (2 * 64)
+    # Gaussian: dim * fan_in per patch; Hadamard, fan_in 8 -> one block of d = 64 rows: 3 * 64 * log2(64) adds.
+    assert cost.float_macs_per_image == 16 * 70 * 9 + 3 * 64 * 6
+    # codes at 64 bits per word (padding included); b of both layers and the RASU layer's alpha at 64 bits.
+    assert cost.bits_by_part == {"codes": 2 * 2 * 64 + 3 * 64, "float64 scalars": 3 * 64}
+    assert cost.model_bits == sum(cost.bits_by_part.values())
+    # The saved file's arrays are exactly the codes; the scalars are the header's doubles.
+    path = model.save(tmp_path / "m.ehd")
+    with np.load(path) as npz:
+        header = json.loads(npz["header"].tobytes())
+        array_bits = sum(npz[k].nbytes * 8 for k in npz.files if k != "header")
+    scalars = sum(1 + (s.get("activation") == "rasu") for s in header["stages"] if "bias" in s)
+    assert array_bits == cost.bits_by_part["codes"] and cost.model_bits == array_bits + 64 * scalars
+    assert load_deployed(path).cost() == cost
+
+
+def test_ehd_with_faults_flips_exactly_round_p_dim_bits_per_code():
+    model = _tiny_model()
+    assert model.fault_targets() == ("model", "data")
+    faulty = model.with_faults(0.1, "model", seed=3)
+    for clean, hit in zip(model.layers, faulty.layers, strict=True):
+        flipped = np.unpackbits((clean.codes ^ hit.codes).view(np.uint8), axis=1).sum(axis=1)
+        assert (flipped == round(0.1 * clean.dim)).all()
+    assert faulty.cost() == model.cost()
+    with pytest.raises(ValueError, match="target"):
+        model.with_faults(0.1, "both", seed=0)  # the protocol's targets only
+
+
+def test_float_cost_equals_a_hand_count():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+    cost = float_cost(net, (1, 4, 4))
+    assert cost.float_macs_per_image == 2 * 16 * 9 + 3 * 32 and cost.bit_ops_per_image == 0
+    assert cost.model_bits == 32 * (2 * 9 + 2 + 32 * 3 + 3)
+
+
+def test_config_refuses_bad_settings():
+    with pytest.raises(ValueError, match="method"):
+        CompareConfig("digits", ("ehd-papr",))
+    with pytest.raises(ValueError, match="seeds"):
+        CompareConfig("digits", ("ehd-paper",), seeds=(0, 0))
+    with pytest.raises(ValueError, match="dim"):
+        CompareConfig("digits", ("ehd-paper",), dims=(0,))
+
+
+METHODS = "gnet-float,ehd-paper,ehd-fast,centroidhd,hdc-on-ehd-codes,cnn-float,bnn"
+
+
+def _run(out, *extra: str) -> int:
+    argv = ["compare", "--dataset", "digits", "--preset", "tiny", "--seeds", "2", "--dims", "128", "--limit", "120"]
+    return main([*argv, "--methods", METHODS, "--out", str(out), "--quiet", *extra])
+
+
+def _digits_hand_counts(dim: int) -> dict[str, int]:
+    """Bit ops and Gaussian-G multiply-adds per image of the EHD digits net (gnet.models.digits_net), by hand:
+    conv 1->16 and 16->32 (k3, p1) on 8x8 (64 patches each), pool 2, linear 512->128, classifier 128->10."""
+    words = -(-dim // 64)
+    products = 64 * 16 + 64 * 32 + 128 + 10  # (unit, patch) Hamming products
+    fan_in_patches = 64 * 9 + 64 * 144 + 512 + 128  # sum over projections of fan_in
+    return {"bit_ops": products * 2 * 64 * words, "macs": dim * fan_in_patches}
+
+
+def test_gnet_compare_end_to_end(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    t0 = time.perf_counter()
+    assert _run(out) == 0
+    first = time.perf_counter() - t0
+    result = json.loads((out / "compare.json").read_text())
+    rows = {(r["method"], r["seed"]): r for r in result["rows"]}
+    assert len(rows) == 14 and all(r["status"] == "done" for r in rows.values()), [r["notes"] for r in rows.values()]
+    assert result["machine"]["cpu_flags"] and len(result["checkpoints"]) == 6  # gnet, cnn-float, bnn x 2 seeds
+    assert all(len(h) == 64 for h in result["checkpoints"].values())
+    hand = _digits_hand_counts(128)
+    for (method, seed), r in rows.items():
+        assert 0.0 <= r["accuracy"] <= 1.0 and r["n_test"] == 120
+        if method in ("ehd-paper", "ehd-fast", "hdc-on-ehd-codes"):
+            assert r["bit_ops_per_image"] == hand["bit_ops"]
+            if method != "ehd-fast":  # the Hadamard G needs fewer multiply-adds than the dense one
+                assert r["float_macs_per_image"] == hand["macs"]
+            assert 0 < rows[("ehd-fast", seed)]["float_macs_per_image"] < hand["macs"]
+            assert r["fault_target"] == "model" and all(a is not None for a in r["fault_accuracy"].values())
+        if method in ("gnet-float", "cnn-float"):
+            assert r["bit_ops_per_image"] == 0 and r["fault_target"] is None
+            assert any("no bit-fault model" in n for n in r["notes"])  # n/a with its reason, never silent
+        if method == "bnn" and r["model_bits"] is None:  # until the BNN family has cost(): n/a with the reason
+            assert any(n.startswith("cost columns n/a") for n in r["notes"])
+        if seed == 0 and r["deployed_file"] and r["deployed_file"]["array_bits"] is not None:
+            _check_file_bits(r, out)
+    assert rows[("gnet-float", 0)]["float_macs_per_image"] == (
+        64 * 16 * 9 + 64 + 64 * 9 + 64 * 32 * 144 + 16 * 64 + 64 * 9 + 128 * 512 + 512 + 10 * 128 + 128
+    )
+    assert set(result["throughput"]) == {f"{m}|{'dim=128' if 'hd' in m else '-'}" for m in METHODS.split(",")}
+    table = (out / "compare.md").read_text()
+    assert "| ehd-paper | dim=128 | 2 |" in table and "no bit-fault model" in table
+    for name in ("accuracy_vs_bits.png", "accuracy_vs_speed.png", "accuracy_vs_flips.png"):
+        assert (out / name).stat().st_size > 1000
+    assert first < 120, f"the tiny comparison took {first:.0f} s"
+    _check_resume(out, result, capsys)
+
+
+def _check_file_bits(row: dict, out) -> None:
+    """model_bits = 8 x the saved arrays' bytes, plus (EHD) the header's float64 scalars."""
+    path = out / row["deployed_file"]["path"]
+    with np.load(path) as npz:
+        header = json.loads(npz["header"].tobytes())
+        array_bits = sum(npz[k].nbytes * 8 for k in npz.files if k != "header")
+    assert row["deployed_file"]["array_bits"] == array_bits
+    scalars = 0
+    if header["format"] == "gnet-ehd":
+        scalars = sum(1 + (s.get("activation") == "rasu") for s in header["stages"] if "bias" in s)
+    assert row["model_bits"] == array_bits + 64 * scalars
+
+
+def _check_resume(out, result: dict, capsys) -> None:
+    """The same command skips every finished row; a pending row is redone; other settings are refused."""
+    data = json.loads((out / "compare.json").read_text())
+    target = next(r for r in data["rows"] if r["method"] == "centroidhd" and r["seed"] == 1)
+    target.update(status="pending", accuracy=None)
+    (out / "compare.json").write_text(json.dumps(data))
+    assert _run(out) == 0
+    again = json.loads((out / "compare.json").read_text())
+    before = {(r["method"], r["seed"]): r for r in result["rows"]}
+    for r in again["rows"]:
+        assert r["status"] == "done"
+        if (r["method"], r["seed"]) != ("centroidhd", 1):
+            assert r == before[(r["method"], r["seed"])]  # reused as written, not measured again
+    redone = next(r for r in again["rows"] if r["method"] == "centroidhd" and r["seed"] == 1)
+    assert redone["accuracy"] == before[("centroidhd", 1)]["accuracy"]  # seeded: the same value again
+    capsys.readouterr()
+    assert _run(out, "--epochs", "3") == 2
+    assert "another configuration" in capsys.readouterr().err
+
+
+def test_gnet_compare_refuses_bad_method(tmp_path, capsys):
+    assert main(["compare", "--dataset", "digits", "--methods", "ehd-paper,nope", "--out", str(tmp_path)]) == 2
+    assert "unknown method(s) nope" in capsys.readouterr().err
+    assert not (tmp_path / "compare.json").exists()
