@@ -41,8 +41,8 @@ class ModelCost:
             input indices at their stored width, every float scalar (thresholds, scales, biases) at its width.
             Equals ``8 *`` the payload bytes of the saved file's arrays where the file stores exactly that.
         bits_by_part: the same total split by part, e.g. ``{"codes": ..., "float32 scalars": ...}``.
-        bit_ops_per_image: binary work per input item: one per XNOR/XOR/AND bit plus one per popcounted bit
-            (for a logic circuit: one per gate).
+        bit_ops_per_image: binary work per input item: one per XNOR/XOR bit plus one per popcounted bit (for a
+            logic circuit: one per gate plus one per bit the GroupSum popcounts).
         float_macs_per_image: float multiply-adds per input item (real-valued first layers, projections).
     """
 
@@ -67,7 +67,9 @@ class DeployedModel(Protocol):
     input_shape: tuple[int, ...] | None
 
     def predict(self, x: Any, batch_size: int = 256) -> np.ndarray:
-        """Labels (B,) int64 of inputs (B, *input_shape) float32 (torch or numpy); independent of ``batch_size``."""
+        """Labels (B,) int64 of inputs (B, *input_shape) float32 (torch or numpy); independent of ``batch_size``.
+
+        A numpy array, or for the EHD family a torch tensor (``np.asarray`` takes both)."""
         ...
 
     def save(self, path: str | os.PathLike) -> os.PathLike:
@@ -99,7 +101,10 @@ def load_deployed(path: str | os.PathLike, *, max_bytes: int | None = None) -> D
     try:
         fmt, _ = peek_format(path, max_bytes)
     except ContainerError as err:
-        hint = " (a .pt checkpoint? convert it first: gnet convert, gnet.bnn.convert, gnet.logic.convert)"
+        hint = (
+            " (a .pt checkpoint? convert it first: gnet convert for a G-Net, gnet.bnn.convert for a BNN, "
+            "gnet.logic.io.convert_checkpoint for a DiffLogic network)"
+        )
         raise ContainerError(f"{err}{hint if str(path).endswith('.pt') else ''}") from err
     if fmt not in FORMATS:
         known = ", ".join(sorted(FORMATS))
