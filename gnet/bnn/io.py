@@ -90,13 +90,17 @@ def _bn_arrays(i: int, bn: tuple[torch.Tensor, ...]) -> dict[str, np.ndarray]:
 
 
 def save_packed_bnn(model: PackedBNN, path: str | os.PathLike) -> Path:
-    """Write ``model`` to ``path`` atomically (a ``.bnn`` file); returns the path.
+    """Write ``model`` to ``path`` atomically (a ``.bnn`` file; ``.bnn`` is appended to a path without a suffix);
+    returns the path.
 
     Raises:
         ValueError: ``model`` carries activation faults (they act at inference and are not stored).
     """
     if not isinstance(model, PackedBNN):
         raise ValueError(f"save_packed_bnn expects a PackedBNN (gnet.bnn.convert), got {type(model).__name__}")
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(EXTENSION)
     stages: list[dict[str, Any]] = []
     arrays: dict[str, np.ndarray] = {}
     for i, stage in enumerate(model.stages):

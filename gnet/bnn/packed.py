@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -113,7 +114,7 @@ class PackedBNN:
         """Bytes of the packed binary weights."""
         return sum(layer.words.nbytes for layer in self.layers)
 
-    def save(self, path: str | os.PathLike) -> os.PathLike:
+    def save(self, path: str | os.PathLike) -> Path:
         """Write the model to a ``.bnn`` file (:func:`gnet.bnn.io.save_packed_bnn`); returns the path."""
         from gnet.bnn.io import save_packed_bnn
 
