@@ -9,7 +9,7 @@ from test_bnn_io import SHAPES, inputs, packed_model
 
 from gnet.bnn._stages import ChannelBits
 from gnet.bnn.deploy import ActivationFaults, _row_bits
-from gnet.deployed import DeployedModel
+from gnet.deployed import DeployedModel, load_deployed
 from hdc.faults import BitFaults, fault_count
 
 
@@ -105,3 +105,37 @@ def test_bad_fault_arguments_are_refused(digits):
     assert connect.fault_targets() == ("weights",)
     with pytest.raises(ValueError, match=r"target must be one of weights, got 'activations' \(this model has no bin"):
         connect.with_faults(0.1, "activations", seed=0)
+
+
+def test_cli_robustness_of_a_bnn(tmp_path, capsys):
+    import json
+
+    from test_bnn_io import bnn_checkpoint
+
+    from gnet.cli import main
+    from gnet.robustness_generic import deployed_sweep
+
+    ckpt, _, data = bnn_checkpoint(tmp_path)
+    assert main(["convert", str(ckpt), "--out", str(tmp_path / "m.bnn")]) == 0
+    out = tmp_path / "rob"
+    common = [str(tmp_path / "m.bnn"), "--p", "0,0.2", "--seeds", "2", "--limit", "150", "--out", str(out)]
+    assert main(["robustness", *common, "--quiet"]) == 0
+    result = json.loads((out / "robustness.json").read_text())
+    (entry,) = result["models"]
+    assert entry["label"] == "BNN bnn" and entry["family"] == "bnn" and (out / "robustness.png").stat().st_size
+    assert set(entry["targets"]) == {"weights", "activations"}
+    for rows in entry["targets"].values():
+        assert [r["p"] for r in rows] == [0.0, 0.2]
+        assert rows[0]["accuracies"] == [entry["clean_accuracy"]] * 2 and len(rows[1]["accuracies"]) == 2
+    packed = load_deployed(tmp_path / "m.bnn")
+    x, y = data.test.tensors
+    again = deployed_sweep(packed, x[:150], y[:150], [0.2], [0, 1], targets="weights", progress=False)
+    assert again["targets"]["weights"][0]["accuracies"] == entry["targets"]["weights"][1]["accuracies"]
+    assert entry["cost"]["model_bits"] == packed.cost().model_bits
+    # --target is checked against the model's own targets; EHD-only flags are refused
+    assert main(["robustness", *common, "--target", "data"]) == 2
+    assert "target 'data' is not a fault target of this bnn model; valid: weights, act" in capsys.readouterr().err
+    assert main(["robustness", *common, "--target", "activations", "--quiet"]) == 0
+    assert set(json.loads((out / "robustness.json").read_text())["models"][0]["targets"]) == {"activations"}
+    assert main(["robustness", *common, "--scope", "array"]) == 2
+    assert "--scope applies to EHD models only" in capsys.readouterr().err

@@ -235,3 +235,60 @@ def test_cost_model_bits_equal_the_saved_payload(tmp_path):
 
 def _linear_sizes(packed):
     return [(layer.fan_in, layer.out_units) for layer in packed.layers if layer.kind == "linear"]
+
+
+# --- the command line: convert and eval ---------------------------------------------------------------------------
+
+
+def bnn_checkpoint(directory, method: str = "bnn"):
+    """A digits BNN checkpoint as gnet train writes it: seeded random weights, BatchNorm statistics recalibrated on
+    the training images (a few seconds instead of a training run)."""
+    from gnet.checkpoint import save_checkpoint
+    from gnet.data import load_dataset
+    from gnet.models import build_for_method, input_scaling
+
+    data = load_dataset("digits", val_fraction=0.1, seed=0)
+    model, config = build_for_method(method, data, seed=0)
+    model.recalibrate_batchnorm(data.train.tensors[0])
+    model.eval()
+    config.update(
+        {
+            "input_shape": list(data.input_shape),
+            "n_classes": data.n_classes,
+            "dataset": "digits",
+            "val_fraction": 0.1,
+            "data_seed": 0,
+            "scaling": input_scaling(method),
+        }
+    )
+    return save_checkpoint(directory / f"{method}.pt", model, config), model, data
+
+
+def test_cli_convert_and_eval_a_bnn(tmp_path, capsys):
+    from gnet.cli import main
+
+    ckpt, model, data = bnn_checkpoint(tmp_path)
+    assert main(["convert", str(ckpt), "--out", str(tmp_path / "m.ehd")]) == 2
+    assert "is a BNN checkpoint (method 'bnn'): it converts to a packed BNN" in capsys.readouterr().err
+    assert main(["convert", str(ckpt), "--out", str(tmp_path / "m.bnn")]) == 0
+    assert "packed bnn, 4 binary layers" in capsys.readouterr().out
+    packed = load_packed_bnn(tmp_path / "m.bnn")
+    assert packed.input_shape == (1, 8, 8) and packed.meta["dataset"] == "digits"
+    x, y = data.test.tensors
+    with torch.no_grad():
+        accuracy = float((model(x).argmax(1) == y).double().mean())
+    assert np.array_equal(packed.predict(x), model(x).argmax(1).numpy())
+    assert main(["eval", str(tmp_path / "m.bnn"), "--batch-size", "100"]) == 0
+    out = capsys.readouterr().out
+    assert f"digits BNN test accuracy {accuracy:.4f} on 540 items" in out and "method bnn" in out
+    # a G-Net checkpoint does not become a .bnn file, and a damaged .bnn file is named as such
+    from gnet.checkpoint import save_checkpoint
+    from gnet.models import build_model
+
+    specs = architecture("digits")
+    gnet_ckpt = save_checkpoint(tmp_path / "g.pt", build_model(specs, seed=0), {"architecture": specs})
+    assert main(["convert", str(gnet_ckpt), "--out", str(tmp_path / "g.bnn")]) == 2
+    assert "is a float G-Net checkpoint: it converts to an EHD model" in capsys.readouterr().err
+    (tmp_path / "bad.bnn").write_bytes(b"junk")
+    assert main(["eval", str(tmp_path / "bad.bnn")]) == 2
+    assert "bad.bnn: not a readable file" in capsys.readouterr().err
