@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from gnet.checkpoint import config_family, load_model
 from gnet.cli._args import add_dim_argument, dim_value
 from gnet.cli._timing import steady_state
@@ -175,7 +177,7 @@ def cmd_eval_ehd(args: argparse.Namespace) -> int:
             accuracy, n_items = e.accuracy, e.n_items
         else:
             pred, timing = steady_state(lambda k: model.predict(x[:k], batch_size=args.batch_size), len(x))
-            accuracy, n_items = float((pred == y.numpy()).mean()), len(x)
+            accuracy, n_items = float((np.asarray(pred) == y.numpy()).mean()), len(x)
         print(
             f"{name} {label} test accuracy {accuracy:.4f} on {n_items} items, {timing.images_per_second:.1f} img/s "
             f"steady state ({about}); one-off warm-up {timing.warmup_seconds:.1f}s not timed"
