@@ -5,8 +5,9 @@ Per binary layer (weights ``w_o`` of dimension ``d = fan_in``, one per output un
 - the angle between each latent weight vector and its sign, ``arccos(sum |w| / (sqrt(d) ||w||))``: mean and
   standard deviation over the units, against the Gaussian limit ``arccos(sqrt(2 / pi)) = 37.07`` degrees, against
   ``arccos(E|w| / sqrt(E w^2))`` computed from the layer's own weights (the limit for i.i.d. weights of that
-  distribution: 30 degrees for uniform, 45 for Laplace), and against the Gaussian spread ``20.18 / sqrt(d)``
-  degrees (delta method);
+  distribution: 30 degrees for uniform, 45 for Laplace), against the Gaussian spread ``20.18 / sqrt(d)``
+  degrees (delta method), and against the delta-method mean and sd for i.i.d. entries with the layer's own
+  moments (:func:`hdc.theory.formulas.angle_delta_method`; it equals the Gaussian values for Gaussian weights);
 - dot-product preservation: the Pearson correlation, pooled over activation vectors and units, between ``A . w``
   and ``A . sign(w)``, with ``A`` the layer's real-valued activations (``corr_real``: the pre-sign BatchNorm
   outputs carried through the same pooling, or the real input of the first layer) and with its binarized
@@ -16,6 +17,8 @@ Per binary layer (weights ``w_o`` of dimension ``d = fan_in``, one per output un
   correlation is ``cos(w, sign w)``, so values above the control show activations aligned with the weights.
 
 Convolutions use the layer's receptive-field patches (im2col) as activation vectors, subsampled to ``max_rows``.
+With ``keep_samples`` the dot products themselves (a random subset) are kept for 2-D histograms
+(:attr:`GeometryReport.samples`, not part of :meth:`GeometryReport.to_dict`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +35,7 @@ from torch import nn
 from gnet.bnn.layers import BinaryActivation, BinaryConv1d, BinaryConv2d, BinaryLinear
 from gnet.bnn.models import BNN
 from hdc._validate import as_seed, check_int
+from hdc.theory.formulas import angle_delta_method
 
 __all__ = [
     "GAUSSIAN_ANGLE_DEG",
@@ -38,6 +43,7 @@ __all__ = [
     "GeometryReport",
     "LayerGeometry",
     "angles_to_sign",
+    "delta_method_angle",
     "measure_geometry",
     "predicted_angle",
 ]
@@ -62,6 +68,8 @@ class LayerGeometry:
     angle_predicted_deg: float
     angle_gaussian_deg: float = GAUSSIAN_ANGLE_DEG
     angle_sd_gaussian_deg: float = 0.0
+    angle_delta_mean_deg: float | None = None
+    angle_delta_sd_deg: float | None = None
     input_binary: bool = False
     corr_real: float | None = None
     corr_binary: float | None = None
@@ -72,12 +80,16 @@ class LayerGeometry:
 
 @dataclass
 class GeometryReport:
+    """Per-layer :class:`LayerGeometry`; ``samples[index]`` maps ``"real"`` / ``"binary"`` to float64 arrays
+    (2, K) of (``A . w``, ``A . sign(w)``) pairs when :func:`measure_geometry` kept them."""
+
     method: str
     n_samples: int
     layers: list[LayerGeometry] = field(default_factory=list)
+    samples: dict[int, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"method": self.method, "n_samples": self.n_samples, "layers": [asdict(g) for g in self.layers]}
 
 
 def angles_to_sign(weight: torch.Tensor) -> torch.Tensor:
@@ -91,6 +103,24 @@ def predicted_angle(weight: torch.Tensor) -> float:
     """``arccos(E|w| / sqrt(E w^2))`` in degrees over every entry of ``weight``."""
     w = weight.detach().double()
     return math.degrees(math.acos(min(1.0, float(w.abs().mean() / w.pow(2).mean().sqrt()))))
+
+
+def delta_method_angle(weight: torch.Tensor) -> tuple[float, float] | None:
+    """Delta-method mean and sd (degrees) of the angle for i.i.d. entries with the moments of ``weight`` (O, d)
+    (all entries pooled), at ``d`` = its row length; None for a degenerate (constant-magnitude) distribution."""
+    w = weight.detach().reshape(weight.shape[0], -1).double().abs()
+    moments = [float(w.pow(k).mean()) for k in (1, 2, 3, 4)]
+    if moments[1] - moments[0] ** 2 <= 1e-12 * moments[1]:
+        return None  # every |w| alike: the angle is 0 with no spread
+    mean, sd = angle_delta_method(moments, w.shape[1])
+    return math.degrees(mean), math.degrees(float(sd))
+
+
+def _pairs(a: torch.Tensor, w: torch.Tensor, wb: torch.Tensor, keep: int, gen: torch.Generator) -> np.ndarray:
+    """(2, <= keep) float64: a random subset of the (A . w, A . sign w) pairs."""
+    x, y = (a @ w.T).reshape(-1), (a @ wb.T).reshape(-1)
+    pick = torch.randperm(len(x), generator=gen)[:keep]
+    return torch.stack([x[pick], y[pick]]).numpy()
 
 
 def _pearson(a: torch.Tensor, b: torch.Tensor) -> float | None:
@@ -189,7 +219,13 @@ def _collect(
 
 
 def measure_geometry(
-    model: BNN, x: torch.Tensor, *, max_rows: int = 4096, batch_size: int = 500, seed: Any = 0
+    model: BNN,
+    x: torch.Tensor,
+    *,
+    max_rows: int = 4096,
+    batch_size: int = 500,
+    seed: Any = 0,
+    keep_samples: int = 0,
 ) -> GeometryReport:
     """Anderson & Berg's measurements on ``model`` with inputs ``x`` (N, *input_shape) (e.g. test images).
 
@@ -197,6 +233,8 @@ def measure_geometry(
         max_rows: activation vectors used per layer (a seeded random subset of all patches/samples).
         batch_size: inputs per forward pass (memory holds one batch's activations).
         seed: int or numpy Generator for the subsets and the permutation control.
+        keep_samples: dot-product pairs kept per layer and kind of activation (0: none), see
+            :attr:`GeometryReport.samples`.
     """
     if not isinstance(model, BNN):
         raise ValueError(f"measure_geometry expects a BNN from gnet.bnn.build_bnn, got {type(model).__name__}")
@@ -204,7 +242,10 @@ def measure_geometry(
         raise ValueError("x must be a non-empty float tensor (N, *input_shape)")
     check_int(max_rows, "max_rows", 1)
     check_int(batch_size, "batch_size", 1)
-    gen = torch.Generator().manual_seed(as_seed(seed))
+    check_int(keep_samples, "keep_samples", 0)
+    base = as_seed(seed)
+    gen = torch.Generator().manual_seed(base)
+    keep_gen = torch.Generator().manual_seed(base + 1)  # its own stream: keeping samples changes no measurement
     rows = _collect(model, x, max_rows, batch_size, gen)
     report = GeometryReport(method=model.method, n_samples=len(x))
     for i, m in enumerate(model):
@@ -235,5 +276,13 @@ def measure_geometry(
         perm = torch.argsort(torch.rand(control.shape, generator=gen), dim=1)
         shuffled = torch.gather(control, 1, perm)
         geo.corr_permuted = _pearson(shuffled @ w.T, shuffled @ wb.T)
+        delta = delta_method_angle(w)
+        if delta is not None:
+            geo.angle_delta_mean_deg, geo.angle_delta_sd_deg = delta
+        if keep_samples:
+            kept = {"real": _pairs(a_real, w, wb, keep_samples, keep_gen)}
+            if real is not None:
+                kept["binary"] = _pairs(seen, w, wb, keep_samples, keep_gen)
+            report.samples[i] = kept
         report.layers.append(geo)
     return report

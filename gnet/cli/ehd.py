@@ -1,4 +1,5 @@
-"""``gnet convert``, EHD evaluation for ``gnet eval model.ehd``, and ``gnet sweep`` over dim."""
+"""``gnet convert`` (a G-Net to ``.ehd``, a BNN to ``.bnn``), ``gnet eval`` of a deployed model (``.ehd``, ``.bnn``,
+``.logic``: any file :func:`gnet.deployed.load_deployed` reads), and ``gnet sweep`` over dim."""
 
 from __future__ import annotations
 
@@ -6,17 +7,21 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
-from gnet.checkpoint import load_model
+import numpy as np
+
+from gnet.checkpoint import config_family, load_model
 from gnet.cli._args import add_dim_argument, dim_value
 from gnet.cli._timing import steady_state
 from gnet.data import load_test_split
+from gnet.deployed import DeployedModel, load_deployed
 from gnet.distributed import distributed_session, evaluate_sharded, is_main, main_first, sweep_sharded, world_size
 from gnet.ehd import EHDModel, convert, parse_dim, sweep
 from gnet.plots import plot_sweep
 from gnet.train import evaluate
 from hdc._validate import check_int
-from hdc.io import atomic_write_text
+from hdc.io import ContainerError, atomic_write_text, peek_format
 
 EMBEDDING_HELP = (
     "gaussian | rademacher | orthogonal | hadamard (structured, fast), or a comma list with one per G-layer"
@@ -25,6 +30,8 @@ PRECISION_HELP = (
     "auto (fastest on this CPU) | float32 | bfloat16 | int8 (rademacher only), or a comma list, one per G-layer"
 )
 PROVENANCE = ("dataset", "val_fraction", "data_seed")  # checkpoint config entries an EHD model keeps in its meta
+DEPLOYED_EXTENSIONS = (".ehd", ".bnn", ".logic")
+BNN_PROVENANCE = (*PROVENANCE, "scaling")  # a packed BNN keeps the input scaling too (it differs by method)
 
 
 def check_limit(limit: int | None, flag: str = "--limit") -> int | None:
@@ -80,10 +87,43 @@ def parse_per_layer(text: str) -> str | list[str]:
     return parts[0] if len(parts) == 1 else parts
 
 
+def _convert_bnn(args: argparse.Namespace, out: Path, model: Any, config: dict[str, Any]) -> int:
+    """``gnet convert BNN.pt --out MODEL.bnn``: the packed BNN (:func:`gnet.bnn.convert`)."""
+    from gnet.bnn import convert as convert_bnn
+
+    if out.suffix != ".bnn":
+        raise ValueError(
+            f"{args.checkpoint} is a BNN checkpoint (method {config.get('method')!r}): it converts to a packed BNN, "
+            f"not an EHD model; give --out NAME.bnn (the EHD flags --dim, --embedding, ... do not apply)"
+        )
+    packed = convert_bnn(
+        model, input_shape=config.get("input_shape"), meta={k: config[k] for k in BNN_PROVENANCE if k in config}
+    )
+    try:
+        path = packed.save(out)
+    except OSError as err:
+        raise ValueError(f"--out {out}: cannot write the model ({err.strerror or err})") from None
+    cost = packed.cost() if packed.input_shape is not None else None
+    size = f"{cost.model_bits / 8e3:.1f} kB of weights and thresholds; " if cost else ""
+    print(
+        f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB; {size}packed {packed.method}, "
+        f"{len(packed.layers)} binary layers)"
+    )
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     out = check_out_file(args.out)
     model, config = load_model(args.checkpoint)
-    ehd = convert(
+    family = config_family(config)
+    if family == "bnn":
+        return _convert_bnn(args, out, model, config)
+    if family == "gnet" and out.suffix == ".bnn":
+        raise ValueError(
+            f"{args.checkpoint} is a float G-Net checkpoint: it converts to an EHD model (--out NAME.ehd); "
+            f"a .bnn file holds a packed BNN (train one with gnet train --method bnn)"
+        )
+    ehd = convert(  # other families are refused by gnet.ehd.convert, which names their converter
         model,
         dim=parse_dim(dim_value(args)),
         embedding=parse_per_layer(args.embedding),
@@ -101,32 +141,67 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def is_deployed_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a deployed model (by its extension, so that a damaged one gets its loader's error)
+    or is a container file of any format, rather than a torch checkpoint."""
+    if Path(path).suffix in DEPLOYED_EXTENSIONS:
+        return True
+    try:
+        peek_format(path)
+    except (ContainerError, OSError):
+        return False
+    return True
+
+
 def cmd_eval_ehd(args: argparse.Namespace) -> int:
-    """``gnet eval model.ehd``; under torchrun with several processes (or ``--distributed``) the test items are
-    split over the ranks (:func:`gnet.distributed.evaluate_sharded`) and rank 0 prints."""
+    """``gnet eval MODEL`` of a deployed model of any family (:func:`gnet.deployed.load_deployed`: ``.ehd``,
+    ``.bnn``, ``.logic``); under torchrun with several processes (or ``--distributed``) the test items are split
+    over the ranks (:func:`gnet.distributed.evaluate_sharded`) and rank 0 prints."""
     limit = check_limit(args.limit)
+    check_int(args.batch_size, "--batch-size", minimum=1)
     with distributed_session(getattr(args, "distributed", False)) as sharded:
-        ehd = EHDModel.load(args.model)
+        model = load_deployed(args.model)
         with main_first():  # rank 0 fetches the data set first, so that the ranks do not download it at once
-            name, x, y = load_test_split(ehd.meta, args.dataset, args.data_dir, limit)
-        about = (
-            f"dim per layer {ehd.dim_per_layer}, {ehd.meta.get('embedding')}, "
-            f"precision {ehd.meta.get('precision', 'float32')}"
-        )
+            name, x, y = load_test_split(getattr(model, "meta", None) or {}, args.dataset, args.data_dir, limit)
+        label, about = _describe(model)
         if sharded:
-            r = evaluate_sharded(lambda xs: ehd.predict(xs, batch_size=args.batch_size), x, y)
+            r = evaluate_sharded(lambda xs: model.predict(xs, batch_size=args.batch_size), x, y)
             if is_main():
                 print(
-                    f"{name} EHD test accuracy {r.accuracy:.4f} on {r.n_items} items, {r.n_items / r.seconds:.1f} "
+                    f"{name} {label} test accuracy {r.accuracy:.4f} on {r.n_items} items, {r.n_items / r.seconds:.1f} "
                     f"img/s on {world_size()} ranks, warm-up included ({about})"
                 )
             return 0
-        e, timing = steady_state(lambda k: ehd.evaluate(x[:k], y[:k], args.batch_size, not args.quiet), len(x))
+        if isinstance(model, EHDModel):
+            e, timing = steady_state(lambda k: model.evaluate(x[:k], y[:k], args.batch_size, not args.quiet), len(x))
+            accuracy, n_items = e.accuracy, e.n_items
+        else:
+            pred, timing = steady_state(lambda k: model.predict(x[:k], batch_size=args.batch_size), len(x))
+            accuracy, n_items = float((np.asarray(pred) == y.numpy()).mean()), len(x)
         print(
-            f"{name} EHD test accuracy {e.accuracy:.4f} on {e.n_items} items, {timing.images_per_second:.1f} img/s "
+            f"{name} {label} test accuracy {accuracy:.4f} on {n_items} items, {timing.images_per_second:.1f} img/s "
             f"steady state ({about}); one-off warm-up {timing.warmup_seconds:.1f}s not timed"
         )
     return 0
+
+
+def _describe(model: DeployedModel) -> tuple[str, str]:
+    """(label, settings) printed by ``gnet eval``."""
+    if isinstance(model, EHDModel):
+        return "EHD", (
+            f"dim per layer {model.dim_per_layer}, {model.meta.get('embedding')}, "
+            f"precision {model.meta.get('precision', 'float32')}"
+        )
+    meta = getattr(model, "meta", None) or {}
+    about = f"method {meta['method']}" if "method" in meta else model.family
+    try:
+        cost = model.cost()
+    except ValueError:  # a model whose shapes are unknown still evaluates
+        return model.family.upper(), about
+    return model.family.upper(), (
+        f"{about}; {cost.model_bits / 8e3:.1f} kB model, {cost.bit_ops_per_image / 1e6:.2f} M bit ops and "
+        f"{cost.float_macs_per_image / 1e6:.3f} M float MACs per image"
+    )
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -169,7 +244,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    c = sub.add_parser("convert", help="convert a float checkpoint to an EHD model (.ehd)")
+    c = sub.add_parser(
+        "convert",
+        help="convert a float G-Net checkpoint to an EHD model (.ehd), or a BNN checkpoint to a packed BNN (.bnn)",
+    )
     c.add_argument("checkpoint")
     add_dim_argument(c, "10000", "code length dim: one int, a comma list per layer, or a fan-in ratio like 2x")
     c.add_argument("--embedding", default="gaussian", help=EMBEDDING_HELP)

@@ -148,9 +148,9 @@ def load_model_and_data(args: argparse.Namespace) -> tuple[nn.Module, dict[str, 
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    if str(args.model).endswith(".ehd"):
-        from gnet.cli.ehd import cmd_eval_ehd  # EHD models have their own evaluator
+    from gnet.cli.ehd import cmd_eval_ehd, is_deployed_file  # deployed models (.ehd, .bnn, .logic) have their own
 
+    if is_deployed_file(args.model):
         return cmd_eval_ehd(args)
     _start(args)
     try:

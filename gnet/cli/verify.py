@@ -2,6 +2,7 @@
 
 gnet verify --synthetic --out results/verify/synthetic
 gnet verify --model runs/digits/best.pt --out results/verify/digits --dim 256,1024,4096
+gnet verify --model runs/digits-bnn/best.pt --out results/verify/digits-bnn     # a BNN: Anderson & Berg
 gnet verify --dim-required --t 0.05 --delta 0.01 --units 512 --patches 196
 """
 
@@ -68,11 +69,33 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
         return _summary(run_synthetic(args.out, seed=args.seed, quick=args.quick, progress=not args.quiet))
 
+    from gnet.checkpoint import config_family
     from gnet.cli.train import load_model_and_data
     from gnet.verify import run_model_report
 
     model, config, data = load_model_and_data(args)
     x, y = data.test.tensors
+    family = config_family(config)
+    if family == "bnn":
+        from gnet.verify.bnn_report import run_bnn_report
+
+        return _summary(
+            run_bnn_report(
+                model,  # type: ignore[arg-type]  # a bnn checkpoint rebuilds a gnet.bnn.BNN
+                config,
+                x,
+                args.out,
+                title=f"Anderson & Berg geometry: {data.name} BNN ({config.get('method')}, {Path(args.model).name})",
+                n_items=args.items,
+                seed=args.seed,
+                quick=args.quick,
+            )
+        )
+    if family != "gnet":
+        raise ValueError(
+            f"gnet verify --model measures G-Nets (the EHD theory) and BNNs (Anderson & Berg); {args.model} is a "
+            f"{family} checkpoint"
+        )
     rep = run_model_report(
         model,
         config,
@@ -106,7 +129,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     what = p.add_argument_group("what to verify")
     what.add_argument("--synthetic", action="store_true", help="synthetic vectors only (about a minute)")
-    what.add_argument("--model", metavar="CHECKPOINT", help="a float G-Net checkpoint (.pt from gnet train)")
+    what.add_argument(
+        "--model",
+        metavar="CHECKPOINT",
+        help="a checkpoint from gnet train: a float G-Net (the EHD theory) or a BNN (Anderson & Berg's geometry)",
+    )
     what.add_argument(
         "--dim-required",
         action="store_true",
@@ -123,7 +150,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="output directory for report.md, report.json and PNGs")
     p.add_argument("--dataset", help="dataset of the test inputs (default: the checkpoint's)")
     p.add_argument("--data-dir", default=None, help="directory holding the dataset files (e.g. MNIST IDX)")
-    p.add_argument("--items", type=int, default=200, help="test items for the network-level check (default 200)")
+    p.add_argument(
+        "--items",
+        type=int,
+        default=200,
+        help="test items for the network-level check, or a BNN's geometry (default 200)",
+    )
     p.add_argument("--layer-items", type=int, default=16, help="items whose patches feed the per-layer EHD check")
     p.add_argument(
         "--dim", default="256,1024,4096", help="comma list of code lengths N for the EHD sweep (default 256,1024,4096)"

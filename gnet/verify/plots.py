@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gnet.bnn.geometry import GAUSSIAN_ANGLE_DEG, LayerGeometry
 from gnet.verify.measure import (
     EHDLayerErrors,
     LayerAngles,
@@ -21,8 +22,16 @@ from gnet.verify.measure import (
 )
 from hdc.theory import binarization_cosine_limit
 from hdc.theory.plots import new_figure, save_figure
+from hdc.theory.report import fmt
 
-__all__ = ["plot_dot_scatter", "plot_ehd_layers", "plot_layer_angles", "plot_network"]
+__all__ = [
+    "plot_bnn_angles",
+    "plot_bnn_dots",
+    "plot_dot_scatter",
+    "plot_ehd_layers",
+    "plot_layer_angles",
+    "plot_network",
+]
 
 
 def plot_ehd_layers(layers: Sequence[EHDLayerErrors], path: Path) -> Path:
@@ -130,4 +139,86 @@ def plot_dot_scatter(layer_data: Sequence[LayerData], path: Path, max_points: in
         ax.hexbin(cont[pick], binw[pick], gridsize=30, bins="log", cmap="viridis")
         r = np.corrcoef(cont, binw)[0, 1]
         ax.set(title=f"{data.name.split(' ', 1)[0]}: r = {r:.3f}", xlabel="a . w", ylabel="a . sign(w)")
+    return save_figure(fig, path)
+
+
+def plot_bnn_angles(layers: Sequence[LayerGeometry], path: Path) -> Path:
+    """Left: per binary layer, angle(w, sign w) (mean +- sd over units) with the predictions drawn beside it: the
+    Gaussian 37.07 deg +- 20.18 / sqrt(d), arccos(E|w| / sqrt(E w^2)) of the layer's own weights and its delta-method
+    sd. Right: the dot-product correlations of Anderson & Berg with the permuted-activation control."""
+    fig, (a, b) = new_figure()
+    idx = np.arange(len(layers))
+    names = [f"{g.index}: {g.layer.replace('Binary', '')}\nd={g.fan_in}" for g in layers]
+    fig.subplots_adjust(bottom=0.17)
+    a.errorbar(
+        idx,
+        [g.angle_mean_deg for g in layers],
+        yerr=[g.angle_sd_deg for g in layers],
+        fmt="o",
+        color="C3",
+        capsize=3,
+        label="measured mean ± sd over units",
+    )
+    own_sd = [g.angle_delta_sd_deg or 0.0 for g in layers]
+    a.errorbar(
+        idx + 0.15,
+        [g.angle_predicted_deg for g in layers],
+        yerr=own_sd,
+        fmt="s",
+        mfc="none",
+        color="k",
+        capsize=3,
+        label="arccos(E|w|/sqrt(E w²)) of the layer, delta-method sd",
+    )
+    a.errorbar(
+        idx - 0.15,
+        [g.angle_gaussian_deg for g in layers],
+        yerr=[g.angle_sd_gaussian_deg for g in layers],
+        fmt="^",
+        mfc="none",
+        color="C0",
+        capsize=3,
+        label="Gaussian 37.07° ± 20.18°/sqrt(d)",
+    )
+    a.axhline(GAUSSIAN_ANGLE_DEG, color="C0", ls="--", lw=1)
+    a.set_xticks(idx, names, fontsize=8)
+    a.set(xlabel="binary layer (module index)", ylabel="angle(w, sign w) [deg]", title="latent weights vs their sign")
+    a.legend(fontsize=6)
+    width = 0.2
+    series = (
+        ("corr_real", "A real: corr(A.w, A.sign w)"),
+        ("corr_binary", "A binarized"),
+        ("corr_activation", "corr(A_real.sign w, A_bin.sign w)"),
+        ("corr_permuted", "permuted A (control)"),
+    )
+    for k, (key, label) in enumerate(series):
+        values = [getattr(g, key) for g in layers]
+        b.bar(idx + (k - 1.5) * width, [np.nan if v is None else v for v in values], width, label=label)
+    low = min(v for g in layers for key, _ in series if (v := getattr(g, key)) is not None)
+    b.set_ylim(min(0.5, low - 0.05), 1.0)
+    b.set_xticks(idx, names, fontsize=8)
+    b.set(xlabel="binary layer (module index)", ylabel="Pearson r", title="dot-product proportionality")
+    b.legend(fontsize=6, loc="lower right")
+    return save_figure(fig, path)
+
+
+def plot_bnn_dots(
+    layers: Sequence[LayerGeometry], samples: dict[int, dict[str, np.ndarray]], kind: str, path: Path
+) -> Path | None:
+    """Anderson & Berg's 2-D histograms per binary layer: A . w against A . sign(w) for the ``kind`` ("real" or
+    "binary") activations, Pearson r over all measured pairs in the titles. None when no layer has such data."""
+    chosen = [g for g in layers if kind in samples.get(g.index, {})]
+    if not chosen:
+        return None
+    fig, axes = new_figure(ncols=len(chosen), width=3.2, height=3.2)
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.17, top=0.88, wspace=0.4)
+    for ax, g in zip(axes, chosen, strict=False):
+        x, y = samples[g.index][kind]
+        ax.hexbin(x, y, gridsize=30, bins="log", cmap="viridis")
+        r = g.corr_real if kind == "real" else g.corr_binary
+        ax.set(
+            title=f"layer {g.index} (d={g.fan_in}): r = {fmt(r)}",
+            xlabel=f"A.w (A {kind})",
+            ylabel="A.sign(w)",
+        )
     return save_figure(fig, path)
