@@ -59,7 +59,16 @@ from hdc.io import atomic_write_text
 # Training items whose batch statistics set a BNN's BatchNorm after each epoch (model.recalibrate_batchnorm).
 CALIBRATION_ITEMS = 10_000
 
-__all__ = ["CALIBRATION_ITEMS", "NonFiniteLossError", "TrainConfig", "TrainResult", "annealing_progress", "evaluate", "predict", "train"]
+__all__ = [
+    "CALIBRATION_ITEMS",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "TrainResult",
+    "annealing_progress",
+    "evaluate",
+    "predict",
+    "train",
+]
 
 Pair = tuple[torch.Tensor, ...]  # (x, y), as TensorDataset.tensors holds them
 

@@ -69,7 +69,8 @@ def _env() -> dict[str, str]:
 
 
 def _launch(*args: str) -> str:
-    """Run this file (or ``-m MODULE ...``, or another script) as a 2-rank torchrun job on the loopback interface; returns its stdout."""
+    """Run this file (or ``-m MODULE ...``, or another script) as a 2-rank torchrun job on the loopback interface;
+    returns its stdout."""
     env = _env()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc-per-node", "2"]
     cmd += ["--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
