@@ -8,8 +8,10 @@ Paths, all predicting labels of the same MNIST test images at batch 256 (``--bat
 (a) ``logic``: the ``difflogic-mnist-small`` circuit (``gnet.logic.convert``) of ``--logic-ckpt``, or of a freshly
     initialised network (the engine's speed does not depend on training: every gate costs the same);
 (b) ``bnn``: a packed BNN (``gnet.bnn.convert``) of ``--bnn-ckpt``, or of a seeded random ``bnn`` of arch "mnist";
-(c) ``ehd``: the EHD fast path (``gnet.ehd.convert`` of the float G-Net with Rademacher G at int8, the paper's
-    dims 6000, 15000, 15000, 14000), as in benchmarks/bench_ehd_mnist.py;
+(c) ``ehd_paper``: the EHD G-Net with the paper's G (``gnet.ehd.convert`` of the float G-Net, Rademacher G at
+    ``precision="auto"``: int8 where this CPU multiplies int8 fast, else float32; the paper's dims 6000, 15000,
+    15000, 14000), and ``ehd_fast``: the same dims with the fast G (Gaussian first layer, Hadamard after it), as in
+    benchmarks/bench_ehd_mnist.py;
 (d) ``gnet_float``: the float G-Net of ``--gnet-ckpt`` (default results/models/mnist_rasu.pt; a seeded random one if
     the file is missing), torch eval mode;
 (e) ``cnn_float``: a plain float CNN of the G-Net's shape (Conv2d/ReLU/MaxPool/Linear, seeded random weights).
@@ -191,7 +193,8 @@ def build_paths(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, d
     bnn, bnn_source = bnn_model(args)
     packed = gbnn.convert(bnn)
     dims = [args.smoke_dim] * 4 if args.smoke else PAPER_DIM
-    ehd = gehd.convert(gnet, dim=dims, embedding="rademacher", precision="int8", seed=0, input_shape=SHAPE)
+    ehd = gehd.convert(gnet, dim=dims, embedding="rademacher", precision="auto", seed=0, input_shape=SHAPE)
+    fast = gehd.convert(gnet, dim=dims, embedding=["gaussian"] + ["hadamard"] * 3, seed=0, input_shape=SHAPE)
     cnn = plain_cnn(args.seed)
     gnet_act, shapes = activation_bytes(gnet)
     positions = [math.prod(s[1:]) if len(s) > 1 else 1 for s in shapes]
@@ -225,12 +228,19 @@ def build_paths(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, d
             "activation_bytes_per_image": activation_bytes(bnn, (gbnn.BinaryActivation,))[0],
             "source": bnn_source,
         },
-        "ehd": {
+        "ehd_paper": {
             "predict": lambda x: ehd.predict(x, batch_size=bs).numpy(),
             "input": "std",
             "model_bytes": ehd_file,
             "activation_bytes_per_image": gnet_act + ehd_codes,
-            "source": f"gnet.ehd.convert of {gnet_source}, rademacher int8",
+            "source": f"gnet.ehd.convert of {gnet_source}, rademacher, precision auto",
+        },
+        "ehd_fast": {
+            "predict": lambda x: fast.predict(x, batch_size=bs).numpy(),
+            "input": "std",
+            "model_bytes": ehd_file,
+            "activation_bytes_per_image": gnet_act + ehd_codes,
+            "source": f"gnet.ehd.convert of {gnet_source}, gaussian first layer + hadamard",
         },
         "gnet_float": {
             "predict": torch_predict(gnet, bs),
