@@ -431,12 +431,11 @@ def train(
             recorded settings (the model config and ``config``, except ``epochs``) must equal these.
         on_epoch: called with each epoch's record after that epoch's checkpoints are written, so an exception
             raised there (an interruption) leaves a ``last.pt`` to resume from.
-        allow_changed_settings: resume even with other settings; the changes are recorded (``changes`` in the
-            config of every later checkpoint and in the result, with the first epoch run with them).
+        allow_changed_settings: resume with other settings, recorded in ``changes`` (config and result).
 
     Raises:
-        TrainingInterrupted: on Ctrl-C (SIGINT, main thread, one process), after the current step; the epoch in
-            progress is abandoned and ``last.pt`` is that of the last complete epoch.
+        TrainingInterrupted: on Ctrl-C (SIGINT, main thread, one process) after the current step; the epoch in
+            progress is abandoned, ``last.pt`` is the last complete epoch's.
 
     Under a process group (module docstring) every rank calls ``train`` alike; ``config.batch_size`` is the global
     batch; rank 0 writes the files (``out_dir`` and ``resume`` on a file system every rank sees).
@@ -461,7 +460,8 @@ def train(
             since_best = start_epoch - 1 - result.best_epoch
             recorded = [{"epoch": start_epoch + 1, **change} for change in changes]
             result.changes.extend(recorded)
-            full_config["changes"] = [*payload["config"].get("changes", []), *recorded]
+            if recorded or "changes" in payload["config"]:  # a run that never changed records none
+                full_config["changes"] = [*payload["config"].get("changes", []), *recorded]
         ddp = _wrap(model) if distributed else None  # after the restore: DDP broadcasts rank 0's state
         progress = progress and is_main()
 
