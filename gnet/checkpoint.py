@@ -5,6 +5,11 @@ no pickle of arbitrary objects. The config carries the family and method (float 
 the architecture (layer specs or DiffLogic spec), the input shape, the number of classes and the training settings.
 State that a method anneals lives in the model's buffers (e.g. a BNN's ``anneal_progress``), so it is in the
 ``state_dict`` too. :func:`load_model` rebuilds any family through :data:`BUILDERS`.
+
+A checkpoint is untrusted input: :func:`load_checkpoint` checks the archive, the payload, the config's schema and the
+size of the model it declares (:mod:`gnet.checkpoint_schema`) and the state_dict before anything is built, and
+:func:`load_model` then requires the state_dict to match the built model exactly; every refusal is a
+:class:`CheckpointError` (a ``ValueError``) naming the file and the problem.
 """
 
 from __future__ import annotations
