@@ -51,9 +51,10 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from gnet.augment import AUGMENTATIONS, augment_batch
-from gnet.checkpoint import load_checkpoint, save_checkpoint
+from gnet.checkpoint import load_checkpoint, match_state_dict, save_checkpoint
 from gnet.distributed import all_reduce_sum, barrier, is_active, is_main, rank, shard_range, world_size
-from hdc._validate import check_int, check_number
+from gnet.train_guard import StopFlag, TrainingInterrupted, check_pair, check_resume_settings, stop_on_sigint
+from hdc._validate import check_choice, check_int, check_number
 from hdc.io import atomic_write_text
 
 # Training items whose batch statistics set a BNN's BatchNorm after each epoch (model.recalibrate_batchnorm).
@@ -64,6 +65,7 @@ __all__ = [
     "NonFiniteLossError",
     "TrainConfig",
     "TrainResult",
+    "TrainingInterrupted",
     "annealing_progress",
     "evaluate",
     "predict",
@@ -92,20 +94,22 @@ class TrainConfig:
     anneal_epochs: int | None = None
 
     def __post_init__(self) -> None:
+        # Every field is checked and normalised to a plain int / float (a numpy scalar would not serialise).
         for name in ("epochs", "batch_size", "eval_batch_size"):
-            check_int(getattr(self, name), name, minimum=1)
-        check_number(self.lr, "lr", minimum=0.0, strict=True)
-        check_number(self.weight_decay, "weight_decay", minimum=0.0)
-        if not 0.0 < check_number(self.plateau_factor, "plateau_factor") < 1.0:  # ReduceLROnPlateau needs (0, 1)
+            setattr(self, name, check_int(getattr(self, name), name, minimum=1))
+        self.lr = check_number(self.lr, "lr", minimum=0.0, strict=True)
+        self.weight_decay = check_number(self.weight_decay, "weight_decay", minimum=0.0)
+        self.plateau_factor = check_number(self.plateau_factor, "plateau_factor")
+        if not 0.0 < self.plateau_factor < 1.0:  # ReduceLROnPlateau needs (0, 1)
             raise ValueError(f"plateau_factor must lie in (0, 1), got {self.plateau_factor}")
-        check_int(self.plateau_patience, "plateau_patience", minimum=0)
+        self.plateau_patience = check_int(self.plateau_patience, "plateau_patience", minimum=0)
         if self.early_stopping is not None:
-            check_int(self.early_stopping, "early_stopping", minimum=1)
-        check_int(self.seed, "seed", minimum=0)
+            self.early_stopping = check_int(self.early_stopping, "early_stopping", minimum=1)
+        self.seed = check_int(self.seed, "seed", minimum=0, maximum=2**64 - 2)  # seed + 1 seeds the augmentation
         if self.anneal_epochs is not None:
-            check_int(self.anneal_epochs, "anneal_epochs", minimum=1)
-        if self.augment not in AUGMENTATIONS:
-            raise ValueError(f"unknown augment {self.augment!r}; valid: {', '.join(str(a) for a in AUGMENTATIONS)}")
+            self.anneal_epochs = check_int(self.anneal_epochs, "anneal_epochs", minimum=1)
+        if self.augment is not None:
+            check_choice(self.augment, tuple(a for a in AUGMENTATIONS if a is not None), "augment")
 
 
 @dataclass
@@ -114,6 +118,9 @@ class TrainResult:
     best_epoch: int = -1
     best_val_accuracy: float = float("nan")
     stopped_early: bool = False
+    # settings changed on a resume (allow_changed_settings): {"epoch": first epoch run with them, "setting", "old",
+    # "new"}
+    changes: list[dict[str, Any]] = field(default_factory=list)
 
 
 class NonFiniteLossError(RuntimeError):
@@ -129,17 +136,6 @@ def annealing_progress(epoch: int, epochs: int) -> float:
 def _hook(model: nn.Module, name: str) -> Callable[..., Any] | None:
     hook = getattr(model, name, None)
     return hook if callable(hook) else None
-
-
-def _check_pair(name: str, pair: Pair) -> Pair:
-    x, y = pair
-    if len(x) == 0:
-        raise ValueError(f"{name} set is empty")
-    if len(x) != len(y):
-        raise ValueError(f"{name} set: {len(x)} inputs but {len(y)} labels")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} set contains NaN or inf inputs")
-    return x, y.long()
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -203,29 +199,43 @@ def _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen)
     }
 
 
+def _load_resume(resume: str | Path) -> dict[str, Any]:
+    """A ``last.pt`` (every check of :func:`gnet.checkpoint.load_checkpoint`) that holds the loop's state."""
+    payload = load_checkpoint(resume)
+    missing = [k for k in ("optimizer", "scheduler", "epoch", "result", "shuffle_rng", "torch_rng") if k not in payload]
+    if missing:
+        raise ValueError(f"{resume}: not a resumable checkpoint (use last.pt, not best.pt; lacks {', '.join(missing)})")
+    return payload
+
+
 def _restore(
     resume: str | Path,
+    payload: dict[str, Any],
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: Any,
     shuffle_gen: torch.Generator,
     augment_gen: torch.Generator,
 ) -> tuple[TrainResult, int]:
-    """Load a ``last.pt`` into the model, optimizer, scheduler and generators; returns (result so far, next epoch)."""
-    payload = load_checkpoint(resume)
-    if "optimizer" not in payload:
-        raise ValueError(f"{resume}: not a resumable checkpoint (use last.pt, not best.pt)")
+    """Load a ``last.pt``'s payload into the model, optimizer, scheduler and generators; returns (result so far,
+    next epoch)."""
+    try:
+        match_state_dict(model, payload["state_dict"])
+    except ValueError as err:
+        raise ValueError(f"{resume}: the checkpoint does not fit this model ({err})") from None
     try:
         model.load_state_dict(payload["state_dict"])
-    except RuntimeError as err:  # torch reports missing / unexpected keys and shape mismatches this way
-        raise ValueError(f"{resume}: the checkpoint does not fit this model ({err})") from err
-    optimizer.load_state_dict(payload["optimizer"])
-    scheduler.load_state_dict(payload["scheduler"])
-    shuffle_gen.set_state(payload["shuffle_rng"])
-    if "augment_rng" in payload:  # checkpoints from before augmentation existed have none
-        augment_gen.set_state(payload["augment_rng"])
-    torch.set_rng_state(payload["torch_rng"])
-    return TrainResult(**json.loads(payload["result"])), int(payload["epoch"]) + 1
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        shuffle_gen.set_state(payload["shuffle_rng"])
+        if "augment_rng" in payload:  # checkpoints from before augmentation existed have none
+            augment_gen.set_state(payload["augment_rng"])
+        torch.set_rng_state(payload["torch_rng"])
+        result = TrainResult(**json.loads(payload["result"]))
+        epoch = check_int(payload["epoch"], "epoch", minimum=-1)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:  # a damaged or crafted loop state
+        raise ValueError(f"{resume}: not a resumable checkpoint ({' '.join(str(err).split())[:300]})") from None
+    return result, epoch + 1
 
 
 def _train_epoch(
@@ -239,8 +249,10 @@ def _train_epoch(
     augment_gen: torch.Generator,
     progress: bool,
     ddp: DistributedDataParallel | None = None,
-) -> tuple[float, float]:
-    """One pass over (x, y) in shuffled batches; returns (mean training loss, training accuracy).
+    stop: StopFlag | None = None,
+) -> tuple[float, float] | None:
+    """One pass over (x, y) in shuffled batches; returns (mean training loss, training accuracy), or None when
+    ``stop`` was requested (Ctrl-C): the epoch ends after the current step and is abandoned.
 
     With ``ddp`` (the model wrapped in DistributedDataParallel) each rank runs its slice of every global batch.
     """
@@ -253,6 +265,9 @@ def _train_epoch(
     dev = _device(model)
     bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False)
     for step in bar:
+        if stop is not None and stop.requested:
+            bar.close()
+            return None
         idx = order[step * config.batch_size : (step + 1) * config.batch_size]
         xb, yb = augment_batch(x[idx], config.augment, augment_gen).to(dev), y[idx].to(dev)
         if ddp is None:
@@ -345,6 +360,61 @@ def _write_epoch(
     barrier()
 
 
+def _end_epoch(
+    model: nn.Module,
+    val: Pair,
+    config: TrainConfig,
+    schedule: tuple[torch.optim.Optimizer, Any],
+    result: TrainResult,
+    epoch: int,
+    train_stats: tuple[float, float],
+    t0: float,
+    progress: bool,
+) -> tuple[dict[str, float], bool]:
+    """Validate, step the scheduler (``schedule``: optimizer, scheduler), append the epoch's record to ``result``
+    and print it (``progress``); returns (record, improved)."""
+    optimizer, scheduler = schedule
+    val_loss, val_acc = evaluate(model, val[0], val[1], config.eval_batch_size)
+    scheduler.step(val_loss)
+    record = _record(epoch, *train_stats, val_loss, val_acc, optimizer.param_groups[0]["lr"], t0)
+    result.history.append(record)
+    improved = not (val_acc <= result.best_val_accuracy)  # first epoch: best is NaN
+    if improved:
+        result.best_epoch, result.best_val_accuracy = epoch, val_acc
+    if progress:
+        tqdm.write(
+            f"epoch {epoch + 1}: loss {record['train_loss']:.4f} train {record['train_accuracy']:.4f} "
+            f"val {val_acc:.4f} ({record['seconds']:.1f}s)"
+        )
+    return record, improved
+
+
+def _check_data(model: nn.Module, train_data: Pair, val_data: Pair, model_config: Any) -> tuple[Pair, Pair]:
+    """The training and validation pairs checked by :func:`gnet.train_guard.check_pair` (labels below the config's
+    ``n_classes`` when it records one)."""
+    n_classes = model_config.get("n_classes") if isinstance(model_config, dict) else None
+    n_classes = None if n_classes is None else check_int(n_classes, "model_config['n_classes']", minimum=1)
+    return check_pair("training", train_data, n_classes, model), check_pair("validation", val_data, n_classes, model)
+
+
+def _loop_parts(model: nn.Module, config: TrainConfig) -> tuple[Any, Any, torch.Generator, torch.Generator]:
+    """(optimizer, scheduler, shuffle generator, augmentation generator), seeded from ``config.seed`` (the torch
+    RNG too: it draws dropout masks)."""
+    torch.manual_seed(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
+    )
+    shuffle_gen = torch.Generator().manual_seed(config.seed)
+    augment_gen = torch.Generator().manual_seed(config.seed + 1)  # its own stream: shuffling is unchanged
+    return optimizer, scheduler, shuffle_gen, augment_gen
+
+
+def _interrupted(out: Path | None, epochs_done: int) -> TrainingInterrupted:
+    last = out / "last.pt" if out is not None and (out / "last.pt").is_file() else None
+    return TrainingInterrupted(last, epochs_done)
+
+
 def train(
     model: nn.Module,
     train_data: Pair,
@@ -355,43 +425,54 @@ def train(
     resume: str | Path | None = None,
     progress: bool = True,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    allow_changed_settings: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place; returns the history. With ``out_dir``, writes ``last.pt`` (resumable, every
     epoch), ``best.pt`` (best validation accuracy) and ``history.json``.
 
     Args:
-        train_data: (x float32 (N, *input_shape), y int64 (N,)).
+        train_data: (x float (N, *input_shape), y integer (N,)); see :func:`gnet.train_guard.check_pair`: labels
+            in ``0 .. model_config["n_classes"] - 1``, inputs finite, cast to the model's dtype (float32).
         val_data: the same for the validation split.
         model_config: JSON-serialisable config that rebuilds the model (must hold ``architecture``).
-        resume: a ``last.pt`` written by an earlier call; training continues exactly where it stopped.
+        resume: a ``last.pt`` written by an earlier call; training continues exactly where it stopped. Its
+            recorded settings (the model config and ``config``, except ``epochs``) must equal these.
         on_epoch: called with each epoch's record after that epoch's checkpoints are written, so an exception
             raised there (an interruption) leaves a ``last.pt`` to resume from.
+        allow_changed_settings: resume with other settings, recorded in ``changes`` (config and result).
+
+    Raises:
+        TrainingInterrupted: on Ctrl-C (SIGINT, main thread, one process) after the current step; the epoch in
+            progress is abandoned, ``last.pt`` is the last complete epoch's.
 
     Under a process group (module docstring) every rank calls ``train`` alike; ``config.batch_size`` is the global
     batch; rank 0 writes the files (``out_dir`` and ``resume`` on a file system every rank sees).
     """
     distributed = _check_world(config)
-    x_tr, y_tr = _check_pair("training", train_data)
-    x_va, y_va = _check_pair("validation", val_data)
+    (x_tr, y_tr), val = _check_data(model, train_data, val_data, model_config)
     out = Path(out_dir) if out_dir is not None else None
     full_config = {**model_config, "train": dataclasses.asdict(config)}
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
+    set_progress = _hook(model, "set_progress")
+    payload, changes = None, []
+    if resume is not None:
+        payload = _load_resume(resume)
+        changes = check_resume_settings(
+            resume, payload["config"], full_config, set_progress is not None, allow_changed_settings
         )
-        shuffle_gen = torch.Generator().manual_seed(config.seed)
-        augment_gen = torch.Generator().manual_seed(config.seed + 1)  # its own stream: shuffling is unchanged
+
+    with torch.random.fork_rng(devices=[]), stop_on_sigint(enabled=not distributed) as stop:
+        optimizer, scheduler, shuffle_gen, augment_gen = _loop_parts(model, config)
         result, start_epoch, since_best = TrainResult(), 0, 0
-        if resume is not None:
-            result, start_epoch = _restore(resume, model, optimizer, scheduler, shuffle_gen, augment_gen)
+        if payload is not None and resume is not None:
+            result, start_epoch = _restore(resume, payload, model, optimizer, scheduler, shuffle_gen, augment_gen)
             since_best = start_epoch - 1 - result.best_epoch
+            recorded = [{"epoch": start_epoch + 1, **change} for change in changes]
+            result.changes.extend(recorded)
+            if recorded or "changes" in payload["config"]:  # a run that never changed records none
+                full_config["changes"] = [*payload["config"].get("changes", []), *recorded]
         ddp = _wrap(model) if distributed else None  # after the restore: DDP broadcasts rank 0's state
         progress = progress and is_main()
 
-        set_progress = _hook(model, "set_progress")
         recalibrate = _hook(model, "recalibrate_batchnorm")
         for epoch in range(start_epoch, config.epochs):
             t0 = time.perf_counter()
@@ -399,32 +480,26 @@ def train(
                 torch.manual_seed(_rank_seed(config.seed, epoch))
             if set_progress is not None:
                 set_progress(annealing_progress(epoch, config.anneal_epochs or config.epochs))
-            train_loss, train_acc = _train_epoch(
-                model, x_tr, y_tr, config, optimizer, epoch, shuffle_gen, augment_gen, progress, ddp
+            stats = _train_epoch(
+                model, x_tr, y_tr, config, optimizer, epoch, shuffle_gen, augment_gen, progress, ddp, stop
             )
+            if stats is None:  # Ctrl-C: the epoch in progress is abandoned, last.pt is the previous one's
+                raise _interrupted(out, epoch)
             if recalibrate is not None:
                 recalibrate(x_tr[:CALIBRATION_ITEMS])
-            val_loss, val_acc = evaluate(model, x_va, y_va, config.eval_batch_size)
-            scheduler.step(val_loss)
-            record = _record(epoch, train_loss, train_acc, val_loss, val_acc, optimizer.param_groups[0]["lr"], t0)
-            result.history.append(record)
-            improved = not (val_acc <= result.best_val_accuracy)  # first epoch: best is NaN
-            if improved:
-                result.best_epoch, result.best_val_accuracy, since_best = epoch, val_acc, 0
-            else:
-                since_best += 1
-            if progress:
-                tqdm.write(
-                    f"epoch {epoch + 1}: loss {record['train_loss']:.4f} train {record['train_accuracy']:.4f} "
-                    f"val {val_acc:.4f} ({record['seconds']:.1f}s)"
-                )
-            stop = config.early_stopping is not None and since_best >= config.early_stopping
-            result.stopped_early = stop
+            record, improved = _end_epoch(
+                model, val, config, (optimizer, scheduler), result, epoch, stats, t0, progress
+            )
+            since_best = 0 if improved else since_best + 1
+            finished = config.early_stopping is not None and since_best >= config.early_stopping
+            result.stopped_early = finished
             if out is not None:
                 state = _state(model, optimizer, scheduler, epoch, result, shuffle_gen, augment_gen)
                 _write_epoch(out, model, full_config, result, state, improved)
             if on_epoch is not None:
                 on_epoch(record)
-            if stop:
+            if finished:
                 break
+            if stop.requested and epoch + 1 < config.epochs:
+                raise _interrupted(out, epoch + 1)
     return result

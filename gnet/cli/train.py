@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gnet.checkpoint import config_family, load_model
+from gnet.checkpoint import config_family, load_checkpoint, load_model
 from gnet.data import DataSplits, load_dataset, load_for_model
 from gnet.distributed import barrier, init_distributed, is_active, is_main, launched_by_torchrun, shutdown, world_size
 from gnet.models import (
@@ -26,6 +28,7 @@ from gnet.models import (
     input_scaling,
 )
 from gnet.train import TrainConfig, evaluate, predict, train
+from gnet.train_guard import TrainingInterrupted, check_resume_settings, check_run_dir, clear_run, continues_run
 from hdc._validate import check_int
 from hdc.io import atomic_write_text
 
@@ -39,14 +42,16 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _train_config(args: argparse.Namespace, family: str) -> TrainConfig:
-    """The flags, with the family's defaults (:data:`FAMILY_DEFAULTS`) for those not given."""
+def _train_config(args: argparse.Namespace, family: str, recorded: dict[str, Any] | None = None) -> TrainConfig:
+    """The flags, with the family's defaults (:data:`FAMILY_DEFAULTS`) for those not given; ``recorded``: the
+    ``train`` settings of the checkpoint being resumed."""
     values = {}
     for key, default in FAMILY_DEFAULTS[family].items():
         given = getattr(args, key)
         values[key] = given if given is not None else default
     if values["plateau_patience"] is None:  # no schedule: the plateau never outlasts the run
-        values["plateau_patience"] = args.epochs
+        # (on a resume, the run's own: a patience beyond the first run's length is no schedule either)
+        values["plateau_patience"] = (recorded or {}).get("plateau_patience", args.epochs)
     return TrainConfig(
         epochs=args.epochs,
         early_stopping=args.early_stopping,
@@ -68,11 +73,42 @@ def _start(args: argparse.Namespace) -> torch.device:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    # Before any data is loaded or anything built: a run already in --out is continued or replaced only when asked,
+    # and a resume must use the settings its checkpoint records.
+    out = check_run_dir(args.out, args.resume, args.overwrite)
+    _check_resume(args)
     device = _start(args)
     try:
         return _train(args, device)
+    except KeyboardInterrupt as err:  # TrainingInterrupted after a clean stop; a second Ctrl-C anywhere
+        last = err.checkpoint if isinstance(err, TrainingInterrupted) else None
+        if last is None and (out / "last.pt").is_file() and (args.resume is None or continues_run(out, args.resume)):
+            last = out / "last.pt"
+        if is_main():
+            hint = f"resume with --resume {last}" if last is not None else f"no epoch was saved in {out}"
+            print(f"gnet train: interrupted; {hint}", file=sys.stderr)
+        return 130
     finally:
         shutdown()
+
+
+def _check_resume(args: argparse.Namespace) -> None:
+    """Refuse a ``--resume`` whose checkpoint records other settings than the flags (see
+    :func:`gnet.train_guard.setting_changes`), before the data is loaded; the full config is compared again by
+    :func:`gnet.train.train`."""
+    if args.resume is None:
+        _train_config(args, family_of(args.method))  # the flags are checked all the same
+        return
+    family = family_of(args.method)
+    recorded = load_checkpoint(args.resume)["config"]
+    config = _train_config(args, family, recorded.get("train"))
+    new = {
+        "method": args.method,
+        "val_fraction": args.val_fraction,
+        "data_seed": args.seed,
+        "train": dataclasses.asdict(config),
+    }
+    check_resume_settings(args.resume, recorded, new, family == "bnn", args.allow_changed_settings)
 
 
 def _train(args: argparse.Namespace, device: torch.device) -> int:
@@ -88,7 +124,8 @@ def _train(args: argparse.Namespace, device: torch.device) -> int:
     if callable(fit_encoder):  # DiffLogic quantile thresholds come from the training inputs (saved as a buffer)
         fit_encoder(data.train.tensors[0])
     check_input_shape(model, data.input_shape, data.n_classes)
-    config = _train_config(args, family)
+    recorded = load_checkpoint(args.resume)["config"].get("train") if args.resume is not None else None
+    config = _train_config(args, family, recorded)
     model_config.update(
         {
             "input_shape": list(data.input_shape),
@@ -102,6 +139,8 @@ def _train(args: argparse.Namespace, device: torch.device) -> int:
     out = Path(args.out)
     if is_active() and is_main():
         print(f"data-parallel training on {world_size()} ranks: global batch {config.batch_size}")
+    if args.overwrite and not continues_run(out, args.resume) and is_main():
+        clear_run(out)  # nothing of the replaced run may outlive it
     model.to(device)
     t0 = time.perf_counter()
     result = train(
@@ -113,6 +152,7 @@ def _train(args: argparse.Namespace, device: torch.device) -> int:
         out_dir=out,
         resume=args.resume,
         progress=not args.quiet,
+        allow_changed_settings=args.allow_changed_settings,
     )
     seconds = time.perf_counter() - t0
     model.cpu()
@@ -243,7 +283,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", required=True, help="directory for best.pt, last.pt, history.json, summary.json")
-    p.add_argument("--resume", default=None, help="a last.pt to continue from")
+    p.add_argument(
+        "--resume",
+        default=None,
+        help="a last.pt to continue from, with the settings it records (--epochs may grow); with --out its directory",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the run --out already holds (else training refuses)"
+    )
+    p.add_argument(
+        "--allow-changed-settings",
+        action="store_true",
+        help="resume with other settings than the checkpoint records; the changes are recorded in it",
+    )
     p.add_argument("--quiet", action="store_true")
     p.add_argument(
         "--distributed",
