@@ -415,6 +415,19 @@ def _interrupted(out: Path | None, epochs_done: int) -> TrainingInterrupted:
     return TrainingInterrupted(last, epochs_done)
 
 
+def _resumed(
+    resume: str | Path, payload: dict[str, Any], parts: tuple[Any, ...], changes: list[dict], full_config: dict
+) -> tuple[TrainResult, int, int]:
+    """(result so far, first epoch to run, epochs since the best) of a resumed run; records changed settings in
+    ``full_config`` (a run that never changed records none)."""
+    result, start_epoch = _restore(resume, payload, *parts)
+    recorded = [{"epoch": start_epoch + 1, **change} for change in changes]
+    result.changes.extend(recorded)
+    if recorded or "changes" in payload["config"]:
+        full_config["changes"] = [*payload["config"].get("changes", []), *recorded]
+    return result, start_epoch, start_epoch - 1 - result.best_epoch
+
+
 def train(
     model: nn.Module,
     train_data: Pair,
@@ -464,12 +477,8 @@ def train(
         optimizer, scheduler, shuffle_gen, augment_gen = _loop_parts(model, config)
         result, start_epoch, since_best = TrainResult(), 0, 0
         if payload is not None and resume is not None:
-            result, start_epoch = _restore(resume, payload, model, optimizer, scheduler, shuffle_gen, augment_gen)
-            since_best = start_epoch - 1 - result.best_epoch
-            recorded = [{"epoch": start_epoch + 1, **change} for change in changes]
-            result.changes.extend(recorded)
-            if recorded or "changes" in payload["config"]:  # a run that never changed records none
-                full_config["changes"] = [*payload["config"].get("changes", []), *recorded]
+            parts = (model, optimizer, scheduler, shuffle_gen, augment_gen)
+            result, start_epoch, since_best = _resumed(resume, payload, parts, changes, full_config)
         ddp = _wrap(model) if distributed else None  # after the restore: DDP broadcasts rank 0's state
         progress = progress and is_main()
 
