@@ -69,6 +69,11 @@ def test_quickstart_trains_converts_and_saves(tmp_path, capsys):
     assert ehd.dim_per_layer == [256] * 4 and ehd.meta["dataset"] == "digits"
     assert ehd.input_shape == (1, 8, 8) and ehd.n_classes == 10
     assert torch.load(out_dir / "best.pt", weights_only=True)["format"] == "gnet-float-checkpoint"
+    # A second quickstart into the finished run refuses before any work, and leaves the run as it was.
+    before = (out_dir / "best.pt").read_bytes()
+    assert main(["quickstart", "--epochs", "1", "--dim", "256", "--out", str(out_dir), "--quiet"]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert (out_dir / "best.pt").read_bytes() == before
 
 
 def test_quickstart_is_the_first_command_and_rejects_bad_options(capsys):

@@ -18,6 +18,7 @@ from gnet.data import load_dataset
 from gnet.ehd import convert
 from gnet.models import architecture, build_model, check_input_shape
 from gnet.train import TrainConfig, evaluate, train
+from gnet.train_guard import check_run_dir, clear_run
 
 # The recipe tests/conftest.py uses for its digits fixtures (>= 97 % test accuracy in 15 epochs).
 EPOCHS, BATCH_SIZE, LR, VAL_FRACTION = 15, 64, 3e-3, 0.1
@@ -29,6 +30,12 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     dim = int(dim_value(args))
     if dim < 1:
         raise ValueError(f"--dim must be >= 1, got {dim}")
+    if args.out is not None:  # before any work: a finished run in --out is never replaced without --overwrite
+        check_run_dir(args.out, overwrite=args.overwrite)
+        if (Path(args.out) / "model.ehd").exists() and not args.overwrite:
+            raise ValueError(f"{Path(args.out) / 'model.ehd'} exists; add --overwrite to replace it")
+        if args.overwrite:
+            clear_run(args.out)
     say = (lambda *a: None) if args.quiet else print
     data = load_dataset("digits", val_fraction=VAL_FRACTION, seed=args.seed)
     specs = architecture("digits", n_classes=data.n_classes, activation=args.activation)
@@ -99,5 +106,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     q.add_argument("--seed", type=int, default=0, help="seed for the split, weights, shuffling and the projections")
     q.add_argument("--out", default=None, help="directory to keep best.pt, last.pt, history.json and model.ehd")
+    q.add_argument("--overwrite", action="store_true", help="replace a run (and model.ehd) already in --out")
     q.add_argument("--quiet", action="store_true", help="no progress output (results are still printed)")
     q.set_defaults(func=cmd_quickstart)
