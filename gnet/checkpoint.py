@@ -164,11 +164,18 @@ def _build_difflogic(config: dict[str, Any]) -> nn.Module:
     return build_difflogic(config["architecture"])
 
 
+def _build_cnn(config: dict[str, Any]) -> nn.Module:
+    from gnet.cnn import build_plain_cnn
+
+    return build_plain_cnn(config["architecture"])
+
+
 # family name (gnet.models.FAMILIES) -> builder of an untrained model from a checkpoint config
 BUILDERS: dict[str, Callable[[dict[str, Any]], nn.Module]] = {
     "gnet": _build_gnet,
     "bnn": _build_bnn,
     "difflogic": _build_difflogic,
+    "cnn": _build_cnn,
 }
 
 

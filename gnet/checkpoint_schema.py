@@ -179,6 +179,8 @@ def _weight_layer(spec: dict, kind: str, where: str, walk: _Walk, family: str, n
     batch_norm = _bool(spec.get("batch_norm", False), f"{where}.batch_norm")
     if family == "gnet":
         values = weights + 2 + (bn_values * n_out if batch_norm else 0)  # + the bias trick b (and a scale buffer)
+    elif family == "cnn":
+        values = weights + n_out  # plain layers: one bias per unit
     else:
         values = weights + bn_values * n_out + (_noise(fan_in) if noise[0] else 0)
     walk.est.param_bytes += _FLOAT * values
@@ -190,13 +192,13 @@ def _weight_layer(spec: dict, kind: str, where: str, walk: _Walk, family: str, n
 def _layer_estimate(
     specs: Any, family: str, input_shape: tuple[int, ...] | None, noise: tuple[bool, bool] = (False, False)
 ) -> tuple[Estimate, int]:
-    """(estimate, outputs of the last layer) of a list of G-Net layer specs built as ``family`` (gnet or bnn);
+    """(estimate, outputs of the last layer) of a list of G-Net layer specs built as ``family`` (gnet, cnn, bnn);
     ``noise``: (weights, activations) carry FDA noise-adaptation modules."""
     if not isinstance(specs, list) or not specs:
         raise CheckpointError("architecture must be a non-empty list of layer specs")
     if len(specs) > MAX_LAYERS:
         raise CheckpointError(f"architecture has {len(specs)} layers, more than {MAX_LAYERS}")
-    types = tuple(LAYER_TYPES) if family == "gnet" else _BNN_TYPES
+    types = tuple(LAYER_TYPES) if family in ("gnet", "cnn") else _BNN_TYPES
     walk = _Walk(input_shape)
     for i, spec in enumerate(specs):
         where = f"architecture[{i}]"
@@ -222,7 +224,7 @@ def _layer_estimate(
             _num(spec["p"], f"{where}.p", 0.0, 1.0)
     last = specs[-1]["type"]
     if last != "classifier" and not (family == "bnn" and last == "linear"):
-        need = "a 'classifier'" if family == "gnet" else "a 'classifier' or 'linear'"
+        need = "a 'classifier' or 'linear'" if family == "bnn" else "a 'classifier'"
         raise CheckpointError(f"the last layer of the architecture must be {need} layer, got {last!r}")
     return walk.est, walk.channels or 0
 
@@ -322,8 +324,8 @@ def check_config(config: Any, max_bytes: int | None = None) -> Estimate:
         if key in config and not isinstance(config[key], kind):
             raise CheckpointError(f"config[{key!r}] must be a JSON {kind.__name__}, got {type(config[key]).__name__}")
     input_shape = _shape(config.get("input_shape"), "input_shape")
-    if family == "gnet":
-        est, outputs = _layer_estimate(config["architecture"], "gnet", input_shape)
+    if family in ("gnet", "cnn"):
+        est, outputs = _layer_estimate(config["architecture"], family, input_shape)
     elif family == "bnn":
         _choice(config.get("method"), tuple(FAMILIES["bnn"]), "bnn method")
         est, outputs = _bnn_estimate(config, input_shape)

@@ -304,6 +304,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "gnet": ("gnet",),
     "bnn": ("binaryconnect", "bnn", "bnn++", "pc++", "fda"),
     "difflogic": ("difflogic",),
+    "cnn": ("cnn",),  # the plain float CNN of the same shape (gnet.cnn), the reference of comparisons
 }
 METHODS: tuple[str, ...] = tuple(m for methods in FAMILIES.values() for m in methods)
 
@@ -335,9 +336,10 @@ def build_for_method(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """(model, model config) for training ``method`` on ``dataset``.
 
-    ``gnet`` and the binary methods build the layer specs of :func:`architecture_for` (a BNN via
-    :func:`gnet.bnn.build_bnn`); ``difflogic`` builds the :data:`gnet.logic.PRESETS` entry named by ``arch``, by
-    default the dataset's :data:`DEFAULT_DIFFLOGIC`. The config holds ``family``, ``method`` and ``architecture``
+    ``gnet``, ``cnn`` (a plain float CNN, :mod:`gnet.cnn`) and the binary methods build the layer specs of
+    :func:`architecture_for` (a BNN via :func:`gnet.bnn.build_bnn`); ``difflogic`` builds the
+    :data:`gnet.logic.PRESETS` entry named by ``arch``, by default the dataset's :data:`DEFAULT_DIFFLOGIC`.
+    The config holds ``family``, ``method`` and ``architecture``
     (layer specs, or the DiffLogic spec), enough for :func:`gnet.checkpoint.build_from_config` to rebuild it.
     """
     family = family_of(method)
@@ -359,4 +361,8 @@ def build_for_method(
 
         bnn = build_bnn(specs, method, seed)
         return bnn, {"family": family, **bnn.model_config()}
+    if family == "cnn":
+        from gnet.cnn import build_plain_cnn
+
+        return build_plain_cnn(specs, seed), {"family": family, "method": method, "architecture": specs}
     return build_model(specs, seed), {"family": family, "method": method, "architecture": specs}

@@ -220,7 +220,7 @@ def test_cost_model_bits_equal_the_saved_payload(tmp_path):
         payload = sum(npz[k].nbytes for k in npz.files if k != "header")
     c = packed.cost()
     assert c.model_bits == 8 * payload
-    assert c.bits_by_part["sign weights"] == 64 * 128 + 128 * 64 + 64 * 10
+    assert c.bits_by_part["sign weight words"] == 64 * 128 + 128 * 64 + 64 * 10
     assert c.bits_by_part["float64 thresholds"] == 64 * 128  # the real first layer
     assert c.bits_by_part["int32 thresholds"] == 32 * 64
     assert c.bit_ops_per_image == 2 * (128 * 64 + 64 * 10)
@@ -228,6 +228,11 @@ def test_cost_model_bits_equal_the_saved_payload(tmp_path):
     _, conv = packed_model("digits", "bnn")
     # digits: conv 1->16 k3 pad1 on 8x8 (real), conv 16->32 k3 pad1 on 8x8 (binary), pool, 512 -> 128 -> 10
     c = conv.cost()
+    path = conv.save(tmp_path / "digits.bnn")
+    with np.load(path) as npz:
+        payload = sum(npz[k].nbytes for k in npz.files if k != "header")
+    assert c.model_bits == 8 * payload  # conv rows pad each kernel position's 16 (1) channels to a 64-bit word
+    assert c.bits_by_part["sign weight words"] == 64 * (16 * 9 + 32 * 9 + 128 * 8 + 10 * 2)
     assert _linear_sizes(conv) == [(512, 128), (128, 10)]
     assert c.bit_ops_per_image == 2 * (16 * 9 * 32 * 64 + 512 * 128 + 128 * 10)
     assert c.float_macs_per_image == 9 * 16 * 64 + 10

@@ -131,8 +131,8 @@ def test_gnet_compare_end_to_end(tmp_path, capsys):
         if method in ("gnet-float", "cnn-float"):
             assert r["bit_ops_per_image"] == 0 and r["fault_target"] is None
             assert any("no bit-fault model" in n for n in r["notes"])  # n/a with its reason, never silent
-        if method == "bnn" and r["model_bits"] is None:  # until the BNN family has cost(): n/a with the reason
-            assert any(n.startswith("cost columns n/a") for n in r["notes"])
+        if method == "bnn":  # the packed BNN: cost and weight faults through the deployed-model interface
+            assert r["model_bits"] is not None and r["fault_target"] == "weights"
         if seed == 0 and r["deployed_file"] and r["deployed_file"]["array_bits"] is not None:
             _check_file_bits(r, out)
     assert rows[("gnet-float", 0)]["float_macs_per_image"] == (

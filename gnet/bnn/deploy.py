@@ -174,17 +174,18 @@ def layer_shapes(model: PackedBNN) -> list[tuple[int, ...]]:
 def cost(model: PackedBNN) -> ModelCost:
     """Model bits and work per image, counted from the layer shapes.
 
-    ``model_bits``: one bit per sign weight, the thresholds at their stored width (int32 for integer dots, float64
-    for real sums), and float64 scales (alpha) and BatchNorm (mean, inv, beta) of the layers not followed by a
-    sign. This is exactly what the ``.bnn`` file stores, so it equals 8 x its arrays' payload bytes wherever each
-    word row is full (linear fan-in and conv input channels multiples of 64). ``bit_ops_per_image``: one per
+    ``model_bits``: the sign weights as stored, in whole 64-bit words (a linear row pads its fan-in to a word, a
+    conv row each kernel position's input channels: 16 channels take a word of 64 bits), the thresholds at their
+    stored width (int32 for integer dots, float64 for real sums), and float64 scales (alpha) and BatchNorm (mean,
+    inv, beta) of the layers not followed by a sign. This is exactly what the ``.bnn`` file stores: 8 x its
+    arrays' payload bytes. ``bit_ops_per_image``: one per
     XNOR bit and one per popcounted bit of every binary-input layer (``2 * fan_in * units * positions``).
     ``float_macs_per_image``: ``fan_in * units * positions`` of every real-input layer, plus one per output for
     each float scale and BatchNorm applied to real outputs.
     """
     # a linear net has one position per unit whatever its input shape; a convolutional one needs the shape
     shapes = None if model.input_shape is None and _all_linear(model) else layer_shapes(model)
-    parts = {"sign weights": 0, "int32 thresholds": 0, "float64 thresholds": 0, "float64 scales and BatchNorm": 0}
+    parts = {"sign weight words": 0, "int32 thresholds": 0, "float64 thresholds": 0, "float64 scales and BatchNorm": 0}
     bit_ops = macs = 0
     for i, stage in enumerate(model.stages):
         if isinstance(stage, BatchNormStage):
@@ -194,7 +195,7 @@ def cost(model: PackedBNN) -> ModelCost:
             continue
         units = stage.out_units
         positions = 1 if shapes is None else math.prod(shapes[i][1:])
-        parts["sign weights"] += units * stage.fan_in
+        parts["sign weight words"] += 64 * stage.words.size
         if stage.sign:
             parts["int32 thresholds" if stage.input_binary else "float64 thresholds"] += units * (
                 32 if stage.input_binary else 64

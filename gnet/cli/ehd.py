@@ -118,6 +118,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
     family = config_family(config)
     if family == "bnn":
         return _convert_bnn(args, out, model, config)
+    if family not in ("gnet", "bnn"):
+        raise ValueError(
+            f"{args.checkpoint} is a {family} checkpoint: gnet convert turns G-Nets into .ehd and BNNs into .bnn"
+            + (" (a DiffLogic network: gnet.logic.io.convert_checkpoint)" if family == "difflogic" else "")
+        )
     if family == "gnet" and out.suffix == ".bnn":
         raise ValueError(
             f"{args.checkpoint} is a float G-Net checkpoint: it converts to an EHD model (--out NAME.ehd); "

@@ -39,6 +39,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "gnet": {"lr": 2e-3, "batch_size": 128, "weight_decay": 1e-5, "plateau_factor": 0.1, "plateau_patience": 10},
     "bnn": {"lr": 0.01, "batch_size": 64, "weight_decay": 1e-5, "plateau_factor": 0.3, "plateau_patience": 2},
     "difflogic": {"lr": 0.01, "batch_size": 100, "weight_decay": 0.0, "plateau_factor": 0.1, "plateau_patience": None},
+    "cnn": {"lr": 1e-3, "batch_size": 128, "weight_decay": 1e-5, "plateau_factor": 0.1, "plateau_patience": 10},
 }
 
 
@@ -214,7 +215,7 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     print(f"{data.name} test accuracy {acc:.4f}  loss {loss:.4f}  ({len(x) / dt:.0f} img/s)")
     family = config_family(config)
-    if family != "gnet":
+    if family in ("bnn", "difflogic"):  # the families with a deployed (binary) form
         _eval_deployed(model, family, x, y)
     return 0
 
@@ -253,7 +254,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="gnet",
         choices=METHODS,
         help="gnet (float G-Net, default); binaryconnect | bnn | bnn++ | pc++ | fda (binary networks on the same "
-        "architectures, gnet.bnn); difflogic (logic gate network, gnet.logic)",
+        "architectures, gnet.bnn); difflogic (logic gate network, gnet.logic); cnn (a plain float CNN of the "
+        "same shape, the reference line, gnet.cnn)",
     )
     difflogic_defaults = ", ".join(f"{k} -> {v}" for k, v in DEFAULT_DIFFLOGIC.items())
     p.add_argument(

@@ -24,44 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from gnet.cnn import build_plain_cnn
 from gnet.deployed import ModelCost
 from gnet.layers import GConv1d, GConv2d, GLinear, NormalizedClassifier
 
 __all__ = ["FloatModel", "build_plain_cnn", "float_cost"]
-
-
-def _plain_layer(spec: dict[str, Any]) -> nn.Module:
-    kind = spec.get("type")
-    conv = {"stride": spec.get("stride", 1), "padding": spec.get("padding", 0), "dilation": spec.get("dilation", 1)}
-    if kind == "conv2d":
-        return nn.Conv2d(spec["in"], spec["out"], spec["kernel"], **conv)
-    if kind == "conv1d":
-        return nn.Conv1d(spec["in"], spec["out"], spec["kernel"], **conv)
-    if kind == "linear":
-        return nn.Linear(spec["in"], spec["out"])
-    if kind == "classifier":
-        return nn.Linear(spec["in"], spec["classes"])
-    if kind in ("rasu", "tasu"):
-        return nn.ReLU()
-    simple: dict[str, Any] = {
-        "maxpool2d": lambda: nn.MaxPool2d(spec.get("kernel", 2)),
-        "maxpool1d": lambda: nn.MaxPool1d(spec.get("kernel", 2)),
-        "flatten": nn.Flatten,
-        "dropout": lambda: nn.Dropout(spec.get("p", 0.5)),
-        "dropout2d": lambda: nn.Dropout2d(spec.get("p", 0.25)),
-        "dropout1d": lambda: nn.Dropout1d(spec.get("p", 0.25)),
-    }
-    if kind not in simple:
-        raise ValueError(f"layer type {kind!r} has no plain-CNN counterpart")
-    return simple[kind]()
-
-
-def build_plain_cnn(specs: list[dict[str, Any]], seed: int = 0) -> nn.Sequential:
-    """A plain float network with the layer shapes of G-Net ``specs`` (PyTorch's default initialisation, drawn
-    from ``seed`` without touching the caller's global RNG)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return nn.Sequential(*[_plain_layer(s) for s in specs])
 
 
 def _module_macs(module: nn.Module, inp: torch.Tensor, out: torch.Tensor) -> int:
@@ -115,10 +82,10 @@ class FloatModel:
 
     Args:
         model: the network (put in eval mode).
-        family: ``"float"`` for both the float G-Net and the plain CNN; ``name`` says which.
         input_shape: shape of one input item.
         n_classes: number of classes.
         config: the checkpoint config (layer specs), written by :meth:`save`.
+        name: the compare method name (``gnet-float`` or ``cnn-float``); ``family`` is ``"float"`` for both.
     """
 
     def __init__(

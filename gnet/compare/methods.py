@@ -144,7 +144,7 @@ def _bnn(method: str) -> Callable[[Context, dict[str, Any], int], Deployment]:
         data = ctx.data()
         t = ctx.trained(method, seed, lambda: build_for_method(method, data, seed=seed))
         t0 = time.perf_counter()
-        model = convert(t.model)
+        model = convert(t.model, input_shape=data.input_shape)
         return Deployment(model, t.train_seconds, time.perf_counter() - t0, checkpoint=t)
 
     return deploy
@@ -192,7 +192,7 @@ def _cnn_float(ctx: Context, setting: dict[str, Any], seed: int) -> Deployment:
 
     data = ctx.data()
     specs = architecture_for(data)
-    config = {"family": "cnn", "method": "cnn-float", "architecture": specs}
+    config = {"family": "cnn", "method": "cnn", "architecture": specs}
     t = ctx.trained("cnn-float", seed, lambda: (build_plain_cnn(specs, seed), config))
     model = FloatModel(t.model, data.input_shape, data.n_classes, config, "cnn-float")
     return Deployment(model, t.train_seconds, 0.0, checkpoint=t)
