@@ -296,3 +296,66 @@ def test_reproduce_script_on_two_ranks_matches_one_process(single_runs, tmp_path
         for point in record["points"]:
             point.pop("seconds")
     assert len(two["points"]) == len(DIMS) * 2 and two == one
+
+
+COMPARE_FLAGS = ["compare", "--dataset", "digits", "--preset", "tiny", "--seeds", "1", "--dims", "128"]
+# No BatchNorm or dropout in these (the digits G-Net and what is deployed from it, and an HDC classifier); 121 test
+# items split 60 / 61. Training is data-parallel, the HDC fit runs on both ranks, every accuracy is sharded.
+COMPARE_FLAGS += ["--limit", "121", "--methods", "gnet-float,ehd-paper,centroidhd,hdc-on-ehd-codes", "--quiet"]
+TIMING = ("train_seconds", "deploy_seconds")
+
+
+def _compare_rows(path: Path) -> list[dict]:
+    """The rows without their timings; for rows deployed from a trained network also without the SHA-256 of the
+    checkpoint and of the deployed file (two ranks give the weights to float rounding only; compared apart)."""
+    rows = json.loads(path.read_text())["rows"]
+    for row in rows:
+        for key in TIMING:
+            row.pop(key)
+        if row["checkpoint"] is not None:
+            row["checkpoint"].pop("sha256")
+            row["deployed_file"].pop("sha256")
+    return rows
+
+
+def test_cli_compare_on_two_ranks_matches_one_process(tmp_path, monkeypatch):
+    from gnet.cli import main
+    from gnet.compare import recipe_for
+    from gnet.compare.methods import check_batches
+
+    _gnet(*COMPARE_FLAGS, "--out", str(tmp_path / "one"))
+    _launch("-m", "gnet", *COMPARE_FLAGS, "--out", str(tmp_path / "two"))
+    one, two = (json.loads((tmp_path / run / "compare.json").read_text()) for run in ("one", "two"))
+    assert [r["status"] for r in two["rows"]] == ["done"] * 4
+    assert _compare_rows(tmp_path / "two" / "compare.json") == _compare_rows(tmp_path / "one" / "compare.json")
+    assert two["rows"][2]["deployed_file"] == one["rows"][2]["deployed_file"]  # the HDC fit: the same file
+    weights = [load_checkpoint(tmp_path / run / two["rows"][0]["checkpoint"]["path"]) for run in ("one", "two")]
+    assert _max_difference(weights[0]["state_dict"], weights[1]["state_dict"]) < WEIGHT_TOLERANCE
+    for record in (one, two):
+        for entry in record["summary"]:
+            entry.pop("train_seconds"), entry.pop("throughput")
+    assert two["summary"] == one["summary"] and two["config"] == one["config"]
+    assert two["command"] == one["command"].replace(str(tmp_path / "one"), str(tmp_path / "two"))
+    assert set(two["throughput"]) == set(one["throughput"]) and two["complete"] and one["complete"]
+    assert (two["machine"]["ranks"], one["machine"]["ranks"]) == (2, 1)
+    assert sorted(p.name for p in (tmp_path / "two" / "deployed").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one" / "deployed").iterdir()
+    )
+    # Resume on 2 ranks: rank 0's compare.json decides; a pending row is redone from the checkpoint cache.
+    two["rows"][3].update(status="pending", accuracy=None)
+    (tmp_path / "two" / "compare.json").write_text(json.dumps(two))
+    _launch("-m", "gnet", *COMPARE_FLAGS, "--out", str(tmp_path / "two"))
+    again = _compare_rows(tmp_path / "two" / "compare.json")
+    assert again[3]["checkpoint"].pop("reused") is True
+    before = _compare_rows(tmp_path / "one" / "compare.json")
+    before[3]["checkpoint"].pop("reused")
+    assert again == before
+    # Outside torchrun --distributed is refused; a batch the ranks cannot split is refused before any work.
+    monkeypatch.delenv("RANK", raising=False)
+    assert main([*COMPARE_FLAGS, "--out", str(tmp_path / "x"), "--distributed"]) == 2
+    assert not (tmp_path / "x").exists()
+    recipe = recipe_for("tiny", "digits")
+    check_batches(("gnet-float", "difflogic-small", "centroidhd"), recipe, 2)  # batches 64 and 100
+    check_batches(("centroidhd",), recipe, 3)  # fits no network
+    with pytest.raises(ValueError, match=r"ranks \(3\): gnet-float \(batch 64\), difflogic-small \(batch 100\)"):
+        check_batches(("gnet-float", "difflogic-small", "centroidhd"), recipe, 3)

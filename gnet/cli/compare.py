@@ -1,4 +1,8 @@
-"""``gnet compare``: every binary model of the toolkit side by side on one dataset (see :mod:`gnet.compare`)."""
+"""``gnet compare``: every binary model of the toolkit side by side on one dataset (see :mod:`gnet.compare`).
+
+Under torchrun with several processes (or ``--distributed``) the work is split over the ranks (training
+data-parallel, test items sharded; see :mod:`gnet.compare.run`); rank 0 prints and writes the files.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 import shlex
 
 from gnet.compare import METHODS, PRESETS, CompareConfig, run_compare
+from gnet.distributed import distributed_session, is_main
 from hdc._validate import check_int, check_number
 
 DEFAULT_METHODS = ("gnet-float", "ehd-paper", "ehd-fast", "centroidhd", "adapthd", "onlinehd", "hdc-on-ehd-codes")
@@ -58,9 +63,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
     budget = check_number(args.budget_minutes, "--budget-minutes", minimum=0.0, strict=True)
     command = _command_line(args)
-    result = run_compare(
-        config, args.out, budget_minutes=budget, overwrite=args.overwrite, progress=not args.quiet, command=command
-    )
+    with distributed_session(args.distributed):
+        result = run_compare(
+            config, args.out, budget_minutes=budget, overwrite=args.overwrite, progress=not args.quiet, command=command
+        )
+        if not is_main():
+            return 0
     pending = sum(r["status"] == "pending" for r in result["rows"])
     left = f"; {pending} rows left: run the same command again" if pending else ""
     print(f"wrote {args.out}/compare.json, compare.md and 3 plots{left}")
@@ -85,4 +93,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--budget-minutes", type=float, default=60.0, help="wall-clock budget of this run (default: 60)")
     c.add_argument("--overwrite", action="store_true", help="replace a compare.json made with other settings")
     c.add_argument("--quiet", action="store_true", help="no progress bars or per-row lines")
+    c.add_argument(
+        "--distributed",
+        action="store_true",
+        help="under torchrun: train data-parallel and split the test items over the ranks (on by itself when "
+        "torchrun starts more than one process); rank 0 measures img/s and writes the files; see docs/distributed.md",
+    )
     c.set_defaults(func=cmd_compare)

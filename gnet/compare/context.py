@@ -2,6 +2,8 @@
 
 Everything here is cached per run, so the float G-Net that ``gnet-float``, ``ehd-paper``, ``ehd-fast`` and
 ``hdc-on-ehd-codes`` all deploy is trained (or loaded) once per seed, and each dataset scaling is loaded once.
+Under a process group every rank holds its own context and calls it alike; rank 0 loads a dataset first (a download
+happens once) and rank 0's clock says when the budget is spent (:meth:`Context.out_of_time`).
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import torch
 from torch import nn
 
 from gnet.compare.config import CompareConfig
-from gnet.compare.training import Trained, train_cached
+from gnet.compare.training import Trained, past, train_cached
 from gnet.data import DataSplits, load_dataset
+from gnet.distributed import main_first
 from gnet.train import TrainConfig
 
 __all__ = ["Context"]
@@ -43,19 +46,28 @@ class Context:
         return self.config.recipe
 
     def time_left(self) -> float:
+        """Seconds of the budget left on this process's clock."""
         return self.deadline - time.monotonic()
+
+    def out_of_time(self) -> bool:
+        """Whether the budget is spent on rank 0's clock: the same answer on every rank (a collective)."""
+        return past(self.deadline)
 
     def data(self, scaling: str = "standard") -> DataSplits:
         """The dataset's splits in ``scaling`` (split seed 0, the recipe's validation fraction)."""
         if scaling not in self._data:
-            self._data[scaling] = load_dataset(
-                self.config.dataset,
-                self.config.data_dir,
-                val_fraction=self.recipe["val_fraction"],
-                seed=0,
-                scaling=scaling,
-            )
+            with main_first():  # rank 0 fetches the data set first, so that the ranks do not download it at once
+                self._data[scaling] = self._load(scaling)
         return self._data[scaling]
+
+    def _load(self, scaling: str) -> DataSplits:
+        return load_dataset(
+            self.config.dataset,
+            self.config.data_dir,
+            val_fraction=self.recipe["val_fraction"],
+            seed=0,
+            scaling=scaling,
+        )
 
     def test_set(self, scaling: str = "standard") -> tuple[torch.Tensor, torch.Tensor]:
         """(x, y) of the test split, its first ``limit`` items if the config sets one."""

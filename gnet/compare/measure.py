@@ -3,6 +3,10 @@
 Every column is measured through the :class:`gnet.deployed.DeployedModel` interface. A model whose family does not
 offer a method yet (e.g. no ``cost()``) gets ``None`` in that column and a note naming the reason; nothing is
 skipped silently.
+
+Under a process group every rank calls :func:`accuracy` (and :func:`fault_columns`) alike: each predicts its slice
+of the test items and the correct counts are summed (:func:`gnet.distributed.evaluate_sharded`), so the accuracy is
+the single-process one exactly. :func:`throughput` times one process: the caller runs it on rank 0 only.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gnet.compare.training import file_sha256
+from gnet.distributed import evaluate_sharded
 from hdc.io import ContainerError, peek_format
 
 __all__ = ["THROUGHPUT_BATCH", "accuracy", "cost_columns", "fault_columns", "predict", "save_columns", "throughput"]
@@ -36,8 +41,9 @@ def predict(model: Any, x: torch.Tensor, batch_size: int = THROUGHPUT_BATCH) -> 
 
 
 def accuracy(model: Any, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of ``x`` (B, *input_shape) whose predicted label equals ``y`` (B,)."""
-    return float(np.mean(predict(model, x) == y.numpy()))
+    """Fraction of ``x`` (B, *input_shape) whose predicted label equals ``y`` (B,); under a process group the items
+    are split over the ranks and the correct counts summed (every rank must call it)."""
+    return evaluate_sharded(lambda xs: predict(model, xs), x, y).accuracy
 
 
 def _missing(model: Any, *names: str) -> str | None:

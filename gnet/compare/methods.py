@@ -21,7 +21,7 @@ from gnet.compare.floatnet import FloatModel, build_plain_cnn
 from gnet.compare.hdcmodel import HDCModel
 from gnet.compare.training import Trained
 
-__all__ = ["METHODS", "Deployment", "Method", "setting_label", "settings_of"]
+__all__ = ["METHODS", "Deployment", "Method", "check_batches", "setting_label", "settings_of", "train_batch_size"]
 
 HDC_ON_CODES = "adapthd"  # the classifier fitted on the EHD penultimate codes (the paper's binary fine-tuning)
 
@@ -52,6 +52,38 @@ class Method:
 def settings_of(method: Method, recipe: dict[str, Any]) -> list[dict[str, Any]]:
     """The settings a method runs at: one per dim for EHD/HDC methods, else one empty setting."""
     return [{"dim": int(d)} for d in recipe["dims"]] if method.uses_dims else [{}]
+
+
+def train_batch_size(method: Method, recipe: dict[str, Any]) -> int | None:
+    """The global training batch of ``method``'s torch network under ``recipe``; None for the HDC classifiers,
+    which train no network (``hdc-on-ehd-codes`` trains the float G-Net)."""
+    if method.family == "hdc":
+        return None
+    if method.family == "logic":
+        from gnet.logic import TRAIN_DEFAULTS
+
+        return int(TRAIN_DEFAULTS.get("batch_size", recipe["batch_size"]))
+    return int(recipe["batch_size"])
+
+
+def check_batches(methods: tuple[str, ...], recipe: dict[str, Any], n_ranks: int) -> None:
+    """Refuse, before any work, a comparison whose training batches ``n_ranks`` ranks cannot split evenly
+    (data-parallel training needs ``batch_size / n_ranks`` items per rank and step).
+
+    Raises:
+        ValueError: naming each method whose global batch ``n_ranks`` does not divide.
+    """
+    bad = {}
+    for name in methods:
+        batch = train_batch_size(METHODS[name], recipe)
+        if batch is not None and batch % n_ranks != 0:
+            bad[name] = batch
+    if bad:
+        listed = ", ".join(f"{name} (batch {batch})" for name, batch in bad.items())
+        raise ValueError(
+            f"the global training batch must be divisible by the number of ranks ({n_ranks}): {listed}; launch "
+            "with a number of processes that divides every batch"
+        )
 
 
 def setting_label(setting: dict[str, Any]) -> str:

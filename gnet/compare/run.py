@@ -4,6 +4,13 @@ Time bound: rows start only while the budget lasts, training stops between epoch
 kept), and the throughput rounds stop after the round in which it runs out; the table and plots are always written.
 Resuming: a finished row (``done``, or ``failed`` with its error) in ``compare.json`` is never redone; a row cut
 short (``pending``) is, and its training continues from the checkpoint cache.
+
+Several processes (``torchrun``): every rank runs the same rows in the same order. Torch training is data-parallel
+(:func:`gnet.train.train`), every accuracy (clean and under faults) is split over the test items, the HDC
+classifiers are fitted on every rank alike (seeded, so identically), and each finished row is rank 0's. Rank 0
+alone reads ``compare.json``, measures img/s (one process: the others wait), and writes every file; rank 0's
+reading and rank 0's clock decide for all ranks, so no rank takes a path the others do not (a collective that one
+rank skips would hang the others).
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ from tqdm.auto import tqdm
 from gnet.compare.config import CompareConfig
 from gnet.compare.context import Context
 from gnet.compare.measure import accuracy, cost_columns, fault_columns, save_columns, throughput
-from gnet.compare.methods import METHODS, Method, setting_label, settings_of
+from gnet.compare.methods import METHODS, Method, check_batches, setting_label, settings_of
 from gnet.compare.plots import plot_all
 from gnet.compare.report import FORMAT, VERSION, load_result, markdown, row_key, summarize
-from gnet.compare.training import OutOfTime
+from gnet.compare.training import OutOfTime, from_rank0
+from gnet.distributed import is_main, world_size
 from hdc import cpu
 from hdc.io import atomic_write_text
 
@@ -104,7 +112,7 @@ def _measure_row(ctx: Context, method: Method, setting: dict[str, Any], seed: in
     if d.checkpoint is not None:
         t = d.checkpoint
         row["checkpoint"] = {"path": _relative(t.path, out), "sha256": t.sha256, "reused": t.reused}
-    if seed == ctx.config.seeds[0]:  # one deployed file and one throughput model per (method, setting)
+    if seed == ctx.config.seeds[0] and is_main():  # one deployed file and one img/s model per (method, setting)
         stem = method.name if label == "-" else f"{method.name}-{label}"
         file = out / "deployed" / (stem + _EXTENSIONS.get(row["family"], ".bin"))
         row["deployed_file"], save_notes = save_columns(model, file)
@@ -134,15 +142,16 @@ def _rows_stage(ctx: Context, result: dict[str, Any], out: Path, write: Any) -> 
             continue
         base = {"method": method.name, "setting": setting, "setting_label": setting_label(setting), "seed": seed}
         try:
-            if ctx.time_left() <= 0:
+            if ctx.out_of_time():
                 raise OutOfTime("time budget spent before this row started")
             row = _measure_row(ctx, method, setting, seed, out)
-            measured += 1
         except OutOfTime as err:
             row = {**base, "status": "pending", "notes": [str(err)]}
         except Exception as err:  # a method that cannot run here: recorded with its reason, the others go on
             row = {**base, "status": "failed", "notes": [f"{type(err).__name__}: {err}"]}
             ctx.log(f"{key}: failed: {type(err).__name__}: {err}")
+        row = from_rank0(row)  # the row rank 0 measured (its deployed file, its timings) is the row of every rank
+        measured += row["status"] == "done"
         current[key] = row
         result["rows"] = [current[k] for k, *_ in plan if k in current]
         if row.get("checkpoint"):
@@ -155,25 +164,27 @@ def _rows_stage(ctx: Context, result: dict[str, Any], out: Path, write: Any) -> 
 
 
 def _throughput_stage(ctx: Context, result: dict[str, Any], measured_now: int) -> None:
-    """img/s of the first seed's model of every finished (method, setting), measured together; skipped when a
-    resumed run added no row and every group already has its figure."""
+    """img/s of the first seed's model of every finished (method, setting), measured together on rank 0; skipped
+    when a resumed run added no row and every group already has its figure."""
     first = ctx.config.seeds[0]
     groups = [(r["method"], r["setting_label"]) for r in result["rows"] if r["status"] == "done" and r["seed"] == first]
     keys = [f"{m}|{s}" for m, s in groups]
     if not keys or (measured_now == 0 and all(k in result.get("throughput", {}) for k in keys)):
         return
-    models = {}
-    for method, label in groups:
-        if (method, label, first) not in ctx.deployed:
-            if ctx.time_left() <= 0:
-                ctx.log("no time left to rebuild models for the img/s stage; run again to measure it")
-                return
-            setting = next(st for st in settings_of(METHODS[method], ctx.recipe) if setting_label(st) == label)
-            d = METHODS[method].deploy(ctx, setting, first)
-            ctx.deployed[(method, label, first)] = (d.model, ctx.test_set(d.scaling)[0])
-        models[f"{method}|{label}"] = ctx.deployed[(method, label, first)]
-    result["throughput"] = throughput(models, ctx.config.throughput_rounds, ctx.deadline, ctx.progress)
-    result["machine"]["load_average_throughput"] = [round(v, 2) for v in os.getloadavg()]
+    # Rebuilding a model may train (data-parallel), so every rank rebuilds what rank 0 lacks.
+    for method, label in from_rank0([g for g in groups if (*g, first) not in ctx.deployed]):
+        if ctx.out_of_time():
+            ctx.log("no time left to rebuild models for the img/s stage; run again to measure it")
+            return
+        setting = next(st for st in settings_of(METHODS[method], ctx.recipe) if setting_label(st) == label)
+        d = METHODS[method].deploy(ctx, setting, first)
+        ctx.deployed[(method, label, first)] = (d.model, ctx.test_set(d.scaling)[0])
+    measured = None
+    if is_main():  # timing is one process's: the other ranks wait in the gather below
+        models = {f"{m}|{label}": ctx.deployed[(m, label, first)] for m, label in groups}
+        speeds = throughput(models, ctx.config.throughput_rounds, ctx.deadline, ctx.progress)
+        measured = (speeds, [round(v, 2) for v in os.getloadavg()])
+    result["throughput"], result["machine"]["load_average_throughput"] = from_rank0(measured)
 
 
 def run_compare(
@@ -195,27 +206,55 @@ def run_compare(
         overwrite: replace a ``compare.json`` made with another configuration (else ValueError).
         command: the command line, recorded in the JSON and the table.
         log: called with one line per finished row (default: ``tqdm.write`` when ``progress``, else nothing).
+
+    Under a process group (``torchrun``) every rank calls it alike (see the module docstring); it returns the same
+    result on every rank, and rank 0 writes the files.
+
+    Raises:
+        ValueError: a bad budget, a ``compare.json`` of other settings (without ``overwrite``), or, on several ranks,
+            a training batch the number of ranks does not divide.
     """
     if not budget_minutes > 0:
         raise ValueError(f"budget_minutes must be > 0, got {budget_minutes}")
+    check_batches(config.methods, config.recipe, world_size())
+    deadline = time.monotonic() + 60 * budget_minutes
     out = Path(out)
     path = out / "compare.json"
-    identity = config.identity()
-    result = load_result(path, identity, overwrite)
-    if result is None:
-        result = {"format": FORMAT, "version": VERSION, "config": identity, "checkpoints": {}, "rows": []}
-    result.update(command=command, machine=machine_info())
-    say = log or (tqdm.write if progress else (lambda _line: None))
-    ctx = Context(config, out / "checkpoints", time.monotonic() + 60 * budget_minutes, progress, say)
+    result = _start(path, config, overwrite)
+    result.update(command=command, machine=result.pop("machine"))  # the key order of a single-process file
+    progress = progress and is_main()
+    say = (log or (tqdm.write if progress else (lambda _line: None))) if is_main() else (lambda _line: None)
+    ctx = Context(config, out / "checkpoints", deadline, progress, say)
 
     def write(res: dict[str, Any]) -> None:
-        atomic_write_text(path, json.dumps(res, indent=1))
+        if is_main():
+            atomic_write_text(path, json.dumps(res, indent=1))
 
     measured = _rows_stage(ctx, result, out, write)
     _throughput_stage(ctx, result, measured)
     result["summary"] = summarize(result)
     result["complete"] = all(r["status"] != "pending" for r in result["rows"]) and bool(result.get("throughput"))
     write(result)
-    atomic_write_text(out / "compare.md", markdown(result))
-    plot_all(result, out)
+    if is_main():
+        atomic_write_text(out / "compare.md", markdown(result))
+        plot_all(result, out)
     return result
+
+
+def _start(path: Path, config: CompareConfig, overwrite: bool) -> dict[str, Any]:
+    """The result to continue (rank 0's reading of ``path``) with rank 0's machine description, on every rank; a
+    refusal (another configuration, a damaged file) is raised on every rank."""
+    identity = config.identity()
+    start: tuple[str, Any] = ("ok", None)
+    if is_main():
+        try:
+            old = load_result(path, identity, overwrite)
+            if old is None:
+                old = {"format": FORMAT, "version": VERSION, "config": identity, "checkpoints": {}, "rows": []}
+            start = ("ok", {**old, "machine": {**machine_info(), "ranks": world_size()}})
+        except ValueError as err:
+            start = ("error", str(err))
+    status, value = from_rank0(start)
+    if status == "error":
+        raise ValueError(value)
+    return dict(value)

@@ -21,10 +21,21 @@ from torch import nn
 
 from gnet.checkpoint import load_checkpoint
 from gnet.data import DataSplits
+from gnet.distributed import all_gather_objects, is_main
 from gnet.train import TrainConfig, train
 from hdc.io import atomic_write_text
 
-__all__ = ["OutOfTime", "Trained", "file_sha256", "recipe_key", "train_cached"]
+__all__ = ["OutOfTime", "Trained", "file_sha256", "from_rank0", "past", "recipe_key", "train_cached"]
+
+
+def from_rank0(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank (``value`` itself in a single process); every rank must call it."""
+    return all_gather_objects(value)[0]
+
+
+def past(deadline: float) -> bool:
+    """Whether rank 0's ``time.monotonic()`` is past ``deadline``: one answer for every rank (a collective)."""
+    return bool(from_rank0(time.monotonic() > deadline))
 
 
 class OutOfTime(Exception):
@@ -82,22 +93,22 @@ def train_cached(
         name: the training method's name (the folder's prefix).
         build: returns (untrained model, model config) for this seed.
         data_key: what identifies the data (dataset name, val_fraction, split seed, scaling).
-        deadline: a ``time.monotonic()`` reading; after it, training stops between epochs with :class:`OutOfTime`
-            (``last.pt`` is kept, and the next call resumes from it).
+        deadline: a ``time.monotonic()`` reading; after it (on rank 0's clock), training stops between epochs with
+            :class:`OutOfTime` (``last.pt`` is kept, and the next call resumes from it).
     """
     model, model_config = build()
     key = {"method": name, "model": model_config, "train": dataclasses.asdict(config), "data": data_key}
     folder = root / f"{name}-seed{config.seed}-{recipe_key(key)}"
     done = folder / "done.json"
-    if done.is_file():
-        info = json.loads(done.read_text())
+    info = from_rank0(json.loads(done.read_text()) if is_main() and done.is_file() else None)
+    if info is not None:
         path = _load_best(model, folder)
         return Trained(model, model_config, path, file_sha256(path), info["train_seconds"], info["epochs"], True)
-    if time.monotonic() > deadline:
+    if past(deadline):
         raise OutOfTime(f"no time left to train {folder.name}")
 
     def on_epoch(record: dict[str, float]) -> None:
-        if record["epoch"] < config.epochs and time.monotonic() > deadline:
+        if record["epoch"] < config.epochs and past(deadline):
             raise OutOfTime(f"time budget spent while training {folder.name} (epoch {int(record['epoch'])})")
 
     last = folder / "last.pt"
@@ -108,12 +119,13 @@ def train_cached(
         config,
         model_config,
         out_dir=folder,
-        resume=last if last.is_file() else None,
+        resume=last if from_rank0(last.is_file()) else None,
         progress=progress,
         on_epoch=on_epoch,
     )
     seconds = float(sum(h["seconds"] for h in result.history))
     info = {"train_seconds": seconds, "epochs": len(result.history), "best_epoch": result.best_epoch + 1, "key": key}
-    atomic_write_text(done, json.dumps(info, indent=1, default=str))
+    if is_main():
+        atomic_write_text(done, json.dumps(info, indent=1, default=str))
     path = _load_best(model, folder)
     return Trained(model, model_config, path, file_sha256(path), seconds, len(result.history), False)
