@@ -17,12 +17,17 @@ Two interchangeable backends give the same integer <phi(x + b), phi(w~)>:
 - ``"packed"``: sign bits packed 64 per word, Hamming by popcount (CPU);
 - ``"dense"``: +-1 float32 matrices multiplied with torch (any device; exact because every partial sum is an integer
   below 2**24).
+
+Profiling: the inference methods take an optional ``profile`` dict to which they add the wall seconds spent in each
+stage kind of :data:`PROFILE_KINDS` (``time.perf_counter`` deltas; nothing is recorded when it is None). On a GPU
+the dense backend's kernels run asynchronously, so there the times are those of launching them.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +50,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIVATIONS",
     "BACKENDS",
+    "PROFILE_KINDS",
     "PROJECTIONS",
     "EHDClassifier",
     "EHDGLayer",
@@ -56,6 +62,20 @@ __all__ = [
 ACTIVATIONS = ("rasu", "tasu", None)
 BACKENDS = ("packed", "dense")
 PROJECTIONS = ("shared", "per_channel")
+# What a ``profile`` dict accumulates, per layer: "im2col" (the shift by b and unfolding into patches), "encode"
+# (projection, sign and packing: fused in the kernels), "data_fault" (the data-code fault hook), "hamming" (XOR-popcount
+# against the weight codes and dim - 2 H), "dense_dot" (the dense backend's projection, signs and +-1 product),
+# "layout" (patch rows back into (B, units, *spatial)), "activation" (the z_hat scale and RASU / TASU).
+PROFILE_KINDS = ("im2col", "encode", "data_fault", "hamming", "dense_dot", "layout", "activation")
+
+
+def _lap(profile: dict[str, float] | None, kind: str, t0: float) -> float:
+    """Add the seconds since ``t0`` to ``profile[kind]`` (when profiling) and return the current time."""
+    now = time.perf_counter()
+    if profile is not None:
+        profile[kind] = profile.get(kind, 0.0) + (now - t0)
+    return now
+
 
 # Rows of G per chunk when weight codes are computed in float64 (bounds the (out_units, chunk) product).
 _EXACT_CHUNK = 2048
@@ -287,38 +307,62 @@ class EHDGLayer:
         return acc
 
     def _packed_dot(
-        self, proj: Projection, rows: torch.Tensor, codes: NDArray[np.uint64], dim_chunk: int
+        self,
+        proj: Projection,
+        rows: torch.Tensor,
+        codes: NDArray[np.uint64],
+        dim_chunk: int,
+        profile: dict[str, float] | None = None,
     ) -> torch.Tensor:
         """dim - 2 Hamming(phi(rows), codes): float32 (R, units), after the data-fault hook if one is set."""
+        t = time.perf_counter()
         words = self._encode_rows(proj, rows, dim_chunk)
+        t = _lap(profile, "encode", t)
         if self.data_fault is not None:
             words = self.data_fault(words, self.dim)
+            t = _lap(profile, "data_fault", t)
         ham = hamming_distance(words, codes)
-        return torch.from_numpy(self.dim - 2 * ham.astype(np.float32))
+        out = torch.from_numpy(self.dim - 2 * ham.astype(np.float32))
+        _lap(profile, "hamming", t)
+        return out
 
-    def _dot_shared(self, rows: torch.Tensor, backend: str, dim_chunk: int) -> torch.Tensor:
+    def _dot_shared(
+        self, rows: torch.Tensor, backend: str, dim_chunk: int, profile: dict[str, float] | None = None
+    ) -> torch.Tensor:
         proj = self.projections[0]
         if backend == "packed":
-            return self._packed_dot(proj, rows, self.codes, dim_chunk)
-        return self._dense_dot(proj, rows, self._dense_signs(rows.device), dim_chunk)
+            return self._packed_dot(proj, rows, self.codes, dim_chunk, profile)
+        t = time.perf_counter()
+        out = self._dense_dot(proj, rows, self._dense_signs(rows.device), dim_chunk)
+        _lap(profile, "dense_dot", t)
+        return out
 
-    def _dot_per_channel(self, rows: torch.Tensor, backend: str, dim_chunk: int) -> torch.Tensor:
+    def _dot_per_channel(
+        self, rows: torch.Tensor, backend: str, dim_chunk: int, profile: dict[str, float] | None = None
+    ) -> torch.Tensor:
         out = torch.empty(rows.shape[0], self.geometry.out_units, dtype=torch.float32, device=rows.device)
         w = self._dense_signs(rows.device) if backend == "dense" else None
         for o, proj in enumerate(self.projections):
             if w is None:
-                out[:, o] = self._packed_dot(proj, rows, self.codes[o : o + 1], dim_chunk)[:, 0]
+                out[:, o] = self._packed_dot(proj, rows, self.codes[o : o + 1], dim_chunk, profile)[:, 0]
             else:
+                t = time.perf_counter()
                 out[:, o] = self._dense_dot(proj, rows, w[o], dim_chunk)
+                _lap(profile, "dense_dot", t)
         return out
 
     def bipolar_dot(
-        self, x: torch.Tensor, backend: str = "packed", row_chunk: int = 1024, dim_chunk: int = 16384
+        self,
+        x: torch.Tensor,
+        backend: str = "packed",
+        row_chunk: int = 1024,
+        dim_chunk: int = 16384,
+        profile: dict[str, float] | None = None,
     ) -> torch.Tensor:
         """<phi(x + b), phi(w~_o)> = dim - 2 * Hamming, per unit and patch: integer-valued float32
         (B, out_units, *spatial). Rows are processed in chunks of about ``row_chunk`` patches and G in chunks of
         ``dim_chunk`` rows (one chunk for the usual dim, so each row block is cast or quantised once) to bound
-        memory."""
+        memory. ``profile``: a dict that collects seconds per stage kind (:data:`PROFILE_KINDS`), or None."""
         check_choice(backend, BACKENDS, "backend")
         if backend == "dense" and self.data_fault is not None:
             raise ValueError("data-code faults need backend='packed' (they act on packed codes)")
@@ -331,15 +375,23 @@ class EHDGLayer:
         # temporaries, which kept glibc from returning freed memory (peak RSS grew with every batch).
         out = torch.empty(x.shape[0], self.geometry.out_units, *spatial, dtype=torch.float32, device=x.device)
         for i in range(0, x.shape[0], step):
+            t = time.perf_counter()
             rows, _ = self.geometry.patches(x[i : i + step].to(torch.float32) + self.bias)
-            dot = dot_fn(rows, backend, dim_chunk).to(x.device)
+            _lap(profile, "im2col", t)
+            dot = dot_fn(rows, backend, dim_chunk, profile).to(x.device)
+            t = time.perf_counter()
             items = dot.shape[0] // per_item
             out[i : i + items] = dot.reshape(items, *spatial, -1).movedim(-1, 1)
+            _lap(profile, "layout", t)
         return out
 
-    def z_hat(self, x: torch.Tensor, backend: str = "packed") -> torch.Tensor:
+    def z_hat(self, x: torch.Tensor, backend: str = "packed", profile: dict[str, float] | None = None) -> torch.Tensor:
         """The estimator of arcsin(rho): (pi / 2 dim) * bipolar_dot; (B, out_units, *spatial) float32."""
-        return self.bipolar_dot(x, backend) * (math.pi / (2 * self.dim))
+        dot = self.bipolar_dot(x, backend, profile=profile)
+        t = time.perf_counter()
+        z = dot * (math.pi / (2 * self.dim))
+        _lap(profile, "activation", t)
+        return z
 
     def activate(self, z: torch.Tensor) -> torch.Tensor:
         """RASU: ReLU(alpha z). TASU: sign(z) with sign(0) = +1, so activations stay binary."""
@@ -349,8 +401,15 @@ class EHDGLayer:
             return torch.where(z >= 0, 1.0, -1.0)
         return z
 
-    def __call__(self, x: torch.Tensor, backend: str = "packed") -> torch.Tensor:
-        return self.activate(self.z_hat(x, backend))
+    def __call__(
+        self, x: torch.Tensor, backend: str = "packed", profile: dict[str, float] | None = None
+    ) -> torch.Tensor:
+        """The layer's output activate(z_hat); ``profile`` as in :meth:`bipolar_dot`."""
+        z = self.z_hat(x, backend, profile)
+        t = time.perf_counter()
+        h = self.activate(z)
+        _lap(profile, "activation", t)
+        return h
 
     def __repr__(self) -> str:
         g = self.geometry

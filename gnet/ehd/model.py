@@ -185,17 +185,37 @@ class EHDModel:
             raise ValueError("x contains NaN or inf")
         return x
 
-    def forward(self, x: torch.Tensor, backend: str | None = None, return_stages: bool = False):
+    def forward(
+        self,
+        x: torch.Tensor,
+        backend: str | None = None,
+        return_stages: bool = False,
+        profile: dict[tuple[int, str], float] | None = None,
+    ):
         """z_hat of the classifier, float32 (B, n_classes); with ``return_stages`` also every stage's output.
 
-        ``backend`` defaults to "packed" on CPU and "dense" on other devices.
+        ``backend`` defaults to "packed" on CPU and "dense" on other devices. ``profile``: a dict to which the wall
+        seconds of every (stage index, kind) are added: for a code-carrying layer the kinds of
+        :data:`gnet.ehd.layers.PROFILE_KINDS`, "pool" for a :class:`Pool`, "flatten" for a :class:`Flatten`;
+        None (the default) records nothing.
         """
         x = self._check(x)
         backend = check_choice(backend or ("packed" if x.device.type == "cpu" else "dense"), BACKENDS, "backend")
         outputs = []
         h = x
-        for stage in self.stages:
-            h = stage(h, backend) if isinstance(stage, EHDGLayer) else stage(h)
+        for index, stage in enumerate(self.stages):
+            if isinstance(stage, EHDGLayer):
+                layer_profile: dict[str, float] = {}
+                h = stage(h, backend, layer_profile if profile is not None else None)
+                if profile is not None:
+                    for kind, seconds in layer_profile.items():
+                        profile[(index, kind)] = profile.get((index, kind), 0.0) + seconds
+            else:
+                t0 = time.perf_counter()
+                h = stage(h)
+                if profile is not None:
+                    key = (index, "pool" if isinstance(stage, Pool) else "flatten")
+                    profile[key] = profile.get(key, 0.0) + time.perf_counter() - t0
             outputs.append(h)
         return (h, outputs) if return_stages else h
 
