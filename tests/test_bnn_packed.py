@@ -311,18 +311,21 @@ def test_fused_real_conv_sign_equals_float64_conv(cls, kwargs, shape):
 def test_exact_sum_guard_and_fallback():
     """The fused real kernel sums in its own order; it runs only where every float64 sum is exact, otherwise the
     layer takes the model's own float64 convolution (and the packed net still equals the model)."""
-    from hdc._kernels.binconv import exact_float64_sums
+    from gnet.bnn._packed_layer import exact_sums
 
     mnist = ((torch.arange(256.0) / 255 - 0.1307) / 0.3081).numpy().astype(np.float32)  # every 8-bit value
-    assert exact_float64_sums(mnist, 9)  # max 2.8, lowest bits >= 2^-31 (float32 >= 2^-8): 9 * 2.8 < 2^52 * 2^-31
-    assert exact_float64_sums(np.zeros(5, np.float32), 9)
-    wide = np.array([1e6, 3e-10], dtype=np.float32)  # 3e-10 < 2^-31, its lowest bit <= 2^-32: 2e6 > 2^52 * 2^-32
-    assert not exact_float64_sums(wide, 2)
-    assert not exact_float64_sums(np.array([1.0, np.nan], np.float32), 2)
-    assert not exact_float64_sums(np.array([1.0, np.inf]), 2)
-    assert exact_float64_sums(np.array([2.0**50, 1.0]), 4)  # 4 * 2^50 <= 2^52 * 1
-    assert not exact_float64_sums(np.array([2.0**50, 1.0]), 5)
-    assert not exact_float64_sums(np.array([1.0, 0.1]), 4)  # 0.1's lowest bit is 2^-56
+    assert exact_sums(mnist, 9)  # |x| < 2^2, lowest bits >= 2^-31 (float32 >= 2^-8): 2^4 * 2^2 <= 2^52 * 2^-31
+    assert exact_sums(np.zeros(5, np.float32), 9) and exact_sums(np.zeros(0), 9)
+    wide = np.array([1e6, 3e-10], dtype=np.float32)  # 3e-10 < 2^-31, its lowest bit <= 2^-32: 2^1 2^20 > 2^20
+    assert not exact_sums(wide, 2) and not exact_sums(-wide, 2)
+    assert not exact_sums(np.array([1.0, np.nan], np.float32), 2)
+    assert not exact_sums(np.array([1.0, -np.inf]), 2)
+    assert exact_sums(np.array([2.0**49, -1.0]), 4)  # |x| < 2^50: 4 * 2^50 <= 2^52 * 1
+    assert not exact_sums(np.array([2.0**49, 1.0]), 5)
+    assert not exact_sums(np.array([1.0, 0.1]), 4)  # 0.1's lowest bit is 2^-56
+    assert exact_sums(np.array([2.0**-149, 1e-40], np.float32), 9)  # float32 subnormals: exact in float64
+    assert not exact_sums(np.array([3 * 2.0**-1074, 2.0**-1020]), 9)  # float64 lowest bit 2^-1074, |x| ~ 2^-1020
+    assert exact_sums(np.arange(-128, 128) / 128.0, 9)  # float64 inputs with short mantissas take the kernel too
 
     model = build_bnn(architecture("digits"), "bnn", seed=5)
     _randomize_bn(model, seed=6)

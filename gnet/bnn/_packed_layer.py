@@ -21,7 +21,7 @@ from gnet.bnn.layers import bn_eval64
 from hdc.hamming import hamming_distance
 from hdc.packed import n_words, pack_bits, unpack_bits
 
-__all__ = ["KINDS", "PackedLayer", "float_thresholds", "weights_from_words", "words_from_weights"]
+__all__ = ["KINDS", "PackedLayer", "exact_sums", "float_thresholds", "weights_from_words", "words_from_weights"]
 
 KINDS = ("linear", "conv1d", "conv2d")
 _SIGN_BIT = -(2**63)
@@ -78,6 +78,17 @@ def weights_from_words(words: NDArray[np.uint64], shape: tuple[int, ...]) -> tor
     bits = unpack_bits(per_pos, channels).reshape(out, *kernel, channels)
     w = torch.from_numpy(np.ascontiguousarray(bits)).double() * 2 - 1
     return w.permute(0, w.ndim - 1, *range(1, w.ndim - 1)).contiguous() if kernel else w
+
+
+def exact_sums(x: NDArray[np.floating], n_terms: int) -> bool:
+    """Whether every signed sum of at most ``n_terms`` entries of the float32 or float64 array ``x`` is exact in
+    float64 whatever the order of the additions (:func:`hdc._kernels.binconv.exact_float64_sums`)."""
+    from hdc._kernels.binconv import exact_float64_sums
+
+    x = np.ascontiguousarray(x)
+    if x.dtype == np.float32:
+        return bool(exact_float64_sums(x.view(np.int32), 23, 0xFF, 150, n_terms))
+    return bool(exact_float64_sums(x.astype(np.float64, copy=False).view(np.int64), 52, 0x7FF, 1075, n_terms))
 
 
 @dataclass
@@ -268,12 +279,12 @@ class PackedLayer:
     def _fused_real_sign(self, x: torch.Tensor) -> ChannelBits | None:
         """Real-input conv + sign in one kernel, or None where the inputs could make a float64 sum inexact (then
         the sums' order matters, and only the model's own convolution reproduces them)."""
-        from hdc._kernels.binconv import exact_float64_sums, real_conv_sign
+        from hdc._kernels.binconv import real_conv_sign
 
         if x.dtype not in (torch.float32, torch.float64):
             x = x.double()  # exact for every float format narrower than float64
         arr = np.ascontiguousarray(x.numpy())
-        if not exact_float64_sums(arr, self.fan_in):
+        if not exact_sums(arr, self.fan_in):
             return None
         spatial = tuple(x.shape[2:])
         geometry, out_shape = self._geometry(spatial)

@@ -13,8 +13,6 @@ Output geometry: stride 1 (the kernels' callers check), any zero padding and dil
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import prange
 
@@ -25,30 +23,42 @@ __all__ = ["binary_conv_sign", "exact_float64_sums", "real_conv_sign"]
 
 
 @jit()
-def exact_float64_sums(x, n_terms):  # pragma: no cover - compiled
-    """True if every signed sum of at most ``n_terms`` entries of ``x`` is exact in float64, in any order.
+def exact_float64_sums(bits, mantissa, exponent_ones, bias, n_terms):  # pragma: no cover - compiled
+    """True if every signed sum of at most ``n_terms`` entries of a float array is exact in float64, in any order.
 
-    Each non-zero entry is an odd integer times a power of two, its lowest set bit ``u_k``; every entry, and every
-    signed subset sum, is an integer multiple of ``u = min u_k``, of magnitude at most ``n_terms * max|x|``. All
-    such values are integers times ``u`` below ``2^53 u``: float64 represents them, so every addition is exact,
-    whatever the order. One bit of margin absorbs the rounding of ``n_terms * max|x|``. Non-finite entries give
-    False.
+    Each non-zero entry is an odd integer times a power of two, its lowest set bit ``2^e_k``; every entry, and
+    every signed subset sum, is an integer multiple of ``2^e``, ``e = min e_k``, of magnitude below
+    ``n_terms * 2^top`` (``2^top`` bounds every ``|x|``). If that is at most ``2^(52 + e)``, float64 represents
+    all these values (integers times ``2^e`` below ``2^53``): every addition is exact, whatever the order.
+    Integer operations on the bit patterns only (a vectorised loop). Non-finite entries give False.
+
+    Args:
+        bits: the array viewed as int32 (float32: mantissa 23, exponent_ones 0xFF, bias 150) or int64 (float64:
+            52, 0x7FF, 1075); an entry is ``m * 2^(max(E, 1) - bias)`` with ``E`` its exponent field.
     """
-    flat = x.ravel()
-    top = 0.0
-    unit = math.inf
+    flat = bits.ravel()
+    fraction = (np.int64(1) << mantissa) - 1
+    top_field = np.int64(-1)
+    low = np.int64(1) << 20
+    bad = False
     for k in range(flat.shape[0]):
-        v = abs(np.float64(flat[k]))
-        if not v < math.inf:  # inf or nan
-            return False
-        if v > 0.0:
-            top = max(top, v)
-            mantissa, exponent = math.frexp(v)  # v = mantissa * 2^exponent, 0.5 <= mantissa < 1
-            m = np.int64(math.ldexp(mantissa, 53))  # exact: a float64 mantissa has 53 bits
-            unit = min(unit, math.ldexp(np.float64(m & -m), exponent - 53))
-    if top == 0.0:
-        return True
-    return n_terms * top <= math.ldexp(unit, 52)
+        b = np.int64(flat[k])
+        e = (b >> mantissa) & exponent_ones
+        m = (b & fraction) | ((np.int64(e > 0)) << mantissa)
+        bad |= e == exponent_ones
+        if m != 0:
+            zeros = np.int64(popcnt64(np.uint64((m & -m) - 1)))  # trailing zeros of m
+            top_field = max(top_field, e)
+            low = min(low, max(e, 1) - bias + zeros)
+    if bad:
+        return False
+    if top_field < 0:
+        return True  # all zeros
+    top = max(top_field, 1) - bias + mantissa + 1
+    log_terms = 0
+    while (1 << log_terms) < n_terms:
+        log_terms += 1
+    return log_terms + top <= 52 + low
 
 
 _GROUP = 4  # kernel terms (real) or patch words (binary) added per pass over an image's accumulators
