@@ -250,3 +250,104 @@ def test_or_pool_equals_max_pool_of_signs(pool, shape):
     expected = pool(bits.float() * 2 - 1) > 0
     pooled = _or_pool(ChannelBits.from_bool(bits.numpy()), pool)
     assert pooled.channels == shape[1] and np.array_equal(pooled.to_bool(), expected.numpy())
+
+
+# The fused kernels (hdc._kernels.binconv) against the unfused path they replace, bit for bit: strides 1 only,
+# (channels, padding, dilation) chosen so that patch bits straddle words (5, 33, 70 channels), positions hold two
+# words (70, 130 channels), the kernel spans the whole input, and 1-D layers.
+FUSED = [
+    (BinaryConv2d, {"in_channels": 33, "out_channels": 70, "kernel_size": 3, "padding": 1}, (33, 9, 7)),
+    (BinaryConv2d, {"in_channels": 70, "out_channels": 5, "kernel_size": (2, 3), "padding": (2, 0)}, (70, 5, 6)),
+    (BinaryConv2d, {"in_channels": 5, "out_channels": 9, "kernel_size": 3, "padding": 2, "dilation": 2}, (5, 6, 8)),
+    (BinaryConv2d, {"in_channels": 130, "out_channels": 3, "kernel_size": 4}, (130, 4, 4)),
+    (BinaryConv1d, {"in_channels": 7, "out_channels": 66, "kernel_size": 5, "padding": 2}, (7, 23)),
+    (BinaryConv1d, {"in_channels": 64, "out_channels": 4, "kernel_size": 3, "dilation": 3, "padding": 1}, (64, 12)),
+]
+
+
+def _sign_layer(cls, kwargs, binary_in, seed):
+    from gnet.bnn.layers import BatchNorm1d, BatchNorm2d
+
+    layer = cls(**kwargs, generator=torch.Generator().manual_seed(seed)).eval()
+    bn = (BatchNorm2d if cls is BinaryConv2d else BatchNorm1d)(kwargs["out_channels"])
+    g = torch.Generator().manual_seed(seed + 1)
+    fan_in = layer.weight[0].numel()
+    with torch.no_grad():  # thresholds spread over the reachable sums, both signs of the scale
+        bn.running_mean.copy_((torch.rand(bn.num_features, generator=g) - 0.5) * fan_in**0.5 * 2)
+        bn.weight.copy_(torch.randn(bn.num_features, generator=g))
+    return _make_layer(layer, bn.eval(), sign=True, binary_in=binary_in)
+
+
+@pytest.mark.parametrize("cls, kwargs, shape", FUSED, ids=[f"{c.__name__}-{i}" for i, (c, _, _) in enumerate(FUSED)])
+def test_fused_binary_conv_sign_equals_hamming_path(cls, kwargs, shape):
+    from gnet.bnn.packed import ChannelBits
+    from hdc.packed import pack_bits
+
+    packed = _sign_layer(cls, kwargs, binary_in=True, seed=11)
+    assert packed._fusable()
+    bits = torch.rand(40, *shape, generator=torch.Generator().manual_seed(12)) < 0.5
+    state = ChannelBits.from_bool(bits.numpy())
+    h, in_shape, out_shape = packed._hamming(state)
+    expected = pack_bits((h <= packed._max_hamming(in_shape)).reshape(len(h), *out_shape, -1))
+    got = packed(state)
+    assert isinstance(got, ChannelBits) and got.channels == kwargs["out_channels"]
+    assert np.array_equal(got.words, expected)
+    assert 0 < got.to_bool().mean() < 1  # the thresholds really split the sums
+
+
+@pytest.mark.parametrize("cls, kwargs, shape", FUSED, ids=[f"{c.__name__}-{i}" for i, (c, _, _) in enumerate(FUSED)])
+def test_fused_real_conv_sign_equals_float64_conv(cls, kwargs, shape):
+    from hdc.packed import pack_bits
+
+    packed = _sign_layer(cls, kwargs, binary_in=False, seed=13)
+    x = _inputs(shape, 30, seed=14)
+    y = packed._real_sums(x).movedim(1, -1)  # the unfused path: float64 convolution, then the thresholds
+    expected = pack_bits((y >= packed.threshold).numpy())
+    got = packed._fused_real_sign(x)
+    assert got is not None and np.array_equal(got.words, expected)
+    assert np.array_equal(packed(x.double()).words, expected)  # float64 inputs take the kernel too
+
+
+def test_exact_sum_guard_and_fallback():
+    """The fused real kernel sums in its own order; it runs only where every float64 sum is exact, otherwise the
+    layer takes the model's own float64 convolution (and the packed net still equals the model)."""
+    from gnet.bnn._packed_layer import exact_sums
+
+    mnist = ((torch.arange(256.0) / 255 - 0.1307) / 0.3081).numpy().astype(np.float32)  # every 8-bit value
+    assert exact_sums(mnist, 9)  # |x| < 2^2, lowest bits >= 2^-31 (float32 >= 2^-8): 2^4 * 2^2 <= 2^52 * 2^-31
+    assert exact_sums(np.zeros(5, np.float32), 9) and exact_sums(np.zeros(0), 9)
+    wide = np.array([1e6, 3e-10], dtype=np.float32)  # 3e-10 < 2^-31, its lowest bit <= 2^-32: 2^1 2^20 > 2^20
+    assert not exact_sums(wide, 2) and not exact_sums(-wide, 2)
+    assert not exact_sums(np.array([1.0, np.nan], np.float32), 2)
+    assert not exact_sums(np.array([1.0, -np.inf]), 2)
+    assert exact_sums(np.array([2.0**49, -1.0]), 4)  # |x| < 2^50: 4 * 2^50 <= 2^52 * 1
+    assert not exact_sums(np.array([2.0**49, 1.0]), 5)
+    assert not exact_sums(np.array([1.0, 0.1]), 4)  # 0.1's lowest bit is 2^-56
+    assert exact_sums(np.array([2.0**-149, 1e-40], np.float32), 9)  # float32 subnormals: exact in float64
+    assert not exact_sums(np.array([3 * 2.0**-1074, 2.0**-1020]), 9)  # float64 lowest bit 2^-1074, |x| ~ 2^-1020
+    assert exact_sums(np.arange(-128, 128) / 128.0, 9)  # float64 inputs with short mantissas take the kernel too
+
+    model = build_bnn(architecture("digits"), "bnn", seed=5)
+    _randomize_bn(model, seed=6)
+    model.eval()
+    x = _inputs((1, 8, 8), 64, seed=7)
+    x[::3, 0, 2, 3] = 1e-12  # a few items make the batch's sums inexact in float64: the fallback path
+    packed = convert(model)
+    assert packed.stages[0]._fused_real_sign(x[:10]) is None and packed.stages[0]._fused_real_sign(x[1:3]) is not None
+    with torch.no_grad():
+        logits = model(x)
+    assert torch.equal(packed.logits(x, batch_size=10), logits)
+
+
+def test_mnist_net_on_8_bit_images_equals_model_exactly():
+    """The benchmark's net and inputs: arch "mnist", normalised 8-bit images, through both fused kernels."""
+    model = build_bnn(architecture("mnist"), "bnn", seed=2)
+    _randomize_bn(model, seed=3)
+    model.eval()
+    g = torch.Generator().manual_seed(4)
+    x = (torch.randint(0, 256, (48, 1, 28, 28), generator=g).float() / 255 - 0.1307) / 0.3081
+    packed = convert(model)
+    assert packed.stages[0]._fusable() and packed.stages[2]._fusable()
+    with torch.no_grad():
+        logits = model(x)
+    assert torch.equal(packed.logits(x, batch_size=20), logits)

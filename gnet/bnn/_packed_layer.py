@@ -19,9 +19,9 @@ from numpy.typing import NDArray
 from gnet.bnn._stages import ChannelBits, as_bool, binarize, patches
 from gnet.bnn.layers import bn_eval64
 from hdc.hamming import hamming_distance
-from hdc.packed import pack_bits, unpack_bits
+from hdc.packed import n_words, pack_bits, unpack_bits
 
-__all__ = ["KINDS", "PackedLayer", "float_thresholds", "weights_from_words", "words_from_weights"]
+__all__ = ["KINDS", "PackedLayer", "exact_sums", "float_thresholds", "weights_from_words", "words_from_weights"]
 
 KINDS = ("linear", "conv1d", "conv2d")
 _SIGN_BIT = -(2**63)
@@ -78,6 +78,17 @@ def weights_from_words(words: NDArray[np.uint64], shape: tuple[int, ...]) -> tor
     bits = unpack_bits(per_pos, channels).reshape(out, *kernel, channels)
     w = torch.from_numpy(np.ascontiguousarray(bits)).double() * 2 - 1
     return w.permute(0, w.ndim - 1, *range(1, w.ndim - 1)).contiguous() if kernel else w
+
+
+def exact_sums(x: NDArray[np.floating], n_terms: int) -> bool:
+    """Whether every signed sum of at most ``n_terms`` entries of the float32 or float64 array ``x`` is exact in
+    float64 whatever the order of the additions (:func:`hdc._kernels.binconv.exact_float64_sums`)."""
+    from hdc._kernels.binconv import exact_float64_sums
+
+    x = np.ascontiguousarray(x)
+    if x.dtype == np.float32:
+        return bool(exact_float64_sums(x.view(np.int32), 23, 0xFF, 150, n_terms))
+    return bool(exact_float64_sums(x.astype(np.float64, copy=False).view(np.int64), 52, 0x7FF, 1075, n_terms))
 
 
 @dataclass
@@ -213,8 +224,81 @@ class PackedLayer:
             self._corr[key] = np.clip(limit, -1, self.fan_in + 1).astype(np.int32)
         return self._corr[key]
 
+    def _fusable(self) -> bool:
+        """Whether the fused kernels (:mod:`hdc._kernels.binconv`) compute this layer: a convolution + sign of
+        stride 1."""
+        return self.sign and self.kind != "linear" and all(s == 1 for s in self.conv["stride"])
+
+    def _geometry(
+        self, spatial: tuple[int, ...]
+    ) -> tuple[tuple[int, int, NDArray[np.int64], NDArray[np.int64]], tuple[int, ...]]:
+        """The fused kernels' 2-D view of this stride-1 convolution (a 1-D one has height 1): (kh, kw, int64 (2,)
+        padding, dilation) and the output spatial shape."""
+        c, one_d = self.conv, self.kind == "conv1d"
+        out = tuple(
+            n + 2 * p - d * (k - 1)
+            for n, k, p, d in zip(spatial, self.kernel, c["padding"], c["dilation"], strict=True)
+        )
+        lead = {"padding": (0,), "dilation": (1,)} if one_d else {}
+        padding, dilation = (np.array((*lead.get(n, ()), *c[n]), dtype=np.int64) for n in ("padding", "dilation"))
+        kh, kw = (1, *self.kernel) if one_d else self.kernel
+        return (kh, kw, padding, dilation), out
+
+    def _fused_weights(self, name: str) -> NDArray[Any]:
+        """Cached weights of the fused kernels: ``"bits"`` uint64 (O, n_words(fan_in)), each row's bits in
+        (kernel position, channel) order packed tightly; ``"pm1"`` float64 (O, fan_in), +-1 in (C, *kernel) order."""
+        key = ("fused", name)
+        if key not in self._corr:
+            if name == "bits":
+                per_pos = self.words.reshape(self.out_units, math.prod(self.kernel), -1)
+                bits = unpack_bits(per_pos, self.in_channels).reshape(self.out_units, self.fan_in)
+                words = pack_bits(bits)
+                rows, cols = (-(-n // 4) * 4 for n in words.shape)  # the kernel takes 4 units x 4 words per pass
+                self._corr[key] = np.pad(words, ((0, rows - words.shape[0]), (0, cols - words.shape[1])))
+            else:
+                self._corr[key] = np.ascontiguousarray(self.weight_pm1.reshape(self.out_units, -1).numpy())
+        return self._corr[key]
+
+    def _fused_binary_sign(self, state: ChannelBits) -> ChannelBits:
+        """Binary conv + sign on per-position words in one kernel: no im2col array, no distance matrix."""
+        from hdc._kernels.binconv import binary_conv_sign
+
+        spatial = tuple(state.words.shape[1:-1])
+        geometry, out_shape = self._geometry(spatial)
+        words = np.ascontiguousarray(state.words).reshape(len(state.words), -1, spatial[-1], state.words.shape[-1])
+        out = np.empty((len(words), *((1,) * (len(out_shape) == 1)), *out_shape, n_words(self.out_units)), np.uint64)
+        key = ("limit_t", spatial)
+        if key not in self._corr:
+            self._corr[key] = np.ascontiguousarray(self._max_hamming(spatial).T)
+        assert self.pad_word is not None  # set for every conv layer
+        weight = self._fused_weights("bits")
+        kh, kw, padding, dilation = geometry
+        binary_conv_sign(words, state.channels, self.pad_word, weight, self._corr[key], kh, kw, padding, dilation, out)
+        return ChannelBits(out.reshape(len(words), *out_shape, -1), self.out_units)
+
+    def _fused_real_sign(self, x: torch.Tensor) -> ChannelBits | None:
+        """Real-input conv + sign in one kernel, or None where the inputs could make a float64 sum inexact (then
+        the sums' order matters, and only the model's own convolution reproduces them)."""
+        from hdc._kernels.binconv import real_conv_sign
+
+        if x.dtype not in (torch.float32, torch.float64):
+            x = x.double()  # exact for every float format narrower than float64
+        arr = np.ascontiguousarray(x.numpy())
+        if not exact_sums(arr, self.fan_in):
+            return None
+        spatial = tuple(x.shape[2:])
+        geometry, out_shape = self._geometry(spatial)
+        arr = arr.reshape(len(arr), x.shape[1], -1, spatial[-1])
+        out = np.empty((len(arr), *((1,) * (len(out_shape) == 1)), *out_shape, n_words(self.out_units)), np.uint64)
+        assert self.threshold is not None  # set by fold()
+        kh, kw, padding, dilation = geometry
+        real_conv_sign(arr, self._fused_weights("pm1"), self.threshold.numpy(), kh, kw, padding, dilation, out)
+        return ChannelBits(out.reshape(len(arr), *out_shape, -1), self.out_units)
+
     def _binary_sign(self, state: Any) -> Any:
         """Bits of a binary-input layer + BN + sign, compared on the Hamming distances directly."""
+        if self._fusable() and isinstance(state, ChannelBits):
+            return self._fused_binary_sign(state)
         h, in_shape, out_shape = self._hamming(state)
         bits = h <= self._max_hamming(in_shape)
         if self.kind == "linear":
@@ -243,6 +327,9 @@ class PackedLayer:
         if self.input_binary:
             y = self._binary_dots(state)
             return self.affine((y.movedim(-1, 1) if self.kind != "linear" else y).double())
+        fused = self._fused_real_sign(state) if self._fusable() else None
+        if fused is not None:
+            return fused
         y = self._real_sums(state)  # (B, O, *out) float64
         if not self.sign:
             return self.affine(y)

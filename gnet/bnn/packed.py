@@ -7,6 +7,10 @@
   result equals the model's zero padding;
 - a layer whose input is real (the first layer, or BinaryConnect's hidden layers): the float64 convolution /
   matmul with the +-1 weights, as the model's eval forward computes it;
+- a stride-1 convolution + BatchNorm + sign, with binary or real input: one fused kernel
+  (:mod:`hdc._kernels.binconv`) that writes the output bits per position; the real one only where the batch's
+  float64 sums are exact in any order (:func:`hdc._kernels.binconv.exact_float64_sums`), else the model's float64
+  convolution as above;
 - binary layer + BatchNorm + sign: one comparison per unit, ``dot >= T_o`` (a unit whose folded scale is negative
   decides ``dot < T_o``; its weight row is stored negated, so that it too compares ``>=``), with ``T_o`` found
   exactly: the model's float64 ``BN(alpha * y)`` is a monotone function of ``y`` (every float op rounds
