@@ -7,15 +7,15 @@ layer's output (the logits, after its BatchNorm) stays real, as in BinaryConnect
 flattening are kept; dropout is dropped unless ``keep_dropout=True`` (the binarization is the regulariser in these
 papers). G-Net-only keys (``bias_init``, ``weight_std``, ``batch_norm``, ``alpha``, ``scale``) are ignored.
 
-Layer order (``pool_first``, default True): a layer followed by an activation and a max-pool is built as
-layer -> pool -> BatchNorm -> activation, the order of BinaryNet and of Anderson & Berg's networks, so that the
-pooling's gradient goes to the largest pre-activation, not to an arbitrary one of four tied signs (the G-Net
-order, layer -> BatchNorm -> sign -> pool, learned more slowly: on MNIST after 15,000 images, 95.0 % validation
-accuracy against 95.7 % pool-first, 96.1 % with the fixed scale below). The BatchNorms in front of an activation
-have a fixed scale of 1 (``bn_scale="fixed"``, as larq's ``scale=False``): the sign only needs a threshold, and
-a positive scale makes the two orders compute the same function, so :func:`gnet.bnn.convert` packs a pool-first
-network exactly (threshold, then OR over the pool window). The last BatchNorm (the logits) keeps a learned
-scale. Checkpoints written before these options rebuild with the G-Net order and learned scales.
+Layer order (``pool_first``, default True): a layer followed by an activation and a max-pool is built as layer ->
+pool -> BatchNorm -> activation, the order of BinaryNet and of Anderson & Berg's networks, so that the pooling's
+gradient goes to the largest pre-activation, not to an arbitrary one of four tied signs (the G-Net order, layer ->
+BatchNorm -> sign -> pool, learned more slowly: on MNIST after 15,000 images, 94.7 % validation accuracy against
+95.8 % pool-first, 96.4 % with the fixed scale below; benchmarks/ablate_bnn_order.py). The BatchNorms in front of an
+activation have a fixed scale of 1 (``bn_scale="fixed"``, as larq's ``scale=False``): the sign only needs a
+threshold, and a positive scale makes the two orders compute the same function, so :func:`gnet.bnn.convert` packs a
+pool-first network exactly (threshold, then OR over the pool window). The last BatchNorm (the logits) keeps a
+learned scale. Checkpoints written before these options rebuild with the G-Net order and learned scales.
 
 Methods (the quantizers are defaults; every one can be overridden):
 
