@@ -6,9 +6,10 @@
         --out runs/dl-mnist-s{seed}" --out results/logic/mnist_small.json
 
 Each run directory holds ``best.pt`` and ``history.json`` as ``gnet train`` writes them (and ``summary.json`` once
-the run finished; a run stopped early is recorded with ``finished: false``). The best checkpoint is evaluated again on the full test split of its dataset (``gnet.data.load_test_split``), and its
-deployed form (``gnet.logic.convert`` / ``gnet.bnn.convert``) on the same items. Also recorded: lscpu flags,
-``hdc.cpu`` capabilities, and the load average when gathering.
+the run finished; a run stopped early is recorded with ``finished: false``). The best checkpoint is evaluated again
+on the full test split of its dataset (``gnet.data.load_test_split``), and its deployed form (``gnet.logic.convert``
+/ ``gnet.bnn.convert``) on the same items. Also recorded: lscpu flags, ``hdc.cpu`` capabilities, and the load
+average when gathering.
 """
 
 from __future__ import annotations
