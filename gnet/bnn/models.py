@@ -52,7 +52,7 @@ from gnet.bnn.layers import BatchNorm1d, BatchNorm2d, BinaryActivation, BinaryCo
 from gnet.bnn.quantizers import Quantizer, get
 from hdc._validate import as_seed, check_choice, check_int, check_number
 
-__all__ = ["BN_SCALES", "BNN", "METHODS", "build_bnn", "progress_for_epoch"]
+__all__ = ["BN_SCALES", "BNN", "METHODS", "build_bnn", "progress_for_epoch", "swap_pool"]
 
 BN_SCALES = ("fixed", "learned")
 
@@ -297,7 +297,7 @@ def build_bnn(
             cls = {"dropout": nn.Dropout, "dropout1d": nn.Dropout1d, "dropout2d": nn.Dropout2d}[kind]
             modules.append(cls(spec.get("p", 0.5 if kind == "dropout" else 0.25)))  # gnet.models' defaults
     if config["pool_first"]:
-        modules = _pool_first(modules)
+        modules = swap_pool(modules, to_pool_first=True)
     if config["bn_scale"] == "fixed":
         for bn, nxt in zip(modules, modules[1:], strict=False):
             if isinstance(bn, nn.modules.batchnorm._BatchNorm) and isinstance(nxt, _ACTIVATIONS):
@@ -309,20 +309,28 @@ _ACTIVATIONS = (BinaryActivation, nn.ReLU, nn.Hardtanh)
 _POOLS = (nn.MaxPool1d, nn.MaxPool2d)
 
 
-def _pool_first(modules: list[nn.Module]) -> list[nn.Module]:
-    """layer, BatchNorm, activation, max-pool -> layer, max-pool, BatchNorm, activation (elsewhere unchanged)."""
+_LAYER_NORM_ACT_POOL = (
+    (BinaryLinear, BinaryConv1d, BinaryConv2d),
+    nn.modules.batchnorm._BatchNorm,
+    _ACTIVATIONS,
+    _POOLS,
+)
+
+
+def swap_pool(modules: list[nn.Module], to_pool_first: bool) -> list[nn.Module]:
+    """Move each max-pool that sits after a layer's BatchNorm and activation to right after the layer
+    (``to_pool_first``), or back; every other module stays where it is. The two orders agree only where every
+    BatchNorm scale is positive; :func:`gnet.bnn.convert` checks that before it packs."""
+    # positions of (layer, BatchNorm, activation, pool) in the source order, and the permutation to the target
+    source, target = ((0, 1, 2, 3), (0, 3, 1, 2)) if to_pool_first else ((0, 3, 1, 2), (0, 1, 2, 3))
+    kinds = [_LAYER_NORM_ACT_POOL[k] for k in source]
     out: list[nn.Module] = []
     i = 0
     while i < len(modules):
         window = modules[i : i + 4]
-        if (
-            len(window) == 4
-            and isinstance(window[0], (BinaryLinear, BinaryConv1d, BinaryConv2d))
-            and isinstance(window[1], nn.modules.batchnorm._BatchNorm)
-            and isinstance(window[2], _ACTIVATIONS)
-            and isinstance(window[3], _POOLS)
-        ):
-            out += [window[0], window[3], window[1], window[2]]
+        if len(window) == 4 and all(isinstance(m, kind) for m, kind in zip(window, kinds, strict=True)):
+            by_kind = dict(zip(source, window, strict=True))
+            out += [by_kind[k] for k in target]
             i += 4
         else:
             out.append(modules[i])

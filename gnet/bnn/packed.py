@@ -46,7 +46,7 @@ from gnet.bnn._packed_layer import PackedLayer, float_thresholds, words_from_wei
 from gnet.bnn._stages import BatchNormStage, Binarize, ChannelBits, Flatten, Pool, RealActivation, to_real
 from gnet.bnn._stages import _or_pool as _or_pool  # re-exported: the tests of the OR pooling import it here
 from gnet.bnn.layers import BatchNorm1d, BatchNorm2d, BinaryActivation, BinaryConv1d, BinaryConv2d, BinaryLinear
-from gnet.bnn.models import BNN
+from gnet.bnn.models import BNN, swap_pool
 from hdc._validate import check_int
 from hdc.packed import pack_bits
 
@@ -193,32 +193,22 @@ def _input_shape(model: BNN, input_shape: Sequence[int] | None) -> tuple[int, ..
 
 
 def _pool_last(mods: list[nn.Module]) -> list[nn.Module]:
-    """layer, max-pool, BatchNorm, activation -> layer, BatchNorm, activation, max-pool: the same function when
-    every BatchNorm scale is positive (BatchNorm and the activation are then non-decreasing, and so is float
-    rounding, so the max commutes with them exactly), and the order the packed stages run in (threshold, then OR)."""
-    out: list[nn.Module] = []
-    i = 0
-    while i < len(mods):
-        window = mods[i : i + 4]
+    """The pool-first order back to layer, BatchNorm, activation, max-pool, the order the packed stages run in
+    (threshold, then OR). The same function when every BatchNorm scale after a pool is positive (BatchNorm and the
+    activation are then non-decreasing, and so is float rounding, so the max commutes with them exactly)."""
+    for i in range(1, len(mods) - 1):
+        layer, pool, bn = mods[i - 1], mods[i], mods[i + 1]
         if (
-            len(window) == 4
-            and isinstance(window[0], _BINARY)
-            and isinstance(window[1], (nn.MaxPool1d, nn.MaxPool2d))
-            and isinstance(window[2], _BN)
-            and isinstance(window[3], (BinaryActivation, nn.ReLU, nn.Hardtanh))
+            isinstance(layer, _BINARY)
+            and isinstance(pool, (nn.MaxPool1d, nn.MaxPool2d))
+            and isinstance(bn, _BN)
+            and not bool((_cpu_affine(bn)[1] > 0).all())
         ):
-            _, inv, _ = _cpu_affine(window[2])
-            if not bool((inv > 0).all()):
-                raise ValueError(
-                    f"module {i + 2}: a BatchNorm after a pool needs positive scales to be packed "
-                    "(build the BNN with bn_scale='fixed', or pool_first=False)"
-                )
-            out += [window[0], window[2], window[3], window[1]]
-            i += 4
-        else:
-            out.append(mods[i])
-            i += 1
-    return out
+            raise ValueError(
+                f"module {i + 1}: a BatchNorm after a pool needs positive scales to be packed "
+                "(build the BNN with bn_scale='fixed', or pool_first=False)"
+            )
+    return swap_pool(mods, to_pool_first=False)
 
 
 def convert(
