@@ -17,6 +17,7 @@ than one rank is active.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -117,10 +118,24 @@ def init_distributed(device: str = "cpu", backend: str | None = None, timeout_s:
     return dev
 
 
-def shutdown() -> None:
-    """Leave the process group (a no-op without one)."""
+def shutdown(wait_for_ranks: bool = True) -> None:
+    """Leave the process group (a no-op without one).
+
+    Args:
+        wait_for_ranks: meet the other ranks at a barrier first (the normal exit). Pass False on an error path,
+            where another rank may never arrive.
+
+    Why the barrier and the collection: a rank that tears gloo down while its peer is still in a collective, or
+    a DistributedDataParallel reducer (kept alive by a reference cycle) that still holds the group when the
+    interpreter finalises, makes gloo's worker threads abort the process (``terminate called without an active
+    exception``, SIGABRT), so a finished run would exit non-zero.
+    """
     global _OBJECT_GROUP
     if dist.is_available() and dist.is_initialized():
+        if wait_for_ranks and dist.get_world_size() > 1:
+            dist.barrier()
+        _OBJECT_GROUP = None
+        gc.collect()  # frees reducers and groups that only a cycle keeps, while the interpreter is whole
         dist.destroy_process_group()
     _OBJECT_GROUP = None
 
@@ -138,8 +153,10 @@ def distributed_session(requested: bool = False, device: str = "cpu") -> Iterato
         init_distributed(device)
     try:
         yield is_active()
-    finally:
-        shutdown()
+    except BaseException:
+        shutdown(wait_for_ranks=False)
+        raise
+    shutdown()
 
 
 @contextmanager

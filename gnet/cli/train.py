@@ -79,8 +79,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = check_run_dir(args.out, args.resume, args.overwrite)
     _check_resume(args)
     device = _start(args)
+    finished = False
     try:
-        return _train(args, device)
+        code = _train(args, device)
+        finished = True
+        return code
     except KeyboardInterrupt as err:  # TrainingInterrupted after a clean stop; a second Ctrl-C anywhere
         last = err.checkpoint if isinstance(err, TrainingInterrupted) else None
         if last is None and (out / "last.pt").is_file() and (args.resume is None or continues_run(out, args.resume)):
@@ -90,7 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"gnet train: interrupted; {hint}", file=sys.stderr)
         return 130
     finally:
-        shutdown()
+        shutdown(wait_for_ranks=finished)
 
 
 def _check_resume(args: argparse.Namespace) -> None:
@@ -195,9 +198,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return cmd_eval_ehd(args)
     _start(args)
     try:
-        return _eval(args)
-    finally:
-        shutdown()
+        code = _eval(args)
+    except BaseException:
+        shutdown(wait_for_ranks=False)
+        raise
+    shutdown()
+    return code
 
 
 def _eval(args: argparse.Namespace) -> int:
