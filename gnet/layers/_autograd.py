@@ -12,7 +12,13 @@ import math
 import numpy as np
 import torch
 
-from hdc._kernels.arcsin import arcsin_backward_kernel, clamped_product_kernel, scaled_relu_backward_kernel
+from hdc._kernels.arcsin import (
+    arcsin_backward_kernel,
+    arcsin_product_inplace_kernel,
+    clamped_product_kernel,
+    scaled_relu_backward_kernel,
+    scaled_relu_kernel,
+)
 
 __all__ = [
     "NORM_EPS",
@@ -209,7 +215,27 @@ def arcsin_cosine_normed(
 
     ``dot_over_w`` must be a temporary the caller no longer needs (not a leaf, not a view): it is overwritten.
     """
-    return _ArcsinOfProduct.apply(dot_over_w, torch.rsqrt(x_norm_sq + NORM_EPS), shift)
+    s = torch.rsqrt(x_norm_sq + NORM_EPS)
+    if _inference_ok(dot_over_w, s, shift) and dot_over_w.is_contiguous():
+        # Inference (eval, EHD conversion, prediction): one threaded pass in place, no rho kept for a backward pass.
+        n_b, n_o = dot_over_w.shape[:2]
+        n_p = dot_over_w[0, 0].numel() if dot_over_w.numel() else 0
+        shift_arr = np.zeros((n_o, n_p), np.float32) if shift is None else _as_array(shift, (n_o, n_p))
+        limit = np.float32(RHO_LIMIT)
+        arcsin_product_inplace_kernel(
+            dot_over_w.numpy().reshape(n_b, n_o, n_p), shift_arr, _as_array(s, (n_b, n_p)), limit
+        )
+        return dot_over_w
+    return _ArcsinOfProduct.apply(dot_over_w, s, shift)
+
+
+def _inference_ok(*tensors: torch.Tensor | None) -> bool:
+    """Whether the threaded float32 inference kernels apply: no autograd graph to build, fused kernels on, and
+    every tensor a float32 CPU tensor (float64 keeps the torch path, whose arcsine is exact to float64)."""
+    present = [t for t in tensors if t is not None]
+    if torch.is_grad_enabled() and any(t.requires_grad for t in present):
+        return False
+    return _fused_ok(*present) and all(t.dtype == torch.float32 for t in present)
 
 
 class _InverseNorms(torch.autograd.Function):
@@ -265,4 +291,8 @@ def channel_sum_of_squares(x: torch.Tensor) -> torch.Tensor:
 
 def scaled_relu(z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """relu(alpha * z) with the lean backward pass of :class:`_ScaledReLU`; same shape as ``z``."""
+    if _inference_ok(z, alpha):  # one threaded pass into a new tensor (z may be the caller's own)
+        y = torch.empty(z.shape, dtype=z.dtype)
+        scaled_relu_kernel(_as_array(z, (-1,)), np.float32(float(alpha)), y.numpy().reshape(-1), _CHUNK_ELEMENTS)
+        return y
     return _ScaledReLU.apply(z, alpha)

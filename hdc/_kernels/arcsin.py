@@ -10,10 +10,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import prange
 
 from hdc._kernels.runtime import jit
 
-__all__ = ["arcsin_backward_kernel", "asin32", "clamped_product_kernel", "scaled_relu_backward_kernel"]
+__all__ = [
+    "arcsin_backward_kernel",
+    "arcsin_product_inplace_kernel",
+    "asin32",
+    "clamped_product_kernel",
+    "scaled_relu_backward_kernel",
+    "scaled_relu_kernel",
+]
 
 _FASTMATH = {"reassoc", "contract", "nsz"}
 
@@ -54,6 +62,30 @@ def clamped_product_kernel(a, shift, s, limit, rho, with_asin):  # pragma: no co
                 rho[b, o, p] = v
                 if with_asin:
                     a[b, o, p] = asin32(v)
+
+
+@jit(parallel=True, fastmath=_FASTMATH, error_model="numpy")
+def arcsin_product_inplace_kernel(a, shift, s, limit):  # pragma: no cover - compiled
+    """Inference: a = arcsin(clamp((a + shift) * s, -limit, limit)) in place, float32 (B, O, P) a, (O, P) shift,
+    (B, P) s. Nothing is kept for a backward pass, and the (b, o) rows are shared out over the threads (each element
+    is computed alone, so the result does not depend on the thread count)."""
+    n_b, n_o, n_p = a.shape
+    for row in prange(n_b * n_o):
+        b = row // n_o
+        o = row - b * n_o
+        for p in range(n_p):
+            v = (a[b, o, p] + shift[o, p]) * s[b, p]
+            a[b, o, p] = asin32(min(max(v, -limit), limit))
+
+
+@jit(parallel=True, fastmath=_FASTMATH, error_model="numpy")
+def scaled_relu_kernel(z, alpha, y, chunk):  # pragma: no cover - compiled
+    """Inference: flat y = max(alpha * z, 0), one pass, ``chunk`` elements per task."""
+    n = z.shape[0]
+    for c in prange((n + chunk - 1) // chunk):
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            v = z[i] * alpha
+            y[i] = 0.0 if v < 0 else v  # NaN stays NaN, as with torch's clamp_min
 
 
 @jit(fastmath=_FASTMATH, error_model="numpy")
