@@ -308,7 +308,8 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 }
 METHODS: tuple[str, ...] = tuple(m for methods in FAMILIES.values() for m in methods)
 
-# The DiffLogic preset (gnet.logic.PRESETS) a dataset gets when none is named.
+# The DiffLogic preset (gnet.logic.PRESETS) a dataset gets when none is named; any other dataset gets
+# gnet.logic.generic_difflogic_spec (quantile thresholds on every feature).
 DEFAULT_DIFFLOGIC = {
     "mnist": "difflogic-mnist-small",
     "fashion-mnist": "difflogic-mnist-small",
@@ -338,19 +339,19 @@ def build_for_method(
 
     ``gnet``, ``cnn`` (a plain float CNN, :mod:`gnet.cnn`) and the binary methods build the layer specs of
     :func:`architecture_for` (a BNN via :func:`gnet.bnn.build_bnn`); ``difflogic`` builds the
-    :data:`gnet.logic.PRESETS` entry named by ``arch``, by default the dataset's :data:`DEFAULT_DIFFLOGIC`.
+    :data:`gnet.logic.PRESETS` entry named by ``arch``, by default the dataset's :data:`DEFAULT_DIFFLOGIC` (for a
+    dataset without one, :func:`gnet.logic.generic_difflogic_spec`).
     The config holds ``family``, ``method`` and ``architecture``
     (layer specs, or the DiffLogic spec), enough for :func:`gnet.checkpoint.build_from_config` to rebuild it.
     """
     family = family_of(method)
     if family == "difflogic":
-        from gnet.logic.models import PRESETS, build_difflogic, difflogic_spec
+        from gnet.logic.models import PRESETS, build_difflogic, difflogic_spec, generic_difflogic_spec
 
         name = arch or DEFAULT_DIFFLOGIC.get(dataset.name)
-        if name is None:
-            raise ValueError(
-                f"no default difflogic size for dataset {dataset.name!r}; pass --arch, one of {', '.join(PRESETS)}"
-            )
+        if name is None:  # no preset for this data: the generic small net (quantile thresholds, fit by the caller)
+            spec = generic_difflogic_spec(dataset.input_shape, dataset.n_classes, "small", seed)
+            return build_difflogic(spec), {"family": family, "method": method, "architecture": spec}
         if name not in PRESETS:
             raise ValueError(f"unknown difflogic architecture {name!r}; valid: {', '.join(PRESETS)}")
         spec = difflogic_spec(name, seed=seed)

@@ -13,8 +13,10 @@ from gnet.logic import (
     GroupSum,
     LogicLayer,
     difflogic_net,
+    convert,
     difflogic_spec,
     gate_id,
+    generic_difflogic_spec,
     hard_gate,
     packed_gate,
     relaxed_gate,
@@ -203,6 +205,26 @@ def test_presets_and_spec_errors():
         difflogic_net(8, 2, 10, 2, tau=1.0, widht=3)
     model = DiffLogicNet(difflogic_spec("difflogic-mnist-small", width=200, depth=2))
     assert model(torch.rand(3, 1, 28, 28)).shape == (3, 10)  # 20x20 crop of 28x28 -> 400 inputs
+
+
+def test_generic_spec_for_data_without_a_preset():
+    """A UCR-like series (3 channels x 50 steps, 3 classes, values of any range): quantile thresholds fitted on the
+    training inputs, equal groups per class, and a circuit that agrees with the trained net."""
+    spec = generic_difflogic_spec([3, 50], n_classes=3, size="large", seed=2)
+    assert (spec["in_features"], spec["width"] % 3, spec["encoder"]["method"]) == (150, 0, "quantile")
+    assert spec["width"] >= 4000 and generic_difflogic_spec([3, 50], 3)["width"] < spec["width"]
+    model = DiffLogicNet(spec)
+    x = torch.randn(40, 3, 50, generator=torch.Generator().manual_seed(0)) * 7.0  # far outside [0, 1]
+    with pytest.raises(ValueError, match="not fitted"):
+        convert(model)
+    model.fit_encoder(x).eval()
+    assert torch.isfinite(model.encoder.thresholds).all()
+    want = model(x).argmax(1).numpy()
+    assert (convert(model).predict(x.numpy()) == want).all()
+    with pytest.raises(ValueError, match="n_classes"):
+        generic_difflogic_spec([10], n_classes=1)
+    with pytest.raises(ValueError, match="size"):
+        generic_difflogic_spec([10], n_classes=2, size="huge")
 
 
 def test_inputs_outside_unit_interval_raise():

@@ -185,14 +185,15 @@ def _bnn(method: str) -> Callable[[Context, dict[str, Any], int], Deployment]:
 def _difflogic_spec(ctx: Context, size: str, seed: int) -> dict[str, Any]:
     """The DiffLogic spec of ``size`` for the dataset: "small" is the dataset's default preset
     (:data:`gnet.models.DEFAULT_DIFFLOGIC`); "large" the paper's large MNIST model for MNIST-like data, else the
-    default preset four times as wide."""
-    from gnet.logic import difflogic_spec
+    default preset four times as wide. Data without a preset (UCR/UEA series) get
+    :func:`gnet.logic.generic_difflogic_spec` of that size."""
+    from gnet.logic import difflogic_spec, generic_difflogic_spec
     from gnet.models import DEFAULT_DIFFLOGIC
 
-    name = ctx.data("unit").name
-    preset = DEFAULT_DIFFLOGIC.get(name)
+    data = ctx.data("unit")
+    preset = DEFAULT_DIFFLOGIC.get(data.name)
     if preset is None:
-        raise ValueError(f"no DiffLogic preset for dataset {name!r} (gnet.models.DEFAULT_DIFFLOGIC)")
+        return generic_difflogic_spec(data.input_shape, data.n_classes, size, seed)
     if size == "small":
         return difflogic_spec(preset, seed=seed)
     if preset == "difflogic-mnist-small":
@@ -208,7 +209,9 @@ def _difflogic(size: str) -> Callable[[Context, dict[str, Any], int], Deployment
         spec = _difflogic_spec(ctx, size, seed)
 
         def build() -> tuple[Any, dict[str, Any]]:
-            return build_difflogic(spec), {"family": "difflogic", "method": "difflogic", "architecture": spec}
+            model = build_difflogic(spec)
+            model.fit_encoder(ctx.data("unit").train.tensors[0])  # quantile thresholds; a no-op for the others
+            return model, {"family": "difflogic", "method": "difflogic", "architecture": spec}
 
         t = ctx.trained(f"difflogic-{size}", seed, build, scaling="unit", overrides=dict(TRAIN_DEFAULTS))
         assert isinstance(t.model, DiffLogicNet)  # built above

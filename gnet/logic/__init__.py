@@ -25,6 +25,7 @@ from gnet.logic.models import (
     build_difflogic,
     difflogic_net,
     difflogic_spec,
+    generic_difflogic_spec,
 )
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "convert_checkpoint",
     "difflogic_net",
     "difflogic_spec",
+    "generic_difflogic_spec",
     "gate_id",
     "hard_gate",
     "load_circuit",

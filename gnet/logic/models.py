@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,7 @@ __all__ = [
     "build_difflogic",
     "difflogic_net",
     "difflogic_spec",
+    "generic_difflogic_spec",
 ]
 
 # Official difflogic recipes (bnn_addendum.md, section 3): Adam, lr 0.01, batch 100, no schedule, no weight decay.
@@ -93,6 +95,46 @@ PRESETS: dict[str, dict[str, Any]] = {
         "encoder": {"kind": "thermometer", "k": 8, "method": "quantile", "value_range": None},
     },
 }
+
+
+# Datasets without a preset (UCR/UEA series, other tables): raw features, any range, so quantile thresholds.
+GENERIC_THRESHOLDS = 4
+GENERIC_WIDTHS = {"small": 1000, "large": 4000}
+GENERIC_DEPTH = 4
+
+
+def generic_difflogic_spec(
+    input_shape: Sequence[int], n_classes: int, size: str = "small", seed: int = 0
+) -> dict[str, Any]:
+    """A DiffLogic spec for data without a preset: every feature of ``input_shape`` (flattened) through
+    ``GENERIC_THRESHOLDS`` quantile thresholds (fit with :meth:`DiffLogicNet.fit_encoder`), ``GENERIC_DEPTH``
+    layers of 1,000 ("small") or 4,000 ("large") gates rounded up to a multiple of ``n_classes`` (the group sum
+    needs equal groups), tau 10.
+
+    Example:
+        >>> spec = generic_difflogic_spec([1, 150], n_classes=3)
+        >>> spec["in_features"], spec["width"], spec["encoder"]["method"]
+        (150, 1002, 'quantile')
+    """
+    check_choice(size, tuple(GENERIC_WIDTHS), "size")
+    n_classes = check_int(n_classes, "n_classes", 2)
+    shape = [check_int(side, "input_shape side", 1) for side in input_shape]
+    width = -(-GENERIC_WIDTHS[size] // n_classes) * n_classes
+    encoder = {"kind": "thermometer", "k": GENERIC_THRESHOLDS, "method": "quantile", "value_range": None}
+    spec = {
+        **copy.deepcopy(_BASE),
+        "in_features": math.prod(shape),
+        "n_classes": n_classes,
+        "width": width,
+        "depth": GENERIC_DEPTH,
+        "tau": 10.0,
+        "input_shape": shape,
+        "encoder": encoder,
+        "seed": int(seed),
+        "preset": f"generic-{size}",
+    }
+    _check_spec(spec)
+    return spec
 
 
 def difflogic_spec(name: str, **overrides: Any) -> dict[str, Any]:
