@@ -221,6 +221,9 @@ def test_generic_spec_for_data_without_a_preset():
     assert torch.isfinite(model.encoder.thresholds).all()
     want = model(x).argmax(1).numpy()
     assert (convert(model).predict(x.numpy()) == want).all()
+    wide = generic_difflogic_spec([6, 100], n_classes=4)  # 2,400 input bits: the first layer must read them all
+    assert wide["width"] == 1200
+    DiffLogicNet(wide)
     with pytest.raises(ValueError, match="n_classes"):
         generic_difflogic_spec([10], n_classes=1)
     with pytest.raises(ValueError, match="size"):

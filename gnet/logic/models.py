@@ -108,8 +108,8 @@ def generic_difflogic_spec(
 ) -> dict[str, Any]:
     """A DiffLogic spec for data without a preset: every feature of ``input_shape`` (flattened) through
     ``GENERIC_THRESHOLDS`` quantile thresholds (fit with :meth:`DiffLogicNet.fit_encoder`), ``GENERIC_DEPTH``
-    layers of 1,000 ("small") or 4,000 ("large") gates rounded up to a multiple of ``n_classes`` (the group sum
-    needs equal groups), tau 10.
+    layers of 1,000 ("small") or 4,000 ("large") gates, or half the input bits where that is more (unique wiring
+    reads every input bit), rounded up to a multiple of ``n_classes`` (the group sum needs equal groups), tau 10.
 
     Example:
         >>> spec = generic_difflogic_spec([1, 150], n_classes=3)
@@ -119,7 +119,9 @@ def generic_difflogic_spec(
     check_choice(size, tuple(GENERIC_WIDTHS), "size")
     n_classes = check_int(n_classes, "n_classes", 2)
     shape = [check_int(side, "input_shape side", 1) for side in input_shape]
-    width = -(-GENERIC_WIDTHS[size] // n_classes) * n_classes
+    in_bits = math.prod(shape) * GENERIC_THRESHOLDS
+    # Unique wiring reads every input bit at least once: a first layer of at least in_bits / 2 gates.
+    width = -(-max(GENERIC_WIDTHS[size], -(-in_bits // 2)) // n_classes) * n_classes
     encoder = {"kind": "thermometer", "k": GENERIC_THRESHOLDS, "method": "quantile", "value_range": None}
     spec = {
         **copy.deepcopy(_BASE),
