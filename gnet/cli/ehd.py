@@ -24,7 +24,8 @@ from hdc._validate import check_int
 from hdc.io import ContainerError, atomic_write_text, peek_format
 
 EMBEDDING_HELP = (
-    "gaussian | rademacher | orthogonal | hadamard (structured, fast), or a comma list with one per G-layer"
+    "gaussian | rademacher | orthogonal | hadamard (structured, fast), or a comma list with one per G-layer "
+    "(default: the --dim preset's, else gaussian)"
 )
 PRECISION_HELP = (
     "auto (fastest on this CPU) | float32 | bfloat16 | int8 (rademacher only), or a comma list, one per G-layer"
@@ -131,7 +132,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     ehd = convert(  # other families are refused by gnet.ehd.convert, which names their converter
         model,
         dim=parse_dim(dim_value(args)),
-        embedding=parse_per_layer(args.embedding),
+        embedding=None if args.embedding is None else parse_per_layer(args.embedding),
         conv_projection=args.conv_projection,
         seed=args.seed,
         precision=parse_per_layer(args.precision),
@@ -142,7 +143,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         path = ehd.save(out)
     except OSError as err:
         raise ValueError(f"--out {out}: cannot write the model ({err.strerror or err})") from None
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB; dim per layer {ehd.dim_per_layer}, {args.embedding})")
+    size_mb = path.stat().st_size / 1e6
+    print(f"wrote {path} ({size_mb:.2f} MB; dim per layer {ehd.dim_per_layer}, {ehd.meta['embedding']})")
     return 0
 
 
@@ -254,8 +256,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="convert a float G-Net checkpoint to an EHD model (.ehd), or a BNN checkpoint to a packed BNN (.bnn)",
     )
     c.add_argument("checkpoint")
-    add_dim_argument(c, "10000", "code length dim: one int, a comma list per layer, or a fan-in ratio like 2x")
-    c.add_argument("--embedding", default="gaussian", help=EMBEDDING_HELP)
+    add_dim_argument(
+        c,
+        "10000",
+        "code length dim: one int, a comma list per layer, a fan-in ratio like 2x, or a preset (mnist-paper, "
+        "mnist-fast: gnet.ehd.DIM_PRESETS)",
+    )
+    c.add_argument("--embedding", default=None, help=EMBEDDING_HELP)
     c.add_argument("--conv-projection", default="shared", choices=("shared", "per_channel"))
     c.add_argument("--precision", default="auto", help=PRECISION_HELP)
     c.add_argument("--seed", type=int, default=0)

@@ -4,9 +4,12 @@ from gnet.ehd.convert import convert, convert_layer, parse_dim, resolve_dim, res
 from gnet.ehd.io import EHDFileError, load_ehd, save_ehd
 from gnet.ehd.layers import EHDClassifier, EHDGLayer, Geometry
 from gnet.ehd.model import EHDModel, EvalResult
+from gnet.ehd.presets import DIM_PRESETS, DimPreset, dim_preset
 from gnet.ehd.sweep import SweepPoint, SweepResult, SweepRow, sweep
 
 __all__ = [
+    "DIM_PRESETS",
+    "DimPreset",
     "EHDClassifier",
     "EHDFileError",
     "EHDGLayer",
@@ -18,6 +21,7 @@ __all__ = [
     "SweepRow",
     "convert",
     "convert_layer",
+    "dim_preset",
     "load_ehd",
     "parse_dim",
     "resolve_dim",

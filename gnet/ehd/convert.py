@@ -13,6 +13,7 @@ from torch import nn
 
 from gnet.ehd.layers import PROJECTIONS, EHDClassifier, EHDGLayer, Geometry, check_embedding
 from gnet.ehd.model import EHDModel, Flatten, Pool, Stage
+from gnet.ehd.presets import DIM_PRESETS, dim_preset
 from gnet.layers import RASU, TASU, GConv1d, GConv2d, GLinear, NormalizedClassifier
 from hdc._validate import as_seed, check_choice, check_int
 
@@ -83,10 +84,12 @@ def resolve_dim(dim: float | Sequence[int], fan_ins: Sequence[int]) -> list[int]
     return dims
 
 
-def parse_dim(text: str) -> int | float | list[int]:
+def parse_dim(text: str) -> int | float | list[int] | str:
     """Parse a dim setting: '6000' -> 6000; '6000,15000' -> [6000, 15000]; '2.5x' -> 2.5 (a ratio of each layer's
-    fan-in), as :func:`resolve_dim` takes it."""
+    fan-in), as :func:`resolve_dim` takes it; a preset name ('mnist-fast', :data:`gnet.ehd.DIM_PRESETS`) as is."""
     text = text.strip()
+    if text in DIM_PRESETS:
+        return text
     try:
         if text.endswith("x"):
             return float(text[:-1])
@@ -94,7 +97,10 @@ def parse_dim(text: str) -> int | float | list[int]:
             return [int(v) for v in text.split(",")]
         return int(text)
     except ValueError:
-        raise ValueError(f"dim must be an int, a comma list of ints or a ratio like '2.5x', got {text!r}") from None
+        raise ValueError(
+            f"dim must be an int, a comma list of ints, a ratio like '2.5x' or a preset ({', '.join(DIM_PRESETS)}), "
+            f"got {text!r}"
+        ) from None
 
 
 def resolve_n(n: float | Sequence[int], fan_ins: Sequence[int]) -> list[int]:
@@ -180,8 +186,8 @@ def _refuse_other_families(model: nn.Module) -> None:
 
 def convert(
     model: nn.Module,
-    dim: float | Sequence[int] = 10_000,
-    embedding: str | Sequence[str] = "gaussian",
+    dim: float | Sequence[int] | str = 10_000,
+    embedding: str | Sequence[str] | None = None,
     conv_projection: str = "shared",
     seed: int | np.random.Generator = 0,
     precision: str | Sequence[str] = "auto",
@@ -194,11 +200,13 @@ def convert(
 
     Args:
         dim: the code length of every G-layer and the classifier: an int, a list (one per code-carrying layer),
-            or a float ratio of each layer's fan-in.
+            a float ratio of each layer's fan-in, or the name of a preset (:data:`gnet.ehd.DIM_PRESETS`, e.g.
+            ``"mnist-fast"``: measured dims of the MNIST paper net for the fast G).
         embedding: "gaussian" or "rademacher" (dense G, the paper's), "orthogonal" (dense Gaussian rows
             orthogonalised in groups: same expectation, lower variance), or "hadamard" (structured orthogonal G:
             O(dim log fan_in) per patch instead of O(dim fan_in)); one name for all layers or a list with one per
-            code-carrying layer.
+            code-carrying layer. ``None`` (default): the preset's embeddings when ``dim`` names one, else
+            "gaussian".
         conv_projection: "shared" (one G per layer) or "per_channel" (one G per output channel, the paper's code).
         seed: all G are regenerated from this seed and the layer index, so it is stored with the model.
         precision: arithmetic of the data projection: "auto" (default: the fastest on this CPU, see
@@ -221,6 +229,16 @@ def convert(
     g_layers = [m for m in modules if isinstance(m, _CODE_CARRYING)]
     if not g_layers or not isinstance(modules[-1], NormalizedClassifier):
         raise ValueError("the model must end with a NormalizedClassifier")
+    preset_name = dim if isinstance(dim, str) else None
+    if isinstance(dim, str):
+        preset = dim_preset(dim)
+        if len(preset.dims) != len(g_layers):
+            raise ValueError(
+                f"dim preset {dim!r} is for the {preset.network} network's {len(preset.dims)} code-carrying layers; "
+                f"this model has {len(g_layers)}"
+            )
+        dim, embedding = list(preset.dims), list(preset.embedding) if embedding is None else embedding
+    embedding = "gaussian" if embedding is None else embedding
     dims = resolve_dim(dim, [geometry_of(m).fan_in for m in g_layers])
     embeddings = resolve_per_layer(embedding, len(g_layers), "embedding")
     requested = resolve_per_layer(precision, len(g_layers), "precision")
@@ -235,6 +253,7 @@ def convert(
         "precision": precisions[0] if len(set(precisions)) == 1 else ",".join(precisions),
         "precision_requested": precision if isinstance(precision, str) else ",".join(requested),
         "dim_per_layer": dims,
+        **({"dim_preset": preset_name} if preset_name else {}),
         **(meta or {}),
     }
     return EHDModel(stages, info, input_shape=input_shape)

@@ -1,0 +1,64 @@
+"""Named per-layer dim allocations for known networks: ``convert(model, dim="mnist-fast")``.
+
+A preset fixes the dims of every code-carrying layer (classifier included) and the embedding they were chosen for.
+Each one names the result file that measured it (accuracy over seeds on the full test set), so a preset is a
+recorded measurement, not a guess; ``benchmarks/ehd_dim_search.py`` makes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hdc._validate import check_choice
+
+__all__ = ["DIM_PRESETS", "DimPreset", "dim_preset"]
+
+
+@dataclass(frozen=True)
+class DimPreset:
+    """A named allocation.
+
+    Attributes:
+        name: the preset's name.
+        dims: the dim of each code-carrying layer, in order (classifier last).
+        embedding: the embedding of each of those layers, as the preset was measured with.
+        network: the network it fits (an architecture name of :func:`gnet.models.architecture`).
+        accuracy: mean test accuracy over ``seeds`` seeds (0..seeds-1), float accuracy aside.
+        seeds: how many seeds ``accuracy`` averages.
+        source: the committed result file (and the command inside it) that measured it.
+    """
+
+    name: str
+    dims: tuple[int, ...]
+    embedding: tuple[str, ...]
+    network: str
+    accuracy: float
+    seeds: int
+    source: str
+
+
+DIM_PRESETS: dict[str, DimPreset] = {
+    preset.name: preset
+    for preset in (
+        DimPreset(
+            "mnist-paper",
+            (6000, 15000, 15000, 14000),
+            ("rademacher",) * 4,
+            "mnist",
+            0.99154,
+            5,
+            "results/ehd_mnist/results.json (the paper's dims and G)",
+        ),
+    )
+}
+
+
+def dim_preset(name: str) -> DimPreset:
+    """The preset called ``name``; an unknown name raises ``ValueError`` listing the known ones.
+
+    Example:
+        >>> dim_preset("mnist-paper").dims
+        (6000, 15000, 15000, 14000)
+    """
+    check_choice(name, tuple(DIM_PRESETS), "dim preset")
+    return DIM_PRESETS[name]
