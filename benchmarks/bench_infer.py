@@ -11,7 +11,10 @@ Paths, all predicting labels of MNIST test images at batch 256 (``--batch-size``
 - ``cnn_float``: a plain float CNN of the G-Net's shape (Conv2d/ReLU/MaxPool/Linear, seeded random weights);
 - ``ehd_fast``: ``gnet.ehd.convert`` of that G-Net with the fast G (Gaussian first layer, Hadamard after it) at the
   paper's dims 6000, 15000, 15000, 14000 (``--ehd-dims``);
-- ``ehd_paper``: the same dims with the paper's G (Rademacher in every layer) at ``precision="auto"``.
+- ``ehd_paper``: the same dims with the paper's G (Rademacher in every layer) at ``precision="auto"``;
+- ``ehd_fast_preset`` and ``ehd_paper_preset``: the same two at the dims of a preset (``--fast-preset`` mnist-fast,
+  ``--paper-preset`` mnist-lean: ``gnet.ehd.DIM_PRESETS``, found by ``benchmarks/ehd_dim_search.py``); the summary's
+  ``preset_speedup_idle`` is each one's idle img/s over its paper-dim path's, measured in the same rounds.
 
 Conditions: ``--loads`` (default 0,1,2) CPU-bound neighbours, each a separate ``python3 -S -c`` process spinning
 in a pure-Python loop (one interpreter thread, so one core's worth of demand; not pinned, the scheduler places it),
@@ -89,7 +92,9 @@ from hdc.io import atomic_write_text  # noqa: E402
 
 PAPER_DIM = [6000, 15000, 15000, 14000]
 SHAPE = (1, 28, 28)
-PATHS = ("gnet_float", "cnn_float", "ehd_fast", "ehd_paper")
+PATHS = ("gnet_float", "cnn_float", "ehd_fast", "ehd_paper", "ehd_fast_preset", "ehd_paper_preset")
+# The paths at a dim preset (gnet.ehd.DIM_PRESETS) instead of --ehd-dims, each beside its paper-dim path.
+PRESET_PATHS = {"ehd_fast_preset": "ehd_fast", "ehd_paper_preset": "ehd_paper"}
 POLICIES = ("all", "free", "one")
 # One spinning interpreter thread (one core's worth of CPU demand) that also ends itself within ~0.1 s once its
 # parent is gone, so not even a SIGKILL of the benchmark leaves one behind.
@@ -210,14 +215,19 @@ def build_paths(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, d
         else:
             kw: dict[str, Any] = (
                 {"embedding": ["gaussian"] + ["hadamard"] * 3, "precision": "float32"}
-                if name == "ehd_fast"
+                if PRESET_PATHS.get(name, name) == "ehd_fast"
                 else {"embedding": "rademacher", "precision": "auto"}
             )
+            preset = {"ehd_fast_preset": args.fast_preset, "ehd_paper_preset": args.paper_preset}.get(name)
+            preset = None if args.smoke else preset  # smoke: every EHD path at --smoke-dim
             t0 = time.perf_counter()
-            ehd = gehd.convert(gnet, dim=dims, seed=0, input_shape=SHAPE, **kw)
+            ehd = gehd.convert(gnet, dim=preset or dims, seed=0, input_shape=SHAPE, **kw)
+            if preset:
+                kw["dim_preset"] = preset
             paths[name] = {
                 "model": ehd,
-                "source": f"gnet.ehd.convert of {source}, {kw['embedding']}, precision {kw['precision']}",
+                "source": f"gnet.ehd.convert of {source}, {kw}",
+                "dims": ehd.dim_per_layer,
                 "precision_per_layer": [layer.precision for layer in ehd.layers],
                 "convert_seconds": time.perf_counter() - t0,
             }
@@ -304,6 +314,11 @@ def summarise(records: list[dict[str, Any]], names: list[str]) -> dict[str, Any]
     if cnn:
         for name, s in out["slowdown"].items():
             out["slowdown_vs_cnn"][name] = {c: v / cnn[c] for c, v in s.items() if c in cnn}
+    out["preset_speedup_idle"] = {
+        name: med[name]["0:all"] / med[base]["0:all"]
+        for name, base in PRESET_PATHS.items()
+        if "0:all" in med.get(name, {}) and "0:all" in med.get(base, {})
+    }  # issue target for the fast preset: >= 2
     if "gnet_float" in med and "cnn_float" in med and "0:all" in med["cnn_float"]:
         time_ratio = med["cnn_float"]["0:all"] / med["gnet_float"]["0:all"]
         worst = max(out["slowdown_vs_cnn"].get("gnet_float", {}).values(), default=None)
@@ -606,6 +621,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--gnet-ckpt", default="results/models/mnist_rasu.pt")
     ap.add_argument("--paths", type=choice_list(PATHS), default=list(PATHS), help="comma list (default: all)")
     ap.add_argument("--ehd-dims", type=int_list, default=None, help="4 EHD dims (default 6000,15000,15000,14000)")
+    ap.add_argument("--fast-preset", default="mnist-fast", help="dim preset of the ehd_fast_preset path")
+    ap.add_argument("--paper-preset", default="mnist-lean", help="dim preset of the ehd_paper_preset path")
     ap.add_argument("--images", type=int, default=5120, help="images per measurement of the float paths")
     ap.add_argument("--ehd-images", type=int, default=512, help="images per measurement of the EHD paths")
     ap.add_argument("--warmup-images", type=int, default=256)
