@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -38,17 +37,6 @@ from gnet.train import TrainConfig, train  # noqa: E402
 from hdc import cpu  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16", "int8")
-
-
-def lscpu_flags() -> list[str]:
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    for line in text.splitlines():
-        if line.startswith("Flags:"):
-            return line.split(":", 1)[1].split()
-    return []
 
 
 def best_seconds(fn: Callable[[], Any], repeats: int) -> float:
@@ -148,7 +136,7 @@ def main() -> None:
         "machine": {
             "platform": platform.platform(),
             "processor": caps.get("model_name") or platform.processor(),
-            "lscpu_flags": lscpu_flags(),
+            "lscpu_flags": cpu.lscpu_flags(),
             "load_average_before": load_before,
             "load_average_after": load_after,
             "note": "shared machine: other CPU-bound jobs ran at the same time (see load averages); "

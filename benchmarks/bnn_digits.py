@@ -17,7 +17,6 @@ import json
 import os
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_dataset("digits", val_fraction=0.1, seed=0)
     record = {
         "command": "PYTHONPATH=. python3 benchmarks/bnn_digits.py " + shlex.join(argv or sys.argv[1:]),
-        "lscpu_flags": subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("Flags:")[-1].split(),
+        "lscpu_flags": cpu.lscpu_flags(),
         "capabilities": cpu.as_dict(),
         "load_average_before": os.getloadavg(),
         "settings": {k: v for k, v in vars(args).items() if k != "out"},

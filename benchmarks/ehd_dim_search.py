@@ -29,7 +29,6 @@ import json
 import os
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,16 +56,6 @@ def embeddings_for(kind: str, n_layers: int) -> list[str]:
 def round_dim(value: float) -> int:
     """A dim rounded to a whole number of 64-bit words (at least one)."""
     return max(64, int(round(value / 64)) * 64)
-
-
-def lscpu_flags() -> list[str]:
-    """The CPU flags ``lscpu`` reports (empty where it is missing)."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    line = next((ln for ln in text.splitlines() if ln.startswith("Flags:")), "Flags:")
-    return line.split(":", 1)[1].split()
 
 
 class Search:
@@ -104,9 +93,7 @@ class Search:
             "benchmark": "ehd_dim_search",
             "command": " ".join(["python3", *map(shlex.quote, sys.argv)]),
             "settings": self._settings(),
-            "lscpu_flags": lscpu_flags(),
-            "hdc_cpu": hcpu.as_dict(measure=False),
-            "load_average_start": os.getloadavg(),
+            "machine": hcpu.machine_record(),
             "evaluations": {},
         }
 

@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "command": "PYTHONPATH=. python3 benchmarks/gather_runs.py " + " ".join(argv or sys.argv[1:]),
         "train_command": args.command,
-        "lscpu_flags": subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("Flags:")[-1].split(),
+        "lscpu_flags": cpu.lscpu_flags(),
         "capabilities": cpu.as_dict(measure=False),
         "load_average": os.getloadavg(),
         "runs": rows,

@@ -19,6 +19,8 @@ benchmarks record.
 from __future__ import annotations
 
 import os
+import platform
+import subprocess
 import sys
 import time
 import warnings
@@ -34,6 +36,8 @@ __all__ = [
     "Capabilities",
     "as_dict",
     "capabilities",
+    "lscpu_flags",
+    "machine_record",
     "capabilities_from_cpuinfo",
     "fast_bfloat16_matmul",
     "fast_int8_matmul",
@@ -280,3 +284,31 @@ def as_dict(measure: bool = True) -> dict[str, Any]:
         plausible = {"int8": caps.int8_plausible, "bfloat16": caps.bfloat16_plausible}
         out["probe_seconds"] = {p: matmul_timings(p) for p, ok in plausible.items() if ok}
     return out
+
+
+def lscpu_flags() -> list[str]:
+    """The CPU flags ``lscpu`` reports (empty where lscpu is missing or fails)."""
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    line = next((ln for ln in text.splitlines() if ln.startswith("Flags:")), "Flags:")
+    return line.split(":", 1)[1].split()
+
+
+def machine_record(measure: bool = False) -> dict[str, Any]:
+    """What every benchmark JSON records about the machine it ran on: ``lscpu`` flags, :func:`as_dict`
+    (``measure`` as there), the processor, core count and the load average at the time of the call.
+
+    Example:
+        >>> record = machine_record()
+        >>> sorted(record)[:3]
+        ['hdc_cpu', 'load_average', 'lscpu_flags']
+    """
+    return {
+        "lscpu_flags": lscpu_flags(),
+        "hdc_cpu": as_dict(measure=measure),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "processor": platform.processor() or platform.machine(),
+        "n_cores": _n_cores(),
+    }
