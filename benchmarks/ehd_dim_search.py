@@ -9,11 +9,13 @@ the full test set for ``--seeds`` seeds (0..n-1). The reference is the paper's a
 default MNIST's 6000, 15000, 15000, 14000). An allocation passes when its mean accuracy over the seeds is at least
 the reference's minus ``--tolerance`` (0.1 points) and at least ``--floor``.
 
-Search, in two stages, each candidate costing ``seeds`` full evaluations:
+Search, in three stages, each candidate costing ``seeds`` full evaluations:
 
 1. uniform: every layer's dim times each of ``--scales`` (largest first); the search stops at the first scale that
    fails, keeping the smallest that passed;
-2. per layer (``--refine-steps``): from the best allocation so far, each layer's dim alone times ``--refine-factor``;
+2. ``--candidates``: allocations of one's own (e.g. smaller conv layers beside paper-size dense ones), each taken
+   when it passes with fewer bit operations per image than the best so far;
+3. per layer (``--refine-steps``): from the best allocation so far, each layer's dim alone times ``--refine-factor``;
    the passing candidate with the fewest code bits per image is taken, and the step repeats until none passes.
 
 Every (allocation, seed) result is written to ``--out`` as soon as it is known (atomically); a second run with the
@@ -143,6 +145,11 @@ def run(search: Search) -> dict[str, Any]:
         if not passes(entry, threshold):
             break
         best = entry
+    for dims in args.candidates:  # allocations of the user's own (e.g. small conv layers, paper-size dense ones)
+        entry = search.evaluate(dims)
+        print(f"candidate {dims}: {entry['accuracy_mean']:.4f} ({'pass' if passes(entry, threshold) else 'fail'})")
+        if passes(entry, threshold) and entry["bit_ops_per_image"] < best["bit_ops_per_image"]:
+            best = entry
     for _ in range(args.refine_steps):
         candidates = []
         for i in range(len(best["dims"])):
@@ -178,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--reference-dims", type=lambda s: [int(v) for v in s.split(",")], default=list(PAPER_DIMS))
     ap.add_argument("--scales", type=lambda s: [float(v) for v in s.split(",")], default=[0.5, 0.35, 0.25])
+    ap.add_argument(
+        "--candidates",
+        type=lambda s: [[int(v) for v in c.split(",")] for c in s.split(";") if c],
+        default=[],
+        help="extra allocations to try after the uniform stage, ';' between them: '3008,7488,15000,14000;...'",
+    )
     ap.add_argument("--refine-steps", type=int, default=2)
     ap.add_argument("--refine-factor", type=float, default=0.7)
     ap.add_argument("--tolerance", type=float, default=0.001, help="accuracy below the reference allowed (0.001)")
