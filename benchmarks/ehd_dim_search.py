@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--reference-dims", type=lambda s: [int(v) for v in s.split(",")], default=list(PAPER_DIMS))
-    ap.add_argument("--scales", type=lambda s: [float(v) for v in s.split(",")], default=[0.5, 0.35, 0.25])
+    ap.add_argument("--scales", type=lambda s: [float(v) for v in s.split(",") if v], default=[0.5, 0.35, 0.25])
     ap.add_argument(
         "--candidates",
         type=lambda s: [[int(v) for v in c.split(",")] for c in s.split(";") if c],
