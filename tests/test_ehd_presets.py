@@ -51,5 +51,11 @@ def test_preset_for_another_network_is_refused(monkeypatch):
 def test_every_preset_is_consistent():
     for name, preset in DIM_PRESETS.items():
         assert preset.name == name and len(preset.dims) == len(preset.embedding)
-        assert all(d % 64 == 0 or name == "mnist-paper" for d in preset.dims)  # searched dims are whole words
+        assert all(isinstance(d, int) and d >= 64 for d in preset.dims)
         assert 0.0 < preset.accuracy <= 1.0 and preset.seeds >= 1
+
+
+def test_mnist_fast_preset_is_smaller_than_the_paper_dims():
+    fast, paper = dim_preset("mnist-fast"), dim_preset("mnist-paper")
+    assert all(f <= p for f, p in zip(fast.dims, paper.dims, strict=True))
+    assert sum(fast.dims) < sum(paper.dims) and fast.embedding[0] == "gaussian" and fast.accuracy >= 0.99
