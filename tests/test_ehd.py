@@ -373,3 +373,30 @@ def test_crafted_headers_are_refused_by_name(digits_rasu, tmp_path):
     dirty["codes_0"][:, -1] |= np.uint64(1) << np.uint64(63)  # dim = 100: bits 36..63 of the last word are tail
     with pytest.raises(EHDFileError, match="beyond dim"):
         load_ehd(write(lambda h: None, "tail.ehd", dirty))
+
+
+@pytest.mark.parametrize(
+    "kind, shape, kernel, stride, padding, dilation",
+    [
+        ("conv2d", (3, 4, 9, 7), (3, 2), (1, 2), (1, 0), (1, 1)),
+        ("conv2d", (2, 32, 14, 14), (5, 5), (1, 1), (2, 2), (1, 1)),
+        ("conv2d", (2, 2, 11, 10), (3, 3), (2, 1), (2, 1), (2, 3)),
+        ("conv1d", (3, 5, 20), (4,), (3,), (2,), (2,)),
+    ],
+)
+def test_patch_rows_equal_unfold(kind, shape, kernel, stride, padding, dilation):
+    """The threaded im2col writes exactly F.unfold's patches, transposed to rows (padding, stride, dilation)."""
+    from gnet.ehd.layers import Geometry
+
+    geometry = Geometry(kind, shape[1], 6, kernel, stride, padding, dilation)
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    rows, spatial = geometry.patches(x)
+    x4 = x.unsqueeze(2) if kind == "conv1d" else x
+    k4, s4, p4, d4 = (
+        ((1, *kernel), (1, *stride), (0, *padding), (1, *dilation))
+        if kind == "conv1d"
+        else (kernel, stride, padding, dilation)
+    )
+    cols = torch.nn.functional.unfold(x4, k4, dilation=d4, padding=p4, stride=s4)
+    assert torch.equal(rows, cols.transpose(1, 2).reshape(-1, cols.shape[1]))
+    assert math.prod(spatial) * shape[0] == rows.shape[0]

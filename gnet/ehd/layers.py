@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 
 from hdc import cpu
+from hdc._kernels.im2col import im2col_rows_kernel
 from hdc._validate import check_choice, check_int, check_number
 from hdc.hamming import hamming_distance
 from hdc.packed import to_bipolar
@@ -156,8 +157,14 @@ class Geometry:
             padding, dilation = (0, self.padding[0]), (1, self.dilation[0])
         else:
             x4, kernel, stride, padding, dilation = shifted, self.kernel, self.stride, self.padding, self.dilation
+        spatial = self.output_spatial(tuple(shifted.shape[2:]))
+        if x4.device.type == "cpu" and x4.dtype == torch.float32 and not x4.requires_grad:
+            oh, ow = (1, *spatial) if self.kind == "conv1d" else spatial
+            rows = torch.empty(x4.shape[0] * oh * ow, self.fan_in, dtype=torch.float32)
+            im2col_rows_kernel(x4.contiguous().numpy(), *kernel, *stride, *padding, *dilation, oh, ow, rows.numpy())
+            return rows, spatial
         cols = F.unfold(x4, kernel, dilation=dilation, padding=padding, stride=stride)  # (B, fan_in, P)
-        return cols.transpose(1, 2).reshape(-1, cols.shape[1]), self.output_spatial(tuple(shifted.shape[2:]))
+        return cols.transpose(1, 2).reshape(-1, cols.shape[1]), spatial
 
     def output_spatial(self, in_spatial: tuple[int, ...]) -> tuple[int, ...]:
         """Output positions per spatial axis for an input of spatial shape ``in_spatial``; () for linear."""
