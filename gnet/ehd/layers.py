@@ -161,7 +161,8 @@ class Geometry:
         if x4.device.type == "cpu" and x4.dtype == torch.float32 and not x4.requires_grad:
             oh, ow = (1, *spatial) if self.kind == "conv1d" else spatial
             rows = torch.empty(x4.shape[0] * oh * ow, self.fan_in, dtype=torch.float32)
-            im2col_rows_kernel(x4.contiguous().numpy(), *kernel, *stride, *padding, *dilation, oh, ow, rows.numpy())
+            (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
+            im2col_rows_kernel(x4.contiguous().numpy(), kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, rows.numpy())
             return rows, spatial
         cols = F.unfold(x4, kernel, dilation=dilation, padding=padding, stride=stride)  # (B, fan_in, P)
         return cols.transpose(1, 2).reshape(-1, cols.shape[1]), spatial

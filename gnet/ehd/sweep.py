@@ -21,7 +21,7 @@ from hdc._validate import check_int
 
 __all__ = ["DimSetting", "SweepPoint", "SweepResult", "SweepRow", "sweep"]
 
-DimSetting = int | float | list[int]  # one dim, a fan-in ratio, or one dim per code-carrying layer
+DimSetting = int | float | list[int] | str  # one dim, a fan-in ratio, one per code-carrying layer, or a preset
 
 
 def _key(dim: DimSetting) -> str:
