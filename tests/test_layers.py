@@ -217,3 +217,27 @@ def test_fused_kernels_match_torch_path(monkeypatch, dtype, make, shape, input_g
     torch.testing.assert_close(fused[0], plain[0], **tol)
     for a, b in zip(fused[1], plain[1], strict=False):
         torch.testing.assert_close(a, b, **tol)
+
+
+@pytest.mark.parametrize(
+    "make, shape",
+    [
+        (lambda g: GConv2d(3, 5, 3, padding=1, generator=g), (4, 3, 9, 9)),
+        (lambda g: GConv1d(2, 4, 5, stride=2, generator=g), (3, 2, 21)),
+        (lambda g: GLinear(7, 6, generator=g), (5, 7)),
+    ],
+)
+def test_inference_pass_equals_the_training_pass(make, shape):
+    """Without autograd (eval, EHD conversion) the G-layer and RASU run the threaded in-place kernels; they give the
+    training pass's values to float32 rounding (both use the same arcsine; FMA contraction may differ by an ulp)."""
+    g = torch.Generator().manual_seed(3)
+    layer, act = make(g).eval(), RASU()
+    x = torch.randn(*shape, generator=g)
+    with_graph = act(layer(x.requires_grad_(True)))
+    with torch.no_grad():
+        x_copy = x.detach().clone()
+        without = act(layer(x_copy))
+    torch.testing.assert_close(without, with_graph.detach(), rtol=2e-6, atol=2e-6)
+    assert torch.equal(x_copy, x.detach())  # the caller's input is never written
+    with torch.no_grad():  # a second call gives the same bits (no thread-count dependence)
+        assert torch.equal(act(layer(x_copy)), without)
