@@ -113,7 +113,8 @@ def generic_difflogic_spec(
 
     Example:
         >>> spec = generic_difflogic_spec([1, 150], n_classes=3)
-        >>> spec["in_features"], spec["width"], spec["encoder"]["method"]
+        >>> encoder = spec["encoder"]
+        >>> spec["in_features"], spec["width"], encoder["method"]
         (150, 1002, 'quantile')
     """
     check_choice(size, tuple(GENERIC_WIDTHS), "size")
