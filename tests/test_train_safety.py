@@ -173,6 +173,20 @@ def test_annealing_horizon_counts_for_models_that_anneal(digits, tmp_path):
 # --- Ctrl-C --------------------------------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def default_sigint():
+    """Python's own SIGINT handler for every test here. A shell starts background jobs (``cmd &``) with SIGINT
+    ignored, and a process that starts so keeps ignoring it, as a user who ran ``nohup gnet train ... &`` asked;
+    these tests are about the foreground case."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def _default_sigint_in_child() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # so that the child's Python installs its KeyboardInterrupt handler
+
+
 class SigintAt(nn.Module):
     """Identity that sends this process a SIGINT at its ``at``-th training call (evaluation calls do not count)."""
 
@@ -225,7 +239,15 @@ def test_ctrl_c_on_gnet_train_exits_130_with_one_line(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     argv = [sys.executable, "-m", "gnet", "train", *FAST, "--epochs", "500", "--out", str(run)]
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint_in_child,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (run / "last.pt").exists():
