@@ -229,9 +229,9 @@ def convert(
     g_layers = [m for m in modules if isinstance(m, _CODE_CARRYING)]
     if not g_layers or not isinstance(modules[-1], NormalizedClassifier):
         raise ValueError("the model must end with a NormalizedClassifier")
-    preset_name = dim if isinstance(dim, str) else None
+    preset_name = None
     if isinstance(dim, str):
-        preset = dim_preset(dim)
+        preset_name, preset = dim, dim_preset(dim)
         if len(preset.dims) != len(g_layers):
             raise ValueError(
                 f"dim preset {dim!r} is for the {preset.network} network's {len(preset.dims)} code-carrying layers; "
