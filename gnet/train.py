@@ -61,8 +61,11 @@ from hdc.io import atomic_write_text
 # Training items whose batch statistics set a BNN's BatchNorm after each epoch (model.recalibrate_batchnorm).
 CALIBRATION_ITEMS = 10_000
 
+LR_SCHEDULES = ("plateau", "cosine")
+
 __all__ = [
     "CALIBRATION_ITEMS",
+    "LR_SCHEDULES",
     "NonFiniteLossError",
     "TrainConfig",
     "TrainResult",
@@ -78,7 +81,12 @@ Pair = tuple[torch.Tensor, ...]  # (x, y), as TensorDataset.tensors holds them
 
 @dataclass
 class TrainConfig:
-    """Hyper-parameters. Defaults follow the paper's recipe (Adam, ReduceLROnPlateau factor 0.1, patience 10)."""
+    """Hyper-parameters. Defaults follow the paper's recipe (Adam, ReduceLROnPlateau factor 0.1, patience 10).
+
+    ``lr_schedule``: ``"plateau"`` (ReduceLROnPlateau on the validation loss, ``plateau_factor`` / ``_patience``) or
+    ``"cosine"`` (per epoch, ``lr * (1 + cos(pi * epoch / anneal_epochs)) / 2``; it ignores the validation loss,
+    which an annealed binary network's smooth phase makes misleading).
+    """
 
     epochs: int = 30
     batch_size: int = 256
@@ -86,6 +94,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     plateau_factor: float = 0.1
     plateau_patience: int = 10
+    lr_schedule: str = "plateau"
     early_stopping: int | None = None  # epochs without val-accuracy gain before stopping; None = never
     seed: int = 0
     eval_batch_size: int = 1000
@@ -104,6 +113,7 @@ class TrainConfig:
         if not 0.0 < self.plateau_factor < 1.0:  # ReduceLROnPlateau needs (0, 1)
             raise ValueError(f"plateau_factor must lie in (0, 1), got {self.plateau_factor}")
         self.plateau_patience = check_int(self.plateau_patience, "plateau_patience", minimum=0)
+        check_choice(self.lr_schedule, LR_SCHEDULES, "lr_schedule")
         if self.early_stopping is not None:
             self.early_stopping = check_int(self.early_stopping, "early_stopping", minimum=1)
         self.seed = check_int(self.seed, "seed", minimum=0, maximum=2**64 - 2)  # seed + 1 seeds the augmentation
@@ -327,8 +337,13 @@ def _end_epoch(
     and print it (``progress``); returns (record, improved)."""
     optimizer, scheduler = schedule
     val_loss, val_acc = evaluate(model, val[0], val[1], config.eval_batch_size)
-    scheduler.step(val_loss)
-    record = _record(epoch, *train_stats, val_loss, val_acc, optimizer.param_groups[0]["lr"], t0)
+    lr = optimizer.param_groups[0]["lr"]  # the epoch's own rate (a cosine step changes it for the next epoch)
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(val_loss)
+        lr = optimizer.param_groups[0]["lr"]
+    else:
+        scheduler.step()
+    record = _record(epoch, *train_stats, val_loss, val_acc, lr, t0)
     result.history.append(record)
     improved = not (val_acc <= result.best_val_accuracy)  # first epoch: best is NaN
     if improved:
@@ -354,9 +369,14 @@ def _loop_parts(model: nn.Module, config: TrainConfig) -> tuple[Any, Any, torch.
     RNG too: it draws dropout masks)."""
     torch.manual_seed(config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
-    )
+    scheduler: Any
+    if config.lr_schedule == "cosine":
+        horizon = config.anneal_epochs or config.epochs
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=horizon)
+    else:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
+        )
     shuffle_gen = torch.Generator().manual_seed(config.seed)
     augment_gen = torch.Generator().manual_seed(config.seed + 1)  # its own stream: shuffling is unchanged
     return optimizer, scheduler, shuffle_gen, augment_gen

@@ -89,8 +89,8 @@ def setting_changes(old: dict[str, Any], new: dict[str, Any], annealing: bool = 
     ``[{"setting": name, "old": value, "new": value}, ...]``.
 
     Keys present in only one of them are not compared (older checkpoints record fewer); ``epochs`` may differ. The
-    annealing horizon (``anneal_epochs``, else ``epochs``) counts only for a model that anneals (``annealing``):
-    its schedule depends on it.
+    annealing horizon (``anneal_epochs``, else ``epochs``) counts only for a model that anneals (``annealing``) or a
+    cosine learning rate: their schedules depend on it.
     """
     changes = []
     old_train, new_train = old.get("train") or {}, new.get("train") or {}
@@ -99,7 +99,8 @@ def setting_changes(old: dict[str, Any], new: dict[str, Any], annealing: bool = 
             if _plain(a[key]) != _plain(b[key]):
                 name = f"model {key}" if part == "model" and key in new_train else key  # a BNN's seed: both
                 changes.append({"setting": name, "old": _plain(a[key]), "new": _plain(b[key])})
-    if annealing and old_train and new_train and _horizon(old_train) != _horizon(new_train):
+    horizon_counts = annealing or new_train.get("lr_schedule") == "cosine"  # a cosine rate decays over the horizon
+    if horizon_counts and old_train and new_train and _horizon(old_train) != _horizon(new_train):
         changes.append({"setting": "anneal horizon", "old": _horizon(old_train), "new": _horizon(new_train)})
     return changes
 

@@ -113,8 +113,9 @@ def test_resume_is_bit_identical_for_bnn_plus_plus(tmp_path):
 
 
 def test_cli_resume_with_the_planned_annealing_is_bit_identical(tmp_path):
-    """``--epochs 1 --anneal-epochs 2`` then ``--resume last.pt --epochs 2`` == ``--epochs 2`` for bnn++."""
-    common = ["train", "--method", "bnn++", "--dataset", "digits", "--seed", "1", "--quiet"]
+    """``--epochs 1 --anneal-epochs 2`` then ``--resume last.pt --epochs 2`` == ``--epochs 2`` for bnn++, with a
+    cosine rate, whose horizon ``--anneal-epochs`` also sets."""
+    common = ["train", "--method", "bnn++", "--dataset", "digits", "--seed", "1", "--quiet", "--lr-schedule", "cosine"]
     assert main([*common, "--epochs", "2", "--out", str(tmp_path / "a")]) == 0
     assert main([*common, "--epochs", "1", "--anneal-epochs", "2", "--out", str(tmp_path / "b")]) == 0
     first = load_checkpoint(tmp_path / "b" / "last.pt")
@@ -127,6 +128,8 @@ def test_cli_resume_with_the_planned_annealing_is_bit_identical(tmp_path):
     assert a["state_dict"].keys() == b["state_dict"].keys()
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     assert _history(a["result"]) == _history(b["result"])
+    assert a["config"]["train"]["lr_schedule"] == "cosine"
+    assert [r["lr"] for r in _history(a["result"])] == pytest.approx([0.01, 0.005])  # 0.01 * (1 + cos(pi e/2)) / 2
 
 
 def _history(result: str) -> list[dict[str, float]]:

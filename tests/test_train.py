@@ -296,3 +296,31 @@ def test_augment_batch_moves_items_by_at_most_two_pixels():
         augment_batch(torch.zeros(4, 10), "shift", gen)
     with pytest.raises(ValueError, match="unknown augment"):
         TrainConfig(augment="rotate")
+
+
+def test_cosine_schedule_follows_its_formula_and_resumes_identically(digits_small, tmp_path):
+    import math
+
+    train_pair, val_pair, _ = digits_small
+    cosine = dict(lr_schedule="cosine", lr=4e-3)
+    straight = build_model(SMALL_SPECS, seed=0)
+    r_straight = train(straight, train_pair, val_pair, _config(epochs=3, **cosine), _model_config(), progress=False)
+    # Each epoch's record carries the rate it trained with: lr * (1 + cos(pi * epoch / epochs)) / 2.
+    expected = [4e-3 * (1 + math.cos(math.pi * e / 3)) / 2 for e in range(3)]
+    assert [h["lr"] for h in r_straight.history] == pytest.approx(expected, rel=1e-12)
+
+    # Stopped after one epoch of a 3-epoch plan (anneal_epochs=3 keeps the horizon), then resumed: same weights.
+    split = tmp_path / "split"
+    first = build_model(SMALL_SPECS, seed=0)
+    train(first, train_pair, val_pair, _config(epochs=1, anneal_epochs=3, **cosine), _model_config(), out_dir=split,
+          progress=False)  # fmt: skip
+    resumed = build_model(SMALL_SPECS, seed=0)
+    r_resumed = train(resumed, train_pair, val_pair, _config(epochs=3, **cosine), _model_config(), out_dir=split,
+                      resume=split / "last.pt", progress=False)  # fmt: skip
+    _assert_same_weights(straight, resumed)
+    assert _strip_seconds(r_resumed.history) == _strip_seconds(r_straight.history)
+
+
+def test_unknown_lr_schedule_is_refused():
+    with pytest.raises(ValueError, match="lr_schedule"):
+        _config(lr_schedule="step")

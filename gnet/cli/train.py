@@ -36,11 +36,15 @@ from hdc.io import atomic_write_text
 # docs/bnn.md (Adam lr 0.01, batch 64, ReduceLROnPlateau patience 2 factor 0.3). difflogic: the official recipe
 # (gnet.logic.TRAIN_DEFAULTS: lr 0.01, batch 100, no weight decay, no schedule: patience beyond any run).
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "gnet": {"lr": 2e-3, "batch_size": 128, "weight_decay": 1e-5, "plateau_factor": 0.1, "plateau_patience": 10},
-    "bnn": {"lr": 0.01, "batch_size": 64, "weight_decay": 1e-5, "plateau_factor": 0.3, "plateau_patience": 2},
-    "difflogic": {"lr": 0.01, "batch_size": 100, "weight_decay": 0.0, "plateau_factor": 0.1, "plateau_patience": None},
-    "cnn": {"lr": 1e-3, "batch_size": 128, "weight_decay": 1e-5, "plateau_factor": 0.1, "plateau_patience": 10},
-}
+    "gnet": {"lr": 2e-3, "batch_size": 128, "weight_decay": 1e-5, "plateau_factor": 0.1, "plateau_patience": 10,
+             "lr_schedule": "plateau"},
+    "bnn": {"lr": 0.01, "batch_size": 64, "weight_decay": 1e-5, "plateau_factor": 0.3, "plateau_patience": 2,
+            "lr_schedule": "plateau"},
+    "difflogic": {"lr": 0.01, "batch_size": 100, "weight_decay": 0.0, "plateau_factor": 0.1, "plateau_patience": None,
+                  "lr_schedule": "plateau"},
+    "cnn": {"lr": 1e-3, "batch_size": 128, "weight_decay": 1e-5, "plateau_factor": 0.1, "plateau_patience": 10,
+            "lr_schedule": "plateau"},
+}  # fmt: skip
 
 
 def _train_config(args: argparse.Namespace, family: str, recorded: dict[str, Any] | None = None) -> TrainConfig:
@@ -278,6 +282,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plateau-factor", type=float, default=None, help="default: 0.1, 0.3 for binary methods")
     p.add_argument(
         "--plateau-patience", type=int, default=None, help="default: 10 gnet, 2 binary, no schedule for difflogic"
+    )
+    p.add_argument(
+        "--lr-schedule",
+        choices=("plateau", "cosine"),
+        default=None,
+        help="plateau: cut the rate when the validation loss stalls (default); cosine: decay it to 0 over the run",
     )
     p.add_argument(
         "--anneal-epochs",

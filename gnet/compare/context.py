@@ -25,7 +25,9 @@ from gnet.train import TrainConfig
 
 __all__ = ["Context"]
 
-_TRAIN_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "plateau_factor", "plateau_patience", "augment")
+_TRAIN_FIELDS = (
+    "epochs", "batch_size", "lr", "weight_decay", "plateau_factor", "plateau_patience", "lr_schedule", "augment",
+)  # fmt: skip
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from gnet.compare.config import FAMILY_TRAINING
 from gnet.compare.context import Context
 from gnet.compare.floatnet import FloatModel, build_plain_cnn
 from gnet.compare.hdcmodel import HDCModel
@@ -174,7 +175,11 @@ def _bnn(method: str) -> Callable[[Context, dict[str, Any], int], Deployment]:
         from gnet.models import build_for_method
 
         data = ctx.data()
-        t = ctx.trained(method, seed, lambda: build_for_method(method, data, seed=seed))
+
+        def build() -> tuple[Any, dict[str, Any]]:
+            return build_for_method(method, data, seed=seed)
+
+        t = ctx.trained(method, seed, build, overrides=FAMILY_TRAINING["bnn"])
         t0 = time.perf_counter()
         model = convert(t.model, input_shape=data.input_shape)
         return Deployment(model, t.train_seconds, time.perf_counter() - t0, checkpoint=t)
