@@ -108,10 +108,13 @@ def untrained():
 def test_auto_resolves_per_layer_and_is_saved(monkeypatch, untrained, tmp_path):
     use(monkeypatch, AVX512_VNNI)  # int8 fast, bfloat16 not
     ehd = convert(untrained, dim=128, embedding=["rademacher", "gaussian", "hadamard", "rademacher"])
-    assert [layer.precision for layer in ehd.layers] == ["int8", "float32", "float32", "int8"]
-    assert ehd.meta["precision"] == "int8,float32,float32,int8" and ehd.meta["precision_requested"] == "auto"
+    # The first conv (fan-in 9) runs the fused float32 kernel, which beats any GEMM at such a fan-in; the last
+    # Rademacher layer (fan-in 128) takes the fast int8 GEMM.
+    assert [layer.geometry.fan_in for layer in ehd.layers][::3] == [9, 128]
+    assert [layer.precision for layer in ehd.layers] == ["float32", "float32", "float32", "int8"]
+    assert ehd.meta["precision"] == "float32,float32,float32,int8" and ehd.meta["precision_requested"] == "auto"
     back = load_ehd(ehd.save(tmp_path / "m.ehd"))
-    assert [layer.precision for layer in back.layers] == ["int8", "float32", "float32", "int8"]
+    assert [layer.precision for layer in back.layers] == ["float32", "float32", "float32", "int8"]
     assert back.meta["precision"] == ehd.meta["precision"]
     use(monkeypatch, AVX2_ONLY)
     assert convert(untrained, dim=128, embedding="rademacher").meta["precision"] == "float32"

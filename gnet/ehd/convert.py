@@ -243,8 +243,9 @@ def convert(
     embeddings = resolve_per_layer(embedding, len(g_layers), "embedding")
     requested = resolve_per_layer(precision, len(g_layers), "precision")
     precisions = []
-    for e, p in zip(embeddings, requested, strict=True):  # a loop, so a slow-precision warning names the caller
-        precisions.append(check_embedding(e, p))
+    fan_ins = [geometry_of(m).fan_in for m in g_layers]
+    for e, p, k in zip(embeddings, requested, fan_ins, strict=True):  # a slow-precision warning names the caller
+        precisions.append(check_embedding(e, p, k))
     stages = _convert_stages(modules, dims, embeddings, precisions, conv_projection, seed)
     info = {
         "embedding": embedding if isinstance(embedding, str) else ",".join(embeddings),
