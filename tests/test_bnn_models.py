@@ -192,7 +192,8 @@ def test_bnn_trains_digits_to_95_percent(trained_bnn, digits):
 
 
 def test_bnn_plus_plus_trains_digits_to_95_percent(digits):
-    """Mean over 3 seeds (95.7, 96.1, 96.9 % measured): BNN++'s final epochs vary more from seed to seed."""
+    """Mean over 3 seeds (97.96, 98.15, 96.85 % measured; 95.7, 96.1, 96.9 with the sign from progress 0.8): BNN++'s
+    final epochs vary more from seed to seed."""
     accuracies = [_train_digits("bnn++", digits, seed)[1] for seed in (0, 1, 2)]
     assert sum(accuracies) / 3 >= 0.95 and min(accuracies) >= 0.94
 

@@ -225,3 +225,13 @@ def test_cli_synthetic_end_to_end(tmp_path, capsys):
     assert (layer["units"], layer["patches"]) == (16, 32)
     assert layer["dim_required"] == math.ceil(math.pi**2 / (2 * 0.15**2) * math.log(2 * 16 * 32 / 0.05))
     assert f"= {layer['dim_required']}." in md
+
+
+def test_cli_refuses_to_replace_a_report_unless_asked(tmp_path, capsys):
+    out = tmp_path / "synthetic"
+    out.mkdir()
+    (out / "report.json").write_text("{}")  # an earlier report
+    assert gnet_main(["verify", "--synthetic", "--quick", "--quiet", "--out", str(out)]) == 2
+    assert "already holds a report" in capsys.readouterr().err and (out / "report.json").read_text() == "{}"
+    assert gnet_main(["verify", "--synthetic", "--quick", "--quiet", "--overwrite", "--out", str(out)]) == 0
+    assert json.loads((out / "report.json").read_text())["verdicts"]

@@ -64,6 +64,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         raise ValueError("give exactly one of --synthetic or --model CHECKPOINT (or --dim-required)")
     if args.out is None:
         raise ValueError("--out DIR is required")
+    if (Path(args.out) / "report.json").exists() and not args.overwrite:  # before any work
+        raise ValueError(f"{args.out} already holds a report; pass --overwrite to replace it, or choose another --out")
     if args.synthetic:
         from hdc.theory.synthetic import run_synthetic
 
@@ -74,6 +76,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from gnet.verify import run_model_report
 
     model, config, data = load_model_and_data(args)
+    config = {**config, "dataset": config.get("dataset") or data.name}  # a compare checkpoint names none: --dataset
     x, y = data.test.tensors
     family = config_family(config)
     if family == "bnn":
@@ -173,4 +176,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run in seconds")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true", help="replace the report already in --out")
     p.set_defaults(func=cmd_verify)
