@@ -59,3 +59,22 @@ def test_mnist_fast_preset_is_smaller_than_the_paper_dims():
     fast, paper = dim_preset("mnist-fast"), dim_preset("mnist-paper")
     assert all(f <= p for f, p in zip(fast.dims, paper.dims, strict=True))
     assert sum(fast.dims) < sum(paper.dims) and fast.embedding[0] == "gaussian" and fast.accuracy >= 0.99
+
+
+def test_searched_presets_quote_their_result_files():
+    """A preset found by benchmarks/ehd_dim_search.py carries the mean its committed search file measured."""
+    import json
+    from pathlib import Path
+
+    checked = 0
+    for preset in DIM_PRESETS.values():
+        path = Path(__file__).resolve().parents[1] / preset.source.split()[0]
+        if not path.name.startswith("dim_search"):
+            continue
+        record = json.loads(path.read_text())
+        entry = record["evaluations"][",".join(str(d) for d in preset.dims)]
+        per_seed = [s["correct"] / record["settings"]["n_test"] for s in entry["per_seed"].values()]
+        assert len(per_seed) == preset.seeds
+        assert preset.accuracy == pytest.approx(sum(per_seed) / len(per_seed), abs=5e-6)
+        checked += 1
+    assert checked >= 3

@@ -47,7 +47,7 @@ DIM_PRESETS: dict[str, DimPreset] = {
             "mnist",
             0.99154,
             5,
-            "results/ehd_mnist/results.json (the paper's dims and G)",
+            'results/ehd_mnist/results.json (the paper\'s dims and G, measured with precision="int8")',
         ),
         # 2.33x fewer bit operations and 2.30x fewer float multiply-adds per image than the paper's dims with
         # the same fast G (99.29 %): the conv layers carry the cost, the dense ones the accuracy.
@@ -59,6 +59,17 @@ DIM_PRESETS: dict[str, DimPreset] = {
             0.99208,
             5,
             "results/ehd_mnist/dim_search_fast.json (benchmarks/ehd_dim_search.py --embedding fast)",
+        ),
+        # The fewest bits found at >= 99.1 % (the issue's floor is 99.0): both conv layers at about a third of the
+        # paper's dims, the dense layers as in mnist-fast. 1536/2624 went below (98.97 % on seed 0).
+        DimPreset(
+            "mnist-lean",
+            (2112, 3648, 15000, 9792),
+            ("gaussian", "hadamard", "hadamard", "hadamard"),
+            "mnist",
+            0.99106,
+            5,
+            "results/ehd_mnist/dim_search_lean.json (benchmarks/ehd_dim_search.py --embedding fast --floor 0.991)",
         ),
         # Against (3000, 51000, 6000) with the same fast G (91.76 %): 1.28x fewer bit operations, 1.37x fewer
         # float multiply-adds; the dense layer's 51,000 could not shrink by 0.7 without losing 0.14 points.

@@ -17,7 +17,6 @@ from hdc._kernels.arcsin import (
     arcsin_product_inplace_kernel,
     clamped_product_kernel,
     scaled_relu_backward_kernel,
-    scaled_relu_kernel,
 )
 
 __all__ = [
@@ -291,8 +290,8 @@ def channel_sum_of_squares(x: torch.Tensor) -> torch.Tensor:
 
 def scaled_relu(z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """relu(alpha * z) with the lean backward pass of :class:`_ScaledReLU`; same shape as ``z``."""
-    if _inference_ok(z, alpha):  # one threaded pass into a new tensor (z may be the caller's own)
-        y = torch.empty(z.shape, dtype=z.dtype)
-        scaled_relu_kernel(_as_array(z, (-1,)), np.float32(float(alpha)), y.numpy().reshape(-1), _CHUNK_ELEMENTS)
-        return y
+    if _inference_ok(z, alpha):  # no graph: torch's own two passes into a new tensor (z may be the caller's own)
+        # (a one-pass numba kernel took 5-8 ms on a 6.4M-element batch against 2 ms for these, its thread
+        # wake-ups included: benchmarks/bench_infer.py's profile showed RASU at 4x the CNN's ReLU)
+        return torch.mul(z, alpha).clamp_min_(0.0)  # NaN stays NaN
     return _ScaledReLU.apply(z, alpha)

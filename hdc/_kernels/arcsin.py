@@ -20,7 +20,6 @@ __all__ = [
     "asin32",
     "clamped_product_kernel",
     "scaled_relu_backward_kernel",
-    "scaled_relu_kernel",
 ]
 
 _FASTMATH = {"reassoc", "contract", "nsz"}
@@ -76,16 +75,6 @@ def arcsin_product_inplace_kernel(a, shift, s, limit):  # pragma: no cover - com
         for p in range(n_p):
             v = (a[b, o, p] + shift[o, p]) * s[b, p]
             a[b, o, p] = asin32(min(max(v, -limit), limit))
-
-
-@jit(parallel=True, fastmath=_FASTMATH, error_model="numpy")
-def scaled_relu_kernel(z, alpha, y, chunk):  # pragma: no cover - compiled
-    """Inference: flat y = max(alpha * z, 0), one pass, ``chunk`` elements per task."""
-    n = z.shape[0]
-    for c in prange((n + chunk - 1) // chunk):
-        for i in range(c * chunk, min(n, (c + 1) * chunk)):
-            v = z[i] * alpha
-            y[i] = 0.0 if v < 0 else v  # NaN stays NaN, as with torch's clamp_min
 
 
 @jit(fastmath=_FASTMATH, error_model="numpy")
