@@ -106,8 +106,8 @@ def _cell(value: list[float] | None, notes: _Notes, entry: dict[str, Any], prefi
     if value is None:
         return notes.na(entry, prefix)
     mean, sd = value
-    if pct:
-        return f"{100 * mean:.2f} ± {100 * sd:.2f}"
+    if pct:  # one seed has no spread to show (a "± 0.00" would claim one)
+        return f"{100 * mean:.2f}" if len(entry["seeds"]) < 2 else f"{100 * mean:.2f} ± {100 * sd:.2f}"
     return _num(mean) if sd == 0 else f"{_num(mean)} ± {_num(sd)}"
 
 
