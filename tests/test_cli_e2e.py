@@ -86,7 +86,8 @@ def test_sweep_writes_dim_keyed_json_and_a_plot(checkpoint, tmp_path, capsys):
     assert main(argv) == 0
     result = json.loads((out / "sweep.json").read_text())
     assert result["dataset"] == "digits" and result["seeds"] == [0, 1] and result["n_test"] == 150
-    assert result["precision"] == "auto" and result["precision_resolved"] in ("float32", "bfloat16")  # gaussian G
+    resolved = result["precision_resolved"].split(",")  # per layer where they differ (small fan-in: float32)
+    assert result["precision"] == "auto" and set(resolved) <= {"float32", "bfloat16"}  # gaussian G
     rows = result["rows"]
     assert [r["dim"] for r in rows] == [128, 512]
     assert [r["dim_per_layer"] for r in rows] == [[128, 128], [512, 512]]

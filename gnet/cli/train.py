@@ -256,25 +256,8 @@ def _eval_deployed(model: nn.Module, family: str, x: torch.Tensor, y: torch.Tens
         raise ValueError(f"the {name} disagrees with the torch model on {len(x) - agree} of {len(x)} items")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a G-Net, a binary network or a logic gate network")
-    p.add_argument("--dataset", default="digits", help="digits | mnist | fashion-mnist | ucr:NAME | iris | ...")
-    p.add_argument(
-        "--method",
-        default="gnet",
-        choices=METHODS,
-        help="gnet (float G-Net, default); binaryconnect | bnn | bnn++ | pc++ | fda (binary networks on the same "
-        "architectures, gnet.bnn); difflogic (logic gate network, gnet.logic); cnn (a plain float CNN of the "
-        "same shape, the reference line, gnet.cnn)",
-    )
-    difflogic_defaults = ", ".join(f"{k} -> {v}" for k, v in DEFAULT_DIFFLOGIC.items())
-    p.add_argument(
-        "--arch",
-        default=None,
-        help=f"{' | '.join(sorted(ARCHITECTURES))} or a JSON file of layers; for difflogic a gnet.logic preset "
-        f"(default per dataset: {difflogic_defaults})",
-    )
-    p.add_argument("--activation", default="rasu", choices=("rasu", "tasu"))
+def _add_schedule_flags(p: argparse.ArgumentParser) -> None:
+    """The epochs, optimiser and rate-schedule flags of ``gnet train`` (family defaults in FAMILY_DEFAULTS)."""
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=None, help="default: 128 gnet, 64 binary, 100 difflogic")
     p.add_argument("--lr", type=float, default=None, help="default: 0.002 gnet, 0.01 binary and difflogic")
@@ -296,6 +279,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="annealing horizon of the binary methods (default: --epochs); to stop a planned run early and resume "
         "it later with --epochs N, pass --anneal-epochs N",
     )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a G-Net, a binary network or a logic gate network")
+    p.add_argument("--dataset", default="digits", help="digits | mnist | fashion-mnist | ucr:NAME | iris | ...")
+    p.add_argument(
+        "--method",
+        default="gnet",
+        choices=METHODS,
+        help="gnet (float G-Net, default); binaryconnect | bnn | bnn++ | pc++ | fda (binary networks on the same "
+        "architectures, gnet.bnn); difflogic (logic gate network, gnet.logic); cnn (a plain float CNN of the "
+        "same shape, the reference line, gnet.cnn)",
+    )
+    difflogic_defaults = ", ".join(f"{k} -> {v}" for k, v in DEFAULT_DIFFLOGIC.items())
+    p.add_argument(
+        "--arch",
+        default=None,
+        help=f"{' | '.join(sorted(ARCHITECTURES))} or a JSON file of layers; for difflogic a gnet.logic preset "
+        f"(default per dataset: {difflogic_defaults})",
+    )
+    p.add_argument("--activation", default="rasu", choices=("rasu", "tasu"))
+    _add_schedule_flags(p)
     p.add_argument("--early-stopping", type=int, default=None, help="stop after this many epochs without gain")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
