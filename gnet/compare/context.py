@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,8 @@ from gnet.train import TrainConfig
 
 __all__ = ["Context"]
 
-_TRAIN_FIELDS = (
-    "epochs", "batch_size", "lr", "weight_decay", "plateau_factor", "plateau_patience", "lr_schedule", "augment",
-)  # fmt: skip
+# The TrainConfig fields a recipe may set (the seed is the row's).
+_TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name != "seed")
 
 
 @dataclass

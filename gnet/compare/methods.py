@@ -175,11 +175,8 @@ def _bnn(method: str) -> Callable[[Context, dict[str, Any], int], Deployment]:
         from gnet.models import build_for_method
 
         data = ctx.data()
-
-        def build() -> tuple[Any, dict[str, Any]]:
-            return build_for_method(method, data, seed=seed)
-
-        t = ctx.trained(method, seed, build, overrides=FAMILY_TRAINING["bnn"])
+        overrides = FAMILY_TRAINING["bnn"]
+        t = ctx.trained(method, seed, lambda: build_for_method(method, data, seed=seed), overrides=overrides)
         t0 = time.perf_counter()
         model = convert(t.model, input_shape=data.input_shape)
         return Deployment(model, t.train_seconds, time.perf_counter() - t0, checkpoint=t)

@@ -103,8 +103,8 @@ CHUNK_BYTES = 64 << 20
 MIN_CHUNK_ROWS, MAX_CHUNK_ROWS = 1024, 65536
 
 # Patch rows are written into one buffer per thread, reused by every chunk and call: a fresh allocation of this
-# size is served by mmap and page-faulted in on every write (the 5x5 conv of the paper's MNIST net: 69 ms of its
-# 79 ms im2col per batch of 256 went to faulting in 160 MB). Requests above WORKSPACE_MAX_VALUES get fresh memory.
+# size is served by mmap and page-faulted in on every write (MNIST net: 1.07x the img/s at the paper's dims, 1.03x
+# at mnist-fast; benchmarks/bench_ehd_chunks.py). Requests above WORKSPACE_MAX_VALUES (0: never) get fresh memory.
 WORKSPACE_MAX_VALUES = 16 << 20  # float32 values (64 MiB)
 _THREAD_STATE = threading.local()
 
@@ -127,9 +127,10 @@ def check_embedding(embedding: str, precision: str, fan_in: int | None = None) -
     (:func:`hdc.cpu.preferred_precision`: int8 only for a Rademacher G where int8 GEMM is fast, bfloat16 where
     that is fast, else float32), except that a layer with ``fan_in`` up to
     :data:`hdc.projection.dense.FUSED_MAX_FAN_IN` runs in float32: there the fused float32 kernel, which never
-    writes the product out, beats any GEMM (MNIST's first conv, fan-in 9, dim 3,008: 160 ms against 205 ms in
-    bfloat16 per batch of 256). An explicit reduced precision that is slow on this CPU runs as asked but warns
-    once (``RuntimeWarning``). ValueError names an unknown or unsupported setting.
+    writes the product out, beats any GEMM (MNIST's first conv, fan-in 9, in float32 instead of bfloat16: 1.37x
+    the net's img/s at the paper's dims, 1.12x at ``mnist-fast``; ``benchmarks/bench_ehd_chunks.py``). An explicit
+    reduced precision that is slow on this CPU runs as asked but warns once (``RuntimeWarning``). ValueError names
+    an unknown or unsupported setting.
     """
     check_choice(precision, (*PRECISIONS, "auto"), "precision")
     supported = supported_precisions(embedding)
@@ -437,8 +438,9 @@ class EHDGLayer:
         """Patches per chunk: as many as keep one chunk's temporaries (float32 patch rows, packed codes and, where
         the projection is a GEMM, its float32 product) near :data:`CHUNK_BYTES`, between :data:`MIN_CHUNK_ROWS`
         and :data:`MAX_CHUNK_ROWS`. Every chunk pays fixed costs (thread wake-ups of each parallel kernel, small
-        tensors): on the MNIST dim-preset net, chunks of 1,024 rows spent about 1.7 ms per kernel call waking
-        threads, a fifth of the batch. A chunk's size never changes its results."""
+        tensors): against fixed chunks of 1,024 rows this runs the MNIST net at 1.53x the img/s at the paper's dims
+        and 1.73x at ``mnist-fast`` (``benchmarks/bench_ehd_chunks.py``). A chunk's size never changes its
+        results."""
         per_row = 4 * self.geometry.fan_in + 8 * ((self.dim + 63) // 64)
         fused = isinstance(self.projections[0], HadamardProjection) or (
             self.precision == "float32" and self.geometry.fan_in <= FUSED_MAX_FAN_IN
