@@ -273,6 +273,30 @@ def test_check_precision(kind):
         proj.check_precision("fp8")
 
 
+def test_encode_is_fused_says_which_path_encode_takes(monkeypatch):
+    # Callers size their chunks by this answer (EHDGLayer.default_row_chunk) and pick a layer's precision by it
+    # (check_embedding), so it must match what encode_unchecked really does.
+    import hdc.projection.dense as dense
+
+    calls = []
+    kernel = dense.dense_signs_into
+    monkeypatch.setattr(dense, "dense_signs_into", lambda *a: calls.append(1) or kernel(*a))
+    x = torch.randn(3, dense.FUSED_MAX_FAN_IN + 1, generator=torch.Generator().manual_seed(0))
+    cases = [
+        (make_projection("gaussian", 9, 200), "float32", True),
+        (make_projection("rademacher", dense.FUSED_MAX_FAN_IN, 200), "float32", True),
+        (make_projection("gaussian", 9, 200), "bfloat16", False),
+        (make_projection("gaussian", dense.FUSED_MAX_FAN_IN + 1, 200), "float32", False),
+        (make_projection("gaussian", 9, 200, cache_bytes=0), "float32", False),  # G regenerated per chunk: a GEMM
+    ]
+    for proj, precision, fused in cases:
+        calls.clear()
+        assert proj.encode_is_fused(precision) is fused
+        proj.encode_unchecked(x[:, : proj.in_features], precision=precision)
+        assert bool(calls) is fused, (proj, precision)
+    assert make_projection("hadamard", 300, 200).encode_is_fused("float32")
+
+
 @pytest.mark.parametrize("kind", ["gaussian", "rademacher", "orthogonal"])
 def test_encode_exact_is_the_float64_product_per_2048_rows(kind):
     # The EHD weight-code recipe: G's float32 rows cast to float64, 2048 rows per product, signs packed per chunk.

@@ -45,8 +45,6 @@ from hdc._validate import check_choice, check_int, check_number
 from hdc.hamming import hamming_distance
 from hdc.packed import to_bipolar
 from hdc.projection import EMBEDDINGS, PRECISIONS, make_projection
-from hdc.projection.dense import FUSED_MAX_FAN_IN
-from hdc.projection.hadamard import HadamardProjection
 
 if TYPE_CHECKING:
     from hdc.projection import Projection
@@ -125,8 +123,9 @@ def check_embedding(embedding: str, precision: str, fan_in: int | None = None) -
 
     ``precision="auto"`` resolves to the fastest precision the kind supports on this CPU
     (:func:`hdc.cpu.preferred_precision`: int8 only for a Rademacher G where int8 GEMM is fast, bfloat16 where
-    that is fast, else float32), except that a layer with ``fan_in`` up to
-    :data:`hdc.projection.dense.FUSED_MAX_FAN_IN` runs in float32: there the fused float32 kernel, which never
+    that is fast, else float32), except that a layer whose projection encodes fused in float32
+    (:meth:`hdc.projection.Projection.encode_is_fused`: a dense G of up to
+    :data:`hdc.projection.dense.FUSED_MAX_FAN_IN` inputs) runs in float32: there the fused kernel, which never
     writes the product out, beats any GEMM (MNIST's first conv, fan-in 9, in float32 instead of bfloat16: 1.37x
     the net's img/s at the paper's dims, 1.12x at ``mnist-fast``; ``benchmarks/bench_ehd_chunks.py``). An explicit
     reduced precision that is slow on this CPU runs as asked but warns once (``RuntimeWarning``). ValueError names
@@ -135,7 +134,8 @@ def check_embedding(embedding: str, precision: str, fan_in: int | None = None) -
     check_choice(precision, (*PRECISIONS, "auto"), "precision")
     supported = supported_precisions(embedding)
     if precision == "auto":
-        if fan_in is not None and fan_in <= FUSED_MAX_FAN_IN and "float32" in supported:
+        fused = fan_in is not None and make_projection(embedding, fan_in, 64).encode_is_fused("float32")
+        if fused and "float32" in supported:
             return "float32"
         return cpu.preferred_precision(supported)
     make_projection(embedding, 1, 64).check_precision(precision)
@@ -442,10 +442,8 @@ class EHDGLayer:
         and 1.73x at ``mnist-fast`` (``benchmarks/bench_ehd_chunks.py``). A chunk's size never changes its
         results."""
         per_row = 4 * self.geometry.fan_in + 8 * ((self.dim + 63) // 64)
-        fused = isinstance(self.projections[0], HadamardProjection) or (
-            self.precision == "float32" and self.geometry.fan_in <= FUSED_MAX_FAN_IN
-        )
-        if not fused:  # the GEMM writes (rows, dim chunk) float32 products before packing them
+        if not self.projections[0].encode_is_fused(self.precision):
+            # the GEMM writes (rows, dim chunk) float32 products before packing them
             per_row += 4 * min(self.dim, dim_chunk)
         return int(min(MAX_CHUNK_ROWS, max(MIN_CHUNK_ROWS, CHUNK_BYTES // per_row)))
 

@@ -49,6 +49,11 @@ class Projection(Protocol):
         """``precision`` if this projection can run in it, else ``ValueError``."""
         ...
 
+    def encode_is_fused(self, precision: str) -> bool:
+        """Whether :meth:`encode_unchecked` in ``precision`` on the CPU packs each sign where it computes it,
+        never writing the (B, rows) float product out (callers size their chunks by it)."""
+        ...
+
     def project(
         self, x: torch.Tensor | np.ndarray, start: int = 0, stop: int | None = None, precision: str = "float32"
     ) -> torch.Tensor:
@@ -135,6 +140,9 @@ class ProjectionBase:
 
     def check_precision(self, precision: str) -> str:
         raise NotImplementedError
+
+    def encode_is_fused(self, precision: str) -> bool:
+        return False
 
     def _check_input(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
         return check_projection_input(x, self.in_features)

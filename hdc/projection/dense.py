@@ -107,6 +107,11 @@ class RandomProjection(ProjectionBase):
             raise ValueError("precision='int8' needs kind='rademacher' (a Gaussian G is not integer)")
         return precision
 
+    def encode_is_fused(self, precision: str) -> bool:
+        """True in float32 up to :data:`FUSED_MAX_FAN_IN` inputs with G cached: a GEMM would spend its time writing
+        the (B, dim) product, the fused kernel keeps one row's projections in L1 and packs them there."""
+        return precision == "float32" and self.in_features <= FUSED_MAX_FAN_IN and self._cacheable
+
     # ----------------------------------------------------------------------------------------- generation
     def _block(self, block: int) -> np.ndarray:
         """Rows [block*BLOCK_ROWS, (block+1)*BLOCK_ROWS) of G, (BLOCK_ROWS, in_features): float32 for a Gaussian or
@@ -200,10 +205,7 @@ class RandomProjection(ProjectionBase):
         The sign bits are packed straight from each chunk's product into one preallocated array, so the only
         temporary is one (B, chunk_rows) product."""
         out = np.empty((x.shape[0], n_words(self.dim)), dtype=np.uint64)
-        fused = self.in_features <= FUSED_MAX_FAN_IN and x.device.type == "cpu" and self._cacheable
-        if precision == "float32" and fused:
-            # Few inputs per row: a GEMM would spend its time writing the (B, dim) product; the fused kernel keeps
-            # one row's projections in L1 and packs them there (same rows, same signs up to float rounding).
+        if x.device.type == "cpu" and self.encode_is_fused(precision):  # same rows, same signs up to rounding
             xs = np.ascontiguousarray(x.detach().to(torch.float32).numpy())
             dense_signs_into(xs, self._transposed_float32(), out)
             return out

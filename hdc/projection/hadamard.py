@@ -76,6 +76,10 @@ class HadamardProjection(ProjectionBase):
             raise ValueError(f"a Hadamard projection runs in float32 only, got precision={precision!r}")
         return precision
 
+    def encode_is_fused(self, precision: str) -> bool:
+        """Always: the transform packs each row's signs from a block-long buffer (float32 is its one precision)."""
+        return True
+
     def diagonals(self, dtype: DTypeLike = np.float32) -> np.ndarray:
         """The +-1 diagonals, (n_blocks, 3, block) of ``dtype`` (cached per dtype)."""
         key = np.dtype(dtype)
