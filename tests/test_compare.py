@@ -165,16 +165,19 @@ def _check_resume(out, result: dict, capsys) -> None:
     data = json.loads((out / "compare.json").read_text())
     target = next(r for r in data["rows"] if r["method"] == "centroidhd" and r["seed"] == 1)
     target.update(status="pending", accuracy=None)
+    stale = next(r for r in data["rows"] if r["method"] == "bnn" and r["seed"] == 1)
+    stale.update(recipe="an earlier recipe", accuracy=-1.0)  # a row measured before the BNN recipe changed
     (out / "compare.json").write_text(json.dumps(data))
     assert _run(out) == 0
     again = json.loads((out / "compare.json").read_text())
     before = {(r["method"], r["seed"]): r for r in result["rows"]}
+    redo = {("centroidhd", 1), ("bnn", 1)}
     for r in again["rows"]:
-        assert r["status"] == "done"
-        if (r["method"], r["seed"]) != ("centroidhd", 1):
+        assert r["status"] == "done" and r["recipe"] == before[(r["method"], r["seed"])]["recipe"]
+        if (r["method"], r["seed"]) not in redo:
             assert r == before[(r["method"], r["seed"])]  # reused as written, not measured again
-    redone = next(r for r in again["rows"] if r["method"] == "centroidhd" and r["seed"] == 1)
-    assert redone["accuracy"] == before[("centroidhd", 1)]["accuracy"]  # seeded: the same value again
+    for key in redo:  # seeded, and the unchanged BNN recipe finds its network in the cache: the same value again
+        assert next(r for r in again["rows"] if (r["method"], r["seed"]) == key)["accuracy"] == before[key]["accuracy"]
     capsys.readouterr()
     assert _run(out, "--epochs", "3") == 2
     assert "another configuration" in capsys.readouterr().err

@@ -9,6 +9,8 @@ G-Net is trained once per seed and deployed four ways (``gnet-float``, ``ehd-pap
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +24,16 @@ from gnet.compare.floatnet import FloatModel, build_plain_cnn
 from gnet.compare.hdcmodel import HDCModel
 from gnet.compare.training import Trained
 
-__all__ = ["METHODS", "Deployment", "Method", "check_batches", "setting_label", "settings_of", "train_batch_size"]
+__all__ = [
+    "METHODS",
+    "Deployment",
+    "Method",
+    "check_batches",
+    "recipe_fingerprint",
+    "setting_label",
+    "settings_of",
+    "train_batch_size",
+]
 
 HDC_ON_CODES = "adapthd"  # the classifier fitted on the EHD penultimate codes (the paper's binary fine-tuning)
 
@@ -85,6 +96,17 @@ def check_batches(methods: tuple[str, ...], recipe: dict[str, Any], n_ranks: int
             f"the global training batch must be divisible by the number of ranks ({n_ranks}): {listed}; launch "
             "with a number of processes that divides every batch"
         )
+
+
+def recipe_fingerprint(method: Method, recipe: dict[str, Any]) -> str:
+    """16 hex digits that change when what ``method`` is trained with changes: the preset's recipe, its family's
+    changes to it (:data:`gnet.compare.config.FAMILY_TRAINING`) and, for a BNN, its quantizers and schedule
+    (:data:`gnet.bnn.models.METHODS`). Each row records it, and a resumed comparison redoes a row whose recipe
+    has changed since (the checkpoint cache then trains anew, since its key changed too)."""
+    from gnet.bnn.models import METHODS as BNN_METHODS
+
+    parts = {"recipe": recipe, "family": FAMILY_TRAINING.get(method.family), "method": BNN_METHODS.get(method.name)}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def setting_label(setting: dict[str, Any]) -> str:

@@ -2,8 +2,10 @@
 
 Time bound: rows start only while the budget lasts, training stops between epochs when it runs out (``last.pt``
 kept), and the throughput rounds stop after the round in which it runs out; the table and plots are always written.
-Resuming: a finished row (``done``, or ``failed`` with its error) in ``compare.json`` is never redone; a row cut
-short (``pending``) is, and its training continues from the checkpoint cache.
+Resuming: a finished row (``done``, or ``failed`` with its error) in ``compare.json`` is not redone while its method's
+recipe is unchanged (:func:`gnet.compare.methods.recipe_fingerprint`); a row cut short (``pending``) or measured with
+an earlier recipe is, and its training continues from (or, for a changed recipe, starts beside) the checkpoint
+cache.
 
 Several processes (``torchrun``): every rank runs the same rows in the same order. Torch training is data-parallel
 (:func:`gnet.train.train`), every accuracy (clean and under faults) is split over the test items, the HDC
@@ -31,7 +33,7 @@ from tqdm.auto import tqdm
 from gnet.compare.config import CompareConfig
 from gnet.compare.context import Context
 from gnet.compare.measure import accuracy, cost_columns, fault_columns, save_columns, throughput
-from gnet.compare.methods import METHODS, Method, check_batches, setting_label, settings_of
+from gnet.compare.methods import METHODS, Method, check_batches, recipe_fingerprint, setting_label, settings_of
 from gnet.compare.plots import plot_all
 from gnet.compare.report import FORMAT, VERSION, load_result, markdown, row_key, summarize
 from gnet.compare.training import OutOfTime, from_rank0
@@ -131,9 +133,18 @@ def _plan(config: CompareConfig) -> list[tuple[int, Method, dict[str, Any]]]:
 
 def _rows_stage(ctx: Context, result: dict[str, Any], out: Path, write: Any) -> int:
     """Measure every unfinished row; returns how many rows were measured now."""
-    finished = {
-        row_key(r["method"], r["setting_label"], r["seed"]): r for r in result["rows"] if r["status"] != "pending"
-    }
+    recipes = {name: recipe_fingerprint(METHODS[name], ctx.config.recipe) for name in ctx.config.methods}
+    finished, stale = {}, []
+    for r in result["rows"]:
+        key = row_key(r["method"], r["setting_label"], r["seed"])
+        if r["status"] == "pending":
+            continue
+        if r.get("recipe") != recipes.get(r["method"]):  # trained by an earlier recipe (or a file without one)
+            stale.append(key)
+            continue
+        finished[key] = r
+    if stale:
+        ctx.log(f"{len(stale)} rows were measured with an earlier training recipe and are redone: {', '.join(stale)}")
     current = dict(finished)
     plan = [(row_key(m.name, setting_label(st), s), s, m, st) for s, m, st in _plan(ctx.config)]
     measured = 0
@@ -150,6 +161,7 @@ def _rows_stage(ctx: Context, result: dict[str, Any], out: Path, write: Any) -> 
         except Exception as err:  # a method that cannot run here: recorded with its reason, the others go on
             row = {**base, "status": "failed", "notes": [f"{type(err).__name__}: {err}"]}
             ctx.log(f"{key}: failed: {type(err).__name__}: {err}")
+        row["recipe"] = recipes[method.name]
         row = from_rank0(row)  # the row rank 0 measured (its deployed file, its timings) is the row of every rank
         measured += row["status"] == "done"
         current[key] = row
