@@ -20,11 +20,13 @@ the machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shlex
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,27 +55,30 @@ def build(gnet: torch.nn.Module, dims: Any, variant: str) -> EHDModel:
     return model
 
 
-def timed(model: EHDModel, x: torch.Tensor, variant: str, batch: int) -> float:
-    """img/s of one pass over ``x``, the workspace on only for the ``workspace`` variant."""
+@contextlib.contextmanager
+def workspace_of(variant: str) -> Iterator[None]:
+    """The reused patch buffer on only for the ``workspace`` variant."""
     saved = ehd_layers.WORKSPACE_MAX_VALUES
     ehd_layers.WORKSPACE_MAX_VALUES = saved if variant == "workspace" else 0
     try:
+        yield
+    finally:
+        ehd_layers.WORKSPACE_MAX_VALUES = saved
+
+
+def timed(model: EHDModel, x: torch.Tensor, variant: str, batch: int) -> float:
+    """img/s of one pass over ``x``."""
+    with workspace_of(variant):
         t0 = time.perf_counter()
         model.predict(x, batch_size=batch)
         return len(x) / (time.perf_counter() - t0)
-    finally:
-        ehd_layers.WORKSPACE_MAX_VALUES = saved
 
 
 def profile(model: EHDModel, x: torch.Tensor, variant: str) -> dict[str, float]:
     """Milliseconds per stage kind of one batch."""
-    saved = ehd_layers.WORKSPACE_MAX_VALUES
-    ehd_layers.WORKSPACE_MAX_VALUES = saved if variant == "workspace" else 0
-    try:
-        prof: dict[tuple[int, str], float] = {}
+    prof: dict[tuple[int, str], float] = {}
+    with workspace_of(variant):
         model.forward(x, profile=prof)
-    finally:
-        ehd_layers.WORKSPACE_MAX_VALUES = saved
     kinds: dict[str, float] = {}
     for (_, kind), seconds in prof.items():
         kinds[kind] = kinds.get(kind, 0.0) + 1000 * seconds
@@ -116,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     result["profile_ms"] = {f"{m}/{v}": profile(model, x[: args.batch_size], v) for (m, v), model in models.items()}
     result["machine_end"] = hcpu.machine_record()
     atomic_write_text(Path(args.out), json.dumps(result, indent=1, default=str))
-    for k, v in medians.items():
-        print(f"{k:24s} {v:8.1f} img/s  {result['ratio_to_before'][k]:.2f}x before")
+    for name, ips in medians.items():
+        print(f"{name:24s} {ips:8.1f} img/s  {result['ratio_to_before'][name]:.2f}x before")
     print(f"wrote {args.out}")
     return 0
 

@@ -9,8 +9,6 @@ G-Net is trained once per seed and deployed four ways (``gnet-float``, ``ehd-pap
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from gnet.compare.config import FAMILY_TRAINING
 from gnet.compare.context import Context
 from gnet.compare.floatnet import FloatModel, build_plain_cnn
 from gnet.compare.hdcmodel import HDCModel
-from gnet.compare.training import Trained
+from gnet.compare.training import Trained, recipe_key
 
 __all__ = [
     "METHODS",
@@ -106,7 +104,7 @@ def recipe_fingerprint(method: Method, recipe: dict[str, Any]) -> str:
     from gnet.bnn.models import METHODS as BNN_METHODS
 
     parts = {"recipe": recipe, "family": FAMILY_TRAINING.get(method.family), "method": BNN_METHODS.get(method.name)}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return recipe_key(parts)
 
 
 def setting_label(setting: dict[str, Any]) -> str:

@@ -291,7 +291,7 @@ def channel_sum_of_squares(x: torch.Tensor) -> torch.Tensor:
 def scaled_relu(z: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """relu(alpha * z) with the lean backward pass of :class:`_ScaledReLU`; same shape as ``z``."""
     if _inference_ok(z, alpha):  # no graph: torch's own two passes into a new tensor (z may be the caller's own)
-        # (with a one-pass numba kernel, benchmarks/bench_infer.py's idle profile had the MNIST G-Net's RASU at
-        # 16.6 ms per batch of 256 against the CNN's ReLU 3.6 ms; with these, 11.8 ms against 10.2 ms)
+        # (benchmarks/bench_infer.py's idle profile, MNIST, batch 256: RASU / the CNN's ReLU 2.7x with a one-pass
+        # numba kernel, results/bench_infer.json at 8892415; 1.16x with these, the current file; see docs/ehd.md)
         return torch.mul(z, alpha).clamp_min_(0.0)  # NaN stays NaN
     return _ScaledReLU.apply(z, alpha)
