@@ -112,6 +112,29 @@ def test_swish_sign_landmarks():
     assert torch.equal(qz.get("swish_sign").pseudo_grad(torch.tensor([1e6, -1e6])), torch.zeros(2))
 
 
+def test_swish_sign_relative_beta_is_per_output_channel():
+    # Rows 1000x apart in scale: in relative units each row gets b / mean|row|, so the forward is the same function
+    # of w / mean|w| in every row, and scaling a row leaves its forward unchanged.
+    gen = torch.Generator().manual_seed(0)
+    scales = torch.tensor([1e-3, 1e-2, 1e-1, 1.0], dtype=torch.float64)[:, None]
+    w = torch.randn(4, 3, 5, generator=gen, dtype=torch.float64) * scales[..., None]
+    q = qz.get("swish_sign", beta=3.0, smooth_forward=True, relative=True)
+    b = 3.0 / w.abs().mean(dim=(1, 2), keepdim=True)
+    torch.testing.assert_close(q.forward_values(w), _ss(w, b), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(q.forward_values(w * 7.0), q.forward_values(w), rtol=1e-12, atol=1e-12)
+    y, g = _forward_backward(q, w)
+    torch.testing.assert_close(g, _ss_grad(w, b), rtol=1e-12, atol=1e-12)  # the mean is held fixed: detached
+    x = w.clone().requires_grad_(True)
+    (g_surrogate,) = torch.autograd.grad(q.surrogate(x).sum(), x)
+    torch.testing.assert_close(g_surrogate, q.pseudo_grad(w), rtol=1e-12, atol=1e-12)
+    assert qz.get(q.to_config()) == q and q.to_config()["relative"] is True
+    assert torch.equal(q.forward_values(torch.zeros(2, 3)), torch.zeros(2, 3))  # an all-zero row: 0, not NaN
+    absolute = qz.get("swish_sign", beta=3.0, smooth_forward=True)  # control: an absolute b sees the scale
+    assert not torch.allclose(absolute.forward_values(w * 7.0), absolute.forward_values(w))
+    with pytest.raises(ValueError, match="relative must be a bool"):
+        qz.get("swish_sign", relative=1)
+
+
 def test_fda_closed_form_landmarks_and_series():
     omega, n = 0.1, 18
     q = qz.get("fda", n_terms=n, n_terms_end=None, omega=omega, clip_value=None)

@@ -183,6 +183,44 @@ def _check_resume(out, result: dict, capsys) -> None:
     assert "another configuration" in capsys.readouterr().err
 
 
+def test_a_table_may_grow_by_methods_and_seeds_but_not_change(tmp_path):
+    """A table filled over several runs gains methods or seeds and keeps its finished rows; any other change (or a
+    method or seed taken away, whose rows would be lost) is refused unless --overwrite."""
+    from gnet.compare.report import FORMAT, VERSION, load_result
+
+    small = CompareConfig("digits", ("bnn", "fda"), seeds=(0,)).identity()
+    row = {"method": "bnn", "setting_label": "-", "seed": 0, "status": "done", "accuracy": 0.97}
+    path = tmp_path / "compare.json"
+    path.write_text(json.dumps({"format": FORMAT, "version": VERSION, "config": small, "rows": [row]}))
+    grown = CompareConfig("digits", ("gnet-float", "bnn", "fda"), seeds=(0, 1, 2)).identity()
+    resumed = load_result(path, grown, overwrite=False)
+    assert resumed is not None and resumed["rows"] == [row] and resumed["config"] == grown
+    for other in (
+        CompareConfig("digits", ("bnn",), seeds=(0,)),  # fda's rows would be lost
+        CompareConfig("digits", ("bnn", "fda"), seeds=(1,)),  # seed 0's rows would be lost
+        CompareConfig("digits", ("bnn", "fda", "cnn-float"), seeds=(0,), epochs=3),  # grown, but another recipe
+    ):
+        with pytest.raises(ValueError, match="another configuration"):
+            load_result(path, other.identity(), overwrite=False)
+    assert load_result(path, small, overwrite=True) is None
+
+
+def test_img_per_s_waits_for_the_last_row():
+    """A partial table (a row pending) gets no img/s column: it is one side-by-side measurement of every model, and
+    measuring a partial table would rebuild (retrain, on a machine without the cache) every finished method."""
+    from types import SimpleNamespace
+
+    from gnet.compare.run import _throughput_stage
+
+    said: list[str] = []
+    ctx = SimpleNamespace(config=SimpleNamespace(seeds=(0,)), log=said.append)
+    rows = [{"method": "bnn", "setting_label": "-", "seed": 0, "status": "done"},
+            {"method": "fda", "setting_label": "-", "seed": 0, "status": "pending"}]  # fmt: skip
+    result = {"rows": rows, "machine": {}}
+    _throughput_stage(ctx, result, measured_now=1)  # would need ctx.deployed etc. if it measured anything
+    assert "throughput" not in result and said == ["1 rows are pending: img/s is measured once every row is done"]
+
+
 def test_gnet_compare_refuses_bad_method(tmp_path, capsys):
     assert main(["compare", "--dataset", "digits", "--methods", "ehd-paper,nope", "--out", str(tmp_path)]) == 2
     assert "unknown method(s) nope" in capsys.readouterr().err

@@ -39,14 +39,25 @@ def load_result(path: Path, identity: dict[str, Any], overwrite: bool) -> dict[s
         raise ValueError(f"{path} is damaged ({err}); pass --overwrite to start over") from None
     if not isinstance(old, dict) or old.get("format") != FORMAT or old.get("version") != VERSION:
         raise ValueError(f"{path} is not a {FORMAT} v{VERSION} result; pass --overwrite to replace it")
-    if old.get("config") != identity:
-        before = old.get("config") or {}
+    before = old.get("config") or {}
+    if before != identity:
+        if _extends(before, identity):  # more methods or seeds: every finished row still belongs to the table
+            return {**old, "config": identity}
         changed = sorted(k for k in set(identity) | set(before) if before.get(k) != identity.get(k))
         raise ValueError(
             f"{path} was made with another configuration (differs in: {', '.join(changed)}); pass --overwrite to "
-            "replace it, or another --out"
+            "replace it, or another --out (adding methods or seeds to it is allowed)"
         )
     return old
+
+
+def _extends(before: dict[str, Any], identity: dict[str, Any]) -> bool:
+    """Whether ``identity`` is ``before`` with methods and/or seeds added (none removed, nothing else changed): a
+    table filled over several runs may grow, and its finished rows are kept."""
+    grown = ("methods", "seeds")
+    if {k: v for k, v in before.items() if k not in grown} != {k: v for k, v in identity.items() if k not in grown}:
+        return False
+    return all(isinstance(before.get(k), list) and set(before[k]) <= set(identity[k]) for k in grown)
 
 
 def _mean_sd(values: list[Any]) -> list[float] | None:

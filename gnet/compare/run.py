@@ -177,7 +177,15 @@ def _rows_stage(ctx: Context, result: dict[str, Any], out: Path, write: Any) -> 
 
 def _throughput_stage(ctx: Context, result: dict[str, Any], measured_now: int) -> None:
     """img/s of the first seed's model of every finished (method, setting), measured together on rank 0; skipped
-    when a resumed run added no row and every group already has its figure."""
+    when a resumed run added no row and every group already has its figure, and while a row is pending.
+
+    The column is one measurement of all models side by side, so a table filled over several runs (and machines,
+    whose checkpoint caches are not carried over) measures it once, when its last row is done: measuring each
+    partial table would retrain the first seed of every method whose checkpoint a later machine lacks."""
+    pending = [r for r in result["rows"] if r["status"] == "pending"]
+    if pending:
+        ctx.log(f"{len(pending)} rows are pending: img/s is measured once every row is done")
+        return
     first = ctx.config.seeds[0]
     groups = [(r["method"], r["setting_label"]) for r in result["rows"] if r["status"] == "done" and r["seed"] == first]
     keys = [f"{m}|{s}" for m, s in groups]
