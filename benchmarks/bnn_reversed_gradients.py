@@ -7,7 +7,7 @@ not depend on ``|w|``, so for such weights the pseudo-gradient reverses the dire
 scales these small values into full steps. This reads trained checkpoints (no training) and reports, per layer,
 mean |w| and the share of weights in that region; docs/bnn.md quotes it.
 
-    PYTHONPATH=. python3 benchmarks/bnn_reversed_gradients.py --out results/compare/mnist-bnn++-relative/tails.json \
+    PYTHONPATH=. python3 benchmarks/bnn_reversed_gradients.py --out results/compare/mnist-bnn++-schedules/tails.json \
         CHECKPOINT [CHECKPOINT ...]
 """
 
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ import torch
 
 from gnet.bnn import BinaryConv1d, BinaryConv2d, BinaryLinear
 from gnet.checkpoint import load_model
+from hdc.io import atomic_write_text
 
 BINARY_LAYERS = (BinaryConv1d, BinaryConv2d, BinaryLinear)
 
@@ -70,10 +69,7 @@ def main() -> None:
             print(f"{path}  {row['layer']:>4} {str(row['shape']):>18}  mean|w| {row['mean_abs_weight']:.4f}  "
                   f"b {row['beta_now']}  B'<0: {100 * row['share_reversed']:.1f} %")  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(report, f, indent=1)
-    os.replace(tmp, out)
+    atomic_write_text(out, json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -210,9 +210,10 @@ class SwishSign(Quantizer):
 
     With ``relative=True``, ``b`` is in units of ``1 / mean |r|`` of each slice along axis 0 (each output channel of
     a weight; the mean is detached): ``SS_{b / m}(r)``. Trained latent weights differ in scale by 60x between the
-    layers of one network (MNIST BNN: mean |w| 0.17 in the first convolution, 0.0027 in the 3136-wide linear
-    layer), so one absolute ``b`` leaves the wide layers' ``SS_b`` linear until the switch to the sign; in relative
-    units the same schedule brings every layer equally close to the sign."""
+    layers of one network (the committed MNIST BNN: mean |w| 0.17 in the first convolution, 0.0027 in the 3136-wide
+    linear layer; ``benchmarks/bnn_reversed_gradients.py --out F results/models/mnist_bnn.pt``), so one absolute
+    ``b`` leaves the wide layers' ``SS_b`` linear until the switch to the sign; in relative units the same schedule
+    brings every layer equally close to the sign."""
 
     name = "swish_sign"
 
@@ -251,10 +252,8 @@ class SwishSign(Quantizer):
         0, shaped to broadcast against ``x`` (a slice of zeros gets ``beta / tiny``: its values are 0 either way)."""
         if not self.relative:
             return self.beta
-        with torch.no_grad():
-            mean_abs = x.abs().reshape(x.shape[0], -1).mean(dim=1) if x.ndim > 0 else x.abs()
-            mean_abs = mean_abs.clamp_min(torch.finfo(x.dtype).tiny)
-        return (self.beta / mean_abs).view(-1, *([1] * (x.ndim - 1))) if x.ndim > 0 else self.beta / mean_abs
+        mean_abs = x.detach().abs().reshape(x.shape[:1] + (-1,)).mean(dim=-1)  # (O,), or () for a 0-d x
+        return self.beta / mean_abs.clamp_min(torch.finfo(x.dtype).tiny).reshape(x.shape[:1] + (1,) * (x.ndim - 1))
 
     def forward_values(self, x: torch.Tensor) -> torch.Tensor:
         return hard_sign(x) if self.hard else swish_sign_function(x, self.beta_for(x))

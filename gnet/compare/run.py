@@ -182,9 +182,9 @@ def _throughput_stage(ctx: Context, result: dict[str, Any], measured_now: int) -
     The column is one measurement of all models side by side, so a table filled over several runs (and machines,
     whose checkpoint caches are not carried over) measures it once, when its last row is done: measuring each
     partial table would retrain the first seed of every method whose checkpoint a later machine lacks."""
-    pending = [r for r in result["rows"] if r["status"] == "pending"]
+    pending = sum(r["status"] == "pending" for r in result["rows"])
     if pending:
-        ctx.log(f"{len(pending)} rows are pending: img/s is measured once every row is done")
+        ctx.log(f"{pending} rows are pending: img/s is measured once every row is done")
         return
     first = ctx.config.seeds[0]
     groups = [(r["method"], r["setting_label"]) for r in result["rows"] if r["status"] == "done" and r["seed"] == first]
