@@ -7,6 +7,10 @@ not depend on ``|w|``, so for such weights the pseudo-gradient reverses the dire
 scales these small values into full steps. This reads trained checkpoints (no training) and reports, per layer,
 mean |w| and the share of weights in that region; docs/bnn.md quotes it.
 
+With ``--dataset``, the same for the binary activations: per binary layer with an input quantizer, the share of its
+real inputs (on the first ``--images`` test images, eval mode) where the input quantizer's ``B'(x) < 0`` (reversed)
+or ``= 0`` (no gradient), and the reversed pseudo-gradient's total against the forward one's.
+
     PYTHONPATH=. python3 benchmarks/bnn_reversed_gradients.py --out results/compare/mnist-bnn++-schedules/tails.json \
         CHECKPOINT [CHECKPOINT ...]
 """
@@ -20,8 +24,9 @@ from typing import Any
 
 import torch
 
-from gnet.bnn import BinaryConv1d, BinaryConv2d, BinaryLinear
+from gnet.bnn import BinaryActivation, BinaryConv1d, BinaryConv2d, BinaryLinear
 from gnet.checkpoint import load_model
+from gnet.data import load_test_split
 from hdc.io import atomic_write_text
 
 BINARY_LAYERS = (BinaryConv1d, BinaryConv2d, BinaryLinear)
@@ -50,10 +55,43 @@ def layer_tails(model: torch.nn.Module, progress: float) -> list[dict[str, Any]]
     return rows
 
 
+def activation_tails(model: torch.nn.Module, x: torch.Tensor) -> list[dict[str, Any]]:
+    """Per activation quantizer (a ``BinaryActivation`` or a binary layer's input quantizer): share of its inputs on
+    ``x`` with ``B'(input) < 0`` and ``= 0``."""
+    captured: dict[str, torch.Tensor] = {}
+    quantizers = {}
+    for name, module in model.named_modules():
+        if isinstance(module, BinaryActivation):
+            quantizers[name] = module.quantizer
+        elif isinstance(module, BINARY_LAYERS) and module.input_quantizer is not None:
+            quantizers[name] = module.input_quantizer
+    modules = dict(model.named_modules())
+    hooks = [
+        modules[n].register_forward_pre_hook(lambda m, args, n=n: captured.__setitem__(n, args[0])) for n in quantizers
+    ]
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    rows = []
+    for name, quantizer in quantizers.items():
+        if name in captured:
+            g = quantizer.pseudo_grad(captured[name].double())
+            rows.append({"layer": name, "quantizer": quantizer.to_config(),
+                         "share_reversed": float((g < 0).double().mean()),
+                         "share_zero": float((g == 0).double().mean()),
+                         "reversed_mass": float((-g).clamp(min=0).sum() / g.clamp(min=0).sum())})  # fmt: skip
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="+", help="BNN checkpoints (best.pt / last.pt of gnet train or compare)")
     parser.add_argument("--out", required=True, help="JSON file to write (refused if it exists)")
+    parser.add_argument("--dataset", help="also measure the binary activations on this dataset's test split")
+    parser.add_argument("--data-dir", help="where the dataset lives (see gnet train --data-dir)")
+    parser.add_argument("--images", type=int, default=1000, help="test images for --dataset (default 1000)")
     args = parser.parse_args()
     out = Path(args.out)
     if out.exists():
@@ -64,6 +102,13 @@ def main() -> None:
         at_save = float(getattr(model, "anneal_progress", torch.tensor(1.0)))
         entry = {"checkpoint": path, "progress_at_save": at_save, "at_save": layer_tails(model, at_save),
                  "at_end": layer_tails(model, 1.0)}  # fmt: skip
+        if args.dataset:
+            _, x, _ = load_test_split({}, args.dataset, args.data_dir, limit=args.images)
+            entry["activations"] = activation_tails(model, x)
+            for row in entry["activations"]:
+                print(f"{path}  {row['layer']:>4} inputs  B'<0: {100 * row['share_reversed']:.1f} %  "
+                      f"B'=0: {100 * row['share_zero']:.1f} %  "
+                      f"sum|B'<0| / sum B'>0: {row['reversed_mass']:.3f}")  # fmt: skip
         report.append(entry)
         for row in entry["at_save"]:
             print(f"{path}  {row['layer']:>4} {str(row['shape']):>18}  mean|w| {row['mean_abs_weight']:.4f}  "

@@ -178,9 +178,26 @@ def _check_resume(out, result: dict, capsys) -> None:
             assert r == before[(r["method"], r["seed"])]  # reused as written, not measured again
     for key in redo:  # seeded, and the unchanged BNN recipe finds its network in the cache: the same value again
         assert next(r for r in again["rows"] if (r["method"], r["seed"]) == key)["accuracy"] == before[key]["accuracy"]
+    _check_remeasure(out)
     capsys.readouterr()
     assert _run(out, "--epochs", "3") == 2
     assert "another configuration" in capsys.readouterr().err
+
+
+def _check_remeasure(out) -> None:
+    """A finished table keeps its img/s column when nothing changed, and measures it again on request."""
+    data = json.loads((out / "compare.json").read_text())
+    marker = {"images_per_second": -1.0, "sd": 0.0, "rounds": 0}
+    data["throughput"] = {k: dict(marker) for k in data["throughput"]}
+    (out / "compare.json").write_text(json.dumps(data))
+    assert _run(out) == 0
+    kept = json.loads((out / "compare.json").read_text())
+    assert all(v == marker for v in kept["throughput"].values())
+    assert _run(out, "--remeasure-throughput") == 0
+    again = json.loads((out / "compare.json").read_text())
+    assert again["throughput"].keys() == kept["throughput"].keys()
+    assert all(v["images_per_second"] > 0 and v["rounds"] > 0 for v in again["throughput"].values())
+    assert again["rows"] == kept["rows"] and again["command"].endswith("--remeasure-throughput")
 
 
 def test_a_table_may_grow_by_methods_and_seeds_but_not_change(tmp_path):

@@ -47,6 +47,8 @@ def _command_line(args: argparse.Namespace) -> str:
         if value is not None:
             words += [flag, str(value)]
     words += ["--out", str(args.out), "--budget-minutes", f"{args.budget_minutes:g}"]
+    if args.remeasure_throughput:
+        words.append("--remeasure-throughput")
     return shlex.join(words)
 
 
@@ -65,7 +67,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     command = _command_line(args)
     with distributed_session(args.distributed):
         result = run_compare(
-            config, args.out, budget_minutes=budget, overwrite=args.overwrite, progress=not args.quiet, command=command
+            config,
+            args.out,
+            budget_minutes=budget,
+            overwrite=args.overwrite,
+            remeasure_throughput=args.remeasure_throughput,
+            progress=not args.quiet,
+            command=command,
         )
         if not is_main():
             return 0
@@ -92,6 +100,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--out", required=True, help="output folder (compare.json, compare.md, plots, checkpoints/)")
     c.add_argument("--budget-minutes", type=float, default=60.0, help="wall-clock budget of this run (default: 60)")
     c.add_argument("--overwrite", action="store_true", help="replace a compare.json made with other settings")
+    c.add_argument(
+        "--remeasure-throughput",
+        action="store_true",
+        help="measure the img/s column again although no row changed (e.g. on a quieter machine)",
+    )
     c.add_argument("--quiet", action="store_true", help="no progress bars or per-row lines")
     c.add_argument(
         "--distributed",

@@ -175,9 +175,10 @@ def _rows_stage(ctx: Context, result: dict[str, Any], out: Path, write: Any) -> 
     return measured
 
 
-def _throughput_stage(ctx: Context, result: dict[str, Any], measured_now: int) -> None:
+def _throughput_stage(ctx: Context, result: dict[str, Any], measured_now: int, remeasure: bool = False) -> None:
     """img/s of the first seed's model of every finished (method, setting), measured together on rank 0; skipped
-    when a resumed run added no row and every group already has its figure, and while a row is pending.
+    when a resumed run added no row and every group already has its figure (unless ``remeasure``), and while a row
+    is pending.
 
     The column is one measurement of all models side by side, so a table filled over several runs (and machines,
     whose checkpoint caches are not carried over) measures it once, when its last row is done: measuring each
@@ -189,7 +190,7 @@ def _throughput_stage(ctx: Context, result: dict[str, Any], measured_now: int) -
     first = ctx.config.seeds[0]
     groups = [(r["method"], r["setting_label"]) for r in result["rows"] if r["status"] == "done" and r["seed"] == first]
     keys = [f"{m}|{s}" for m, s in groups]
-    if not keys or (measured_now == 0 and all(k in result.get("throughput", {}) for k in keys)):
+    if not keys or (not remeasure and measured_now == 0 and all(k in result.get("throughput", {}) for k in keys)):
         return
     # Rebuilding a model may train (data-parallel), so every rank rebuilds what rank 0 lacks.
     for method, label in from_rank0([g for g in groups if (*g, first) not in ctx.deployed]):
@@ -213,6 +214,7 @@ def run_compare(
     *,
     budget_minutes: float = 60.0,
     overwrite: bool = False,
+    remeasure_throughput: bool = False,
     progress: bool = True,
     command: str = "",
     log: Any = None,
@@ -224,6 +226,8 @@ def run_compare(
             ``deployed/`` (the first seed's deployed models).
         budget_minutes: wall-clock budget of this call (rows, then img/s rounds; the report is always written).
         overwrite: replace a ``compare.json`` made with another configuration (else ValueError).
+        remeasure_throughput: measure the img/s column again even if no row changed (say, on a quieter machine:
+            the column is one side-by-side measurement, and a busy machine skews it).
         command: the command line, recorded in the JSON and the table.
         log: called with one line per finished row (default: ``tqdm.write`` when ``progress``, else nothing).
 
@@ -251,7 +255,7 @@ def run_compare(
             atomic_write_text(path, json.dumps(res, indent=1))
 
     measured = _rows_stage(ctx, result, out, write)
-    _throughput_stage(ctx, result, measured)
+    _throughput_stage(ctx, result, measured, remeasure_throughput)
     result["summary"] = summarize(result)
     result["complete"] = all(r["status"] != "pending" for r in result["rows"]) and bool(result.get("throughput"))
     write(result)
