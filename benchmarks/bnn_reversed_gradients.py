@@ -59,16 +59,14 @@ def activation_tails(model: torch.nn.Module, x: torch.Tensor) -> list[dict[str, 
     """Per activation quantizer (a ``BinaryActivation`` or a binary layer's input quantizer): share of its inputs on
     ``x`` with ``B'(input) < 0`` and ``= 0``."""
     captured: dict[str, torch.Tensor] = {}
-    quantizers = {}
+    quantizers, hooks = {}, []
     for name, module in model.named_modules():
-        if isinstance(module, BinaryActivation):
-            quantizers[name] = module.quantizer
-        elif isinstance(module, BINARY_LAYERS) and module.input_quantizer is not None:
-            quantizers[name] = module.input_quantizer
-    modules = dict(model.named_modules())
-    hooks = [
-        modules[n].register_forward_pre_hook(lambda m, args, n=n: captured.__setitem__(n, args[0])) for n in quantizers
-    ]
+        if not isinstance(module, (BinaryActivation, *BINARY_LAYERS)):
+            continue
+        quantizer = module.quantizer if isinstance(module, BinaryActivation) else module.input_quantizer
+        if quantizer is not None:
+            quantizers[name] = quantizer
+            hooks.append(module.register_forward_pre_hook(lambda m, args, n=name: captured.__setitem__(n, args[0])))
     model.eval()
     with torch.no_grad():
         model(x)
@@ -97,13 +95,13 @@ def main() -> None:
     if out.exists():
         raise SystemExit(f"{out} exists; remove it or choose another --out")
     report = []
+    x = load_test_split({}, args.dataset, args.data_dir, limit=args.images)[1] if args.dataset else None
     for path in args.checkpoints:
         model, _ = load_model(path)
         at_save = float(getattr(model, "anneal_progress", torch.tensor(1.0)))
         entry = {"checkpoint": path, "progress_at_save": at_save, "at_save": layer_tails(model, at_save),
                  "at_end": layer_tails(model, 1.0)}  # fmt: skip
-        if args.dataset:
-            _, x, _ = load_test_split({}, args.dataset, args.data_dir, limit=args.images)
+        if x is not None:
             entry["activations"] = activation_tails(model, x)
             for row in entry["activations"]:
                 print(f"{path}  {row['layer']:>4} inputs  B'<0: {100 * row['share_reversed']:.1f} %  "
