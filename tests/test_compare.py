@@ -242,3 +242,32 @@ def test_gnet_compare_refuses_bad_method(tmp_path, capsys):
     assert main(["compare", "--dataset", "digits", "--methods", "ehd-paper,nope", "--out", str(tmp_path)]) == 2
     assert "unknown method(s) nope" in capsys.readouterr().err
     assert not (tmp_path / "compare.json").exists()
+
+
+def test_a_killed_run_leaves_its_table_current(tmp_path):
+    """compare.json's summary and compare.md are written after every row, so a run stopped mid-way (here: by its
+    log callback, as by Ctrl-C) leaves a table of the rows it finished, which says how many are missing."""
+    from gnet.compare import run_compare
+
+    class Stop(Exception):
+        pass
+
+    finished: list[str] = []
+
+    def stop_after_two(line: str) -> None:
+        finished.append(line)
+        if len(finished) == 2:
+            raise Stop(line)
+
+    config = CompareConfig("digits", ("centroidhd",), seeds=(0, 1, 2), preset="tiny", limit=60)
+    with pytest.raises(Stop):
+        run_compare(config, tmp_path, progress=False, log=stop_after_two)
+    result = json.loads((tmp_path / "compare.json").read_text())
+    assert [r["seed"] for r in result["rows"]] == [0, 1] and result["n_rows_planned"] == 3
+    assert result["summary"][0]["seeds"] == [0, 1] and result["complete"] is False
+    table = (tmp_path / "compare.md").read_text()
+    assert "**2 of 3 rows done**" in table and "| centroidhd | dim=128 | 2 |" in table
+    run_compare(config, tmp_path, progress=False)  # resumed: the third row, img/s, the plots
+    result = json.loads((tmp_path / "compare.json").read_text())
+    assert result["complete"] is True and result["summary"][0]["seeds"] == [0, 1, 2]
+    assert "rows done**" not in (tmp_path / "compare.md").read_text()

@@ -140,6 +140,10 @@ def markdown(result: dict[str, Any]) -> str:
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
     ]
+    done = sum(r["status"] == "done" for r in result["rows"])
+    planned = result.get("n_rows_planned", len(result["rows"]))
+    if done < planned:  # a table still being filled says so before it is read as the whole comparison
+        lines[4:4] = [f"**{done} of {planned} rows done**: run the command again to continue.", ""]
     notes = _Notes()
     for e in result["summary"]:
         tp = e["throughput"]

@@ -250,19 +250,29 @@ def run_compare(
     say = (log or (tqdm.write if progress else (lambda _line: None))) if is_main() else (lambda _line: None)
     ctx = Context(config, out / "checkpoints", deadline, progress, say)
 
-    def write(res: dict[str, Any]) -> None:
-        if is_main():
-            atomic_write_text(path, json.dumps(res, indent=1))
+    def write(res: dict[str, Any], final: bool = False) -> None:
+        """The JSON and the table after every row, so a killed run leaves both current (the plots, slower to
+        draw, come at the end); ``complete`` only once the throughput stage has run."""
+        if not is_main():
+            return
+        res["summary"] = summarize(res)
+        res["complete"] = final and _is_complete(res)
+        atomic_write_text(path, json.dumps(res, indent=1))
+        atomic_write_text(out / "compare.md", markdown(res))
 
+    result["n_rows_planned"] = len(_plan(config))
     measured = _rows_stage(ctx, result, out, write)
     _throughput_stage(ctx, result, measured, remeasure_throughput)
-    result["summary"] = summarize(result)
-    result["complete"] = all(r["status"] != "pending" for r in result["rows"]) and bool(result.get("throughput"))
-    write(result)
+    write(result, final=True)
     if is_main():
-        atomic_write_text(out / "compare.md", markdown(result))
         plot_all(result, out)
     return result
+
+
+def _is_complete(result: dict[str, Any]) -> bool:
+    """Every planned row finished (done or failed) and the img/s column measured."""
+    finished = sum(r["status"] != "pending" for r in result["rows"])
+    return finished == result["n_rows_planned"] and bool(result.get("throughput"))
 
 
 def _start(path: Path, config: CompareConfig, overwrite: bool) -> dict[str, Any]:
