@@ -193,6 +193,7 @@ def _check_remeasure(out) -> None:
     assert _run(out) == 0
     kept = json.loads((out / "compare.json").read_text())
     assert all(v == marker for v in kept["throughput"].values())
+    assert kept["machine"]["load_average_throughput"] == data["machine"]["load_average_throughput"]  # the column's
     assert _run(out, "--remeasure-throughput") == 0
     again = json.loads((out / "compare.json").read_text())
     assert again["throughput"].keys() == kept["throughput"].keys()
@@ -270,4 +271,29 @@ def test_a_killed_run_leaves_its_table_current(tmp_path):
     run_compare(config, tmp_path, progress=False)  # resumed: the third row, img/s, the plots
     result = json.loads((tmp_path / "compare.json").read_text())
     assert result["complete"] is True and result["summary"][0]["seeds"] == [0, 1, 2]
+    first, second = result["runs"]  # each run's machine and rows are kept; img/s was measured by the second
+    assert first["rows_measured"] == ["centroidhd|dim=128|seed=0", "centroidhd|dim=128|seed=1"]
+    assert second["rows_measured"] == ["centroidhd|dim=128|seed=2"] and "load_average_throughput" in second
+    assert "load_average_throughput" not in first and first["machine"]["n_cores"] == result["machine"]["n_cores"]
     assert "rows done**" not in (tmp_path / "compare.md").read_text()
+
+
+def test_plots_draw_perfect_and_tied_settings(tmp_path):
+    """The plots take a setting at 100 % (drawn half a test item below: the logit scale has no 1) and two settings of
+    one method at the same x (sorted by x alone), and label dims as 2k / 10k."""
+    from gnet.compare.plots import _Accuracy, _short_setting, plot_all
+
+    def entry(method: str, family: str, setting: str, accuracy: float, bits: float) -> dict:
+        faults = {"0.01": [accuracy, 0.0], "0.1": [0.5, 0.01]}
+        return {"method": method, "family": family, "setting": setting, "seeds": [0, 1], "accuracy": [accuracy, 0.0],
+                "model_bits": [bits, 0.0], "throughput": {"images_per_second": bits / 10, "sd": 1.0},
+                "fault_accuracy": faults}  # fmt: skip
+
+    summary = [entry("ehd-fast", "ehd", "dim=2000", 1.0, 1e5), entry("ehd-fast", "ehd", "dim=10000", 0.98, 1e5),
+               entry("bnn", "bnn", "-", 0.9, 3e4)]  # fmt: skip
+    rows = [{"status": "done", "n_test": 40}]
+    paths = plot_all({"summary": summary, "rows": rows, "config": {"fault_rates": [0.01, 0.1]}}, tmp_path)
+    assert all(p.stat().st_size > 1000 for p in paths)
+    acc = _Accuracy(40)
+    assert acc(1.0) == 1 - 0.5 / 40 and acc.clipped and _Accuracy(40)(0.9) == 0.9
+    assert [_short_setting(s) for s in ("dim=2000", "dim=10000", "dim=250", "-")] == ["2k", "10k", "250", "-"]

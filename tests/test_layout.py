@@ -112,3 +112,28 @@ def test_readme_is_a_front_page_with_the_two_setup_commands():
     assert "python3 -m pytest tests -q -p no:cacheprovider" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "python3 -m pytest tests -q -p no:cacheprovider" in ci
+
+
+def _headline_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_headline", ROOT / "benchmarks" / "compare_headline.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_comparison_table_is_the_committed_results(tmp_path, monkeypatch, capsys):
+    """The README's MNIST comparison is what benchmarks/compare_headline.py makes of the committed compare.json,
+    and the check notices a table that drifted from it."""
+    script = _headline_script()
+    monkeypatch.chdir(ROOT)
+    source = "results/compare/mnist/compare.json"
+    assert script.main([source, "--check", "README.md"]) == 0, capsys.readouterr().err
+    readme = tmp_path / "README.md"
+    readme.write_text((ROOT / "README.md").read_text().replace("| `bnn` |", "| `bnn` | 1 |", 1))
+    assert script.main([source, "--check", str(readme)]) == 1
+    assert "stale" in capsys.readouterr().err
+    assert script.main([source, "--write", str(readme)]) == 0
+    assert readme.read_text() == (ROOT / "README.md").read_text()

@@ -164,6 +164,8 @@ def _rows_stage(ctx: Context, result: dict[str, Any], out: Path, write: Any) -> 
         row["recipe"] = recipes[method.name]
         row = from_rank0(row)  # the row rank 0 measured (its deployed file, its timings) is the row of every rank
         measured += row["status"] == "done"
+        if row["status"] != "pending":
+            result["runs"][-1]["rows_measured"].append(key)
         current[key] = row
         result["rows"] = [current[k] for k, *_ in plan if k in current]
         if row.get("checkpoint"):
@@ -206,6 +208,7 @@ def _throughput_stage(ctx: Context, result: dict[str, Any], measured_now: int, r
         speeds = throughput(models, ctx.config.throughput_rounds, ctx.deadline, ctx.progress)
         measured = (speeds, [round(v, 2) for v in os.getloadavg()])
     result["throughput"], result["machine"]["load_average_throughput"] = from_rank0(measured)
+    result["runs"][-1]["load_average_throughput"] = result["machine"]["load_average_throughput"]
 
 
 def run_compare(
@@ -246,6 +249,7 @@ def run_compare(
     path = out / "compare.json"
     result = _start(path, config, overwrite)
     result.update(command=command, machine=result.pop("machine"))  # the key order of a single-process file
+    _record_run(result, command)
     progress = progress and is_main()
     say = (log or (tqdm.write if progress else (lambda _line: None))) if is_main() else (lambda _line: None)
     ctx = Context(config, out / "checkpoints", deadline, progress, say)
@@ -269,6 +273,16 @@ def run_compare(
     return result
 
 
+def _record_run(result: dict[str, Any], command: str) -> None:
+    """Append this run to ``result["runs"]`` (its command, start, machine and, as they finish, the rows it
+    measured; the load average of its img/s stage if it measured the column): a table filled over several runs
+    keeps the machine and load of each, which ``machine`` (the latest run's) alone would lose."""
+    machine = result["machine"]
+    brief = {k: machine.get(k) for k in ("model_name", "n_cores", "load_average", "torch_threads", "ranks")}
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    result.setdefault("runs", []).append({"command": command, "started": started, "machine": brief, "rows_measured": []})
+
+
 def _is_complete(result: dict[str, Any]) -> bool:
     """Every planned row finished (done or failed) and the img/s column measured."""
     finished = sum(r["status"] != "pending" for r in result["rows"])
@@ -285,7 +299,10 @@ def _start(path: Path, config: CompareConfig, overwrite: bool) -> dict[str, Any]
             old = load_result(path, identity, overwrite)
             if old is None:
                 old = {"format": FORMAT, "version": VERSION, "config": identity, "checkpoints": {}, "rows": []}
-            start = ("ok", {**old, "machine": {**machine_info(), "ranks": world_size()}})
+            machine = {**machine_info(), "ranks": world_size()}
+            if "load_average_throughput" in old.get("machine", {}):  # the img/s column's, kept until re-measured
+                machine["load_average_throughput"] = old["machine"]["load_average_throughput"]
+            start = ("ok", {**old, "machine": machine})
         except ValueError as err:
             start = ("error", str(err))
     status, value = from_rank0(start)
