@@ -280,7 +280,8 @@ def _record_run(result: dict[str, Any], command: str) -> None:
     machine = result["machine"]
     brief = {k: machine.get(k) for k in ("model_name", "n_cores", "load_average", "torch_threads", "ranks")}
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    result.setdefault("runs", []).append({"command": command, "started": started, "machine": brief, "rows_measured": []})
+    run = {"command": command, "started": started, "machine": brief, "rows_measured": []}
+    result.setdefault("runs", []).append(run)
 
 
 def _is_complete(result: dict[str, Any]) -> bool:
