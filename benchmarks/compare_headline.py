@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from gnet.compare.report import row_counts
+from hdc.io import atomic_write_text
 
 END = "<!-- /compare-headline -->"
 HEAD = ["method", "dim", "seeds", "accuracy %", "model bits", "bit ops/img", "float MACs/img", "img/s"]
@@ -73,8 +74,7 @@ def headline(result: dict[str, Any]) -> str:
         by_method.setdefault(entry["method"], []).append(entry)
     head = [*HEAD, f"acc % at p={REFERENCE_RATE}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    finished = sum(r["status"] != "pending" for r in result["rows"])  # done, or failed with its reason
-    planned = result.get("n_rows_planned", len(result["rows"]))
+    finished, planned = row_counts(result)
     # img/s is one side-by-side measurement of every model, taken when the last row is done: a partial table's
     # figures would come from another run (other models, another load), so they are not shown beside its rows.
     speed = _speed if finished == planned else (lambda _entry: "pending")
@@ -98,13 +98,6 @@ def replace_block(text: str, json_path: str, table: str) -> str:
     before, rest = text.split(start, 1)
     after = rest.split(END, 1)[1]
     return f"{before}{start}\n{table}\n{END}{after}"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -134,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if new != text:
-        _atomic_write(target, new)
+        atomic_write_text(target, new)
     return 0
 
 

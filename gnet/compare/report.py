@@ -60,6 +60,13 @@ def _extends(before: dict[str, Any], identity: dict[str, Any]) -> bool:
     return all(isinstance(before.get(k), list) and set(before[k]) <= set(identity[k]) for k in grown)
 
 
+def row_counts(result: dict[str, Any]) -> tuple[int, int]:
+    """(finished, planned) rows of a result: finished = done, or failed with its reason (neither is redone by a
+    resumed run); planned from ``n_rows_planned`` (files written before it existed: the rows they hold)."""
+    finished = sum(r["status"] != "pending" for r in result["rows"])
+    return finished, int(result.get("n_rows_planned", len(result["rows"])))
+
+
 def _mean_sd(values: list[Any]) -> list[float] | None:
     """[mean, sample sd] of the non-None values (sd 0 for one value); None if every value is None."""
     vals = [float(v) for v in values if v is not None]
@@ -140,10 +147,9 @@ def markdown(result: dict[str, Any]) -> str:
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
     ]
-    done = sum(r["status"] == "done" for r in result["rows"])
-    planned = result.get("n_rows_planned", len(result["rows"]))
-    if done < planned:  # a table still being filled says so before it is read as the whole comparison
-        lines[4:4] = [f"**{done} of {planned} rows done**: run the command again to continue.", ""]
+    finished, planned = row_counts(result)
+    if finished < planned:  # a table still being filled says so before it is read as the whole comparison
+        lines[4:4] = [f"**{finished} of {planned} rows done**: run the command again to continue.", ""]
     notes = _Notes()
     for e in result["summary"]:
         tp = e["throughput"]

@@ -35,7 +35,7 @@ from gnet.compare.context import Context
 from gnet.compare.measure import accuracy, cost_columns, fault_columns, save_columns, throughput
 from gnet.compare.methods import METHODS, Method, check_batches, recipe_fingerprint, setting_label, settings_of
 from gnet.compare.plots import plot_all
-from gnet.compare.report import FORMAT, VERSION, load_result, markdown, row_key, summarize
+from gnet.compare.report import FORMAT, VERSION, load_result, markdown, row_counts, row_key, summarize
 from gnet.compare.training import OutOfTime, from_rank0
 from gnet.distributed import is_main, world_size
 from hdc import cpu
@@ -286,8 +286,8 @@ def _record_run(result: dict[str, Any], command: str) -> None:
 
 def _is_complete(result: dict[str, Any]) -> bool:
     """Every planned row finished (done or failed) and the img/s column measured."""
-    finished = sum(r["status"] != "pending" for r in result["rows"])
-    return finished == result["n_rows_planned"] and bool(result.get("throughput"))
+    finished, planned = row_counts(result)
+    return finished == planned and bool(result.get("throughput"))
 
 
 def _start(path: Path, config: CompareConfig, overwrite: bool) -> dict[str, Any]:
