@@ -122,6 +122,8 @@ def test_gnet_compare_end_to_end(tmp_path, capsys):
     hand = _digits_hand_counts(128)
     for (method, seed), r in rows.items():
         assert 0.0 <= r["accuracy"] <= 1.0 and r["n_test"] == 120
+        trains = method in ("gnet-float", "centroidhd", "cnn-float", "bnn")  # the others reuse gnet-float's G-Net
+        assert r["row_seconds"] >= r["deploy_seconds"] + (r["train_seconds"] if trains else 0.0)
         if method in ("ehd-paper", "ehd-fast", "hdc-on-ehd-codes"):
             assert r["bit_ops_per_image"] == hand["bit_ops"]
             if method != "ehd-fast":  # the Hadamard G needs fewer multiply-adds than the dense one
@@ -133,7 +135,7 @@ def test_gnet_compare_end_to_end(tmp_path, capsys):
             assert any("no bit-fault model" in n for n in r["notes"])  # n/a with its reason, never silent
         if method == "bnn":  # the packed BNN: cost and weight faults through the deployed-model interface
             assert r["model_bits"] is not None and r["fault_target"] == "weights"
-        if seed == 0 and r["deployed_file"] and r["deployed_file"]["array_bits"] is not None:
+        if r["deployed_file"] and r["deployed_file"]["array_bits"] is not None:  # every seed's file
             _check_file_bits(r, out)
     assert rows[("gnet-float", 0)]["float_macs_per_image"] == (
         64 * 16 * 9 + 64 + 64 * 9 + 64 * 32 * 144 + 16 * 64 + 64 * 9 + 128 * 512 + 512 + 10 * 128 + 128
@@ -223,7 +225,7 @@ def test_a_table_may_grow_by_methods_and_seeds_but_not_change(tmp_path):
     assert load_result(path, small, overwrite=True) is None
 
 
-def test_img_per_s_waits_for_the_last_row():
+def test_img_per_s_waits_for_the_last_row(tmp_path):
     """A partial table (a row pending) gets no img/s column: it is one side-by-side measurement of every model, and
     measuring a partial table would rebuild (retrain, on a machine without the cache) every finished method."""
     from types import SimpleNamespace
@@ -235,8 +237,35 @@ def test_img_per_s_waits_for_the_last_row():
     rows = [{"method": "bnn", "setting_label": "-", "seed": 0, "status": "done"},
             {"method": "fda", "setting_label": "-", "seed": 0, "status": "pending"}]  # fmt: skip
     result = {"rows": rows, "machine": {}}
-    _throughput_stage(ctx, result, measured_now=1)  # would need ctx.deployed etc. if it measured anything
+    _throughput_stage(ctx, result, tmp_path, measured_now=1)  # would need ctx.deployed etc. if it measured anything
     assert "throughput" not in result and said == ["1 rows are pending: img/s is measured once every row is done"]
+
+
+def test_img_per_s_times_a_deployed_file_where_the_cache_is_gone(tmp_path):
+    """A table finished on a machine without the earlier runs' checkpoints: the img/s stage times each setting on a
+    deployed file that loads and matches its SHA-256 (any seed), and rebuilds (trains) only where none does."""
+    import shutil
+
+    from gnet.compare import run_compare
+
+    config = CompareConfig("digits", ("bnn", "centroidhd"), seeds=(0, 1), preset="tiny", limit=60)
+    first = run_compare(config, tmp_path, progress=False)
+    assert {k: v["seed"] for k, v in first["throughput"].items()} == {"bnn|-": 0, "centroidhd|dim=128": 0}
+    assert (tmp_path / "deployed/seed-1/bnn.bnn").is_file()  # every seed's deployed file, not only the first's
+    shutil.rmtree(tmp_path / "checkpoints")  # another machine: no training cache
+    (tmp_path / "deployed/seed-0/bnn.bnn").unlink()
+    said: list[str] = []
+    again = run_compare(config, tmp_path, progress=False, remeasure_throughput=True, log=said.append)
+    assert again["throughput"]["bnn|-"]["seed"] == 1 and again["throughput"]["bnn|-"]["images_per_second"] > 0
+    assert said == ["img/s stage: rebuilding centroidhd dim=128 seed 0"]  # an .hdcz has no loader: refitted
+    assert not (tmp_path / "checkpoints").exists()  # the BNN was loaded, not trained again
+    seed_1 = tmp_path / "deployed/seed-1/bnn.bnn"
+    data = bytearray(seed_1.read_bytes())
+    data[-1] ^= 1
+    seed_1.write_bytes(bytes(data))  # altered: its SHA-256 no longer matches the row's
+    said.clear()
+    run_compare(config, tmp_path, progress=False, remeasure_throughput=True, log=said.append)
+    assert said == ["img/s stage: rebuilding bnn - seed 0", "img/s stage: rebuilding centroidhd dim=128 seed 0"]
 
 
 def test_gnet_compare_refuses_bad_method(tmp_path, capsys):

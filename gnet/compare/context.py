@@ -40,7 +40,7 @@ class Context:
     log: Callable[[str], None] = print
     _data: dict[str, DataSplits] = field(default_factory=dict)
     _trained: dict[tuple[str, int], Trained] = field(default_factory=dict)
-    deployed: dict[tuple[str, str, int], Any] = field(default_factory=dict)
+    deployed: dict[tuple[str, str], tuple[int, Any, Any]] = field(default_factory=dict)  # (seed, model, test inputs)
 
     @property
     def recipe(self) -> dict[str, Any]:

@@ -142,7 +142,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Machine: {result['machine'].get('model_name', '?')}, {result['machine'].get('n_cores', '?')} cores, "
         f"load average {result['machine'].get('load_average')}. Mean ± sample sd over seeds; img/s: median ± sd "
-        "over interleaved rounds. Columns are defined in docs/compare.md.",
+        "over interleaved rounds, one seed's model per setting. Columns are defined in docs/compare.md.",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),

@@ -36,7 +36,8 @@ from gnet.compare.measure import accuracy, cost_columns, fault_columns, save_col
 from gnet.compare.methods import METHODS, Method, check_batches, recipe_fingerprint, setting_label, settings_of
 from gnet.compare.plots import plot_all
 from gnet.compare.report import FORMAT, VERSION, load_result, markdown, row_counts, row_key, summarize
-from gnet.compare.training import OutOfTime, from_rank0
+from gnet.compare.training import OutOfTime, file_sha256, from_rank0
+from gnet.deployed import load_deployed
 from gnet.distributed import is_main, world_size
 from hdc import cpu
 from hdc.io import atomic_write_text
@@ -90,7 +91,9 @@ def _relative(path: Path, out: Path) -> str:
 
 
 def _measure_row(ctx: Context, method: Method, setting: dict[str, Any], seed: int, out: Path) -> dict[str, Any]:
-    """Deploy one (method, setting, seed) and measure every column of its row."""
+    """Deploy one (method, setting, seed) and measure every column of its row; ``row_seconds`` is the row's whole
+    wall time (training or loading it, conversion, every accuracy, the deployed file), what a plan of runs needs."""
+    started = time.perf_counter()
     label = setting_label(setting)
     d = method.deploy(ctx, setting, seed)
     model = d.model
@@ -114,14 +117,16 @@ def _measure_row(ctx: Context, method: Method, setting: dict[str, Any], seed: in
     if d.checkpoint is not None:
         t = d.checkpoint
         row["checkpoint"] = {"path": _relative(t.path, out), "sha256": t.sha256, "reused": t.reused}
-    if seed == ctx.config.seeds[0] and is_main():  # one deployed file and one img/s model per (method, setting)
+    if is_main():
+        # Every seed's file: the img/s stage, on a machine without this one's checkpoint cache, times one of them.
         stem = method.name if label == "-" else f"{method.name}-{label}"
-        file = out / "deployed" / (stem + _EXTENSIONS.get(row["family"], ".bin"))
+        file = out / "deployed" / f"seed-{seed}" / (stem + _EXTENSIONS.get(row["family"], ".bin"))
         row["deployed_file"], save_notes = save_columns(model, file)
         if row["deployed_file"] is not None:
-            row["deployed_file"]["path"] = _relative(Path(row["deployed_file"]["path"]), out)
+            row["deployed_file"].update(path=_relative(Path(row["deployed_file"]["path"]), out), scaling=d.scaling)
         row["notes"] += save_notes
-        ctx.deployed[(method.name, label, seed)] = (model, x)
+        ctx.deployed.setdefault((method.name, label), (seed, model, x))  # one img/s model per (method, setting)
+    row["row_seconds"] = time.perf_counter() - started
     return row
 
 
@@ -177,38 +182,78 @@ def _rows_stage(ctx: Context, result: dict[str, Any], out: Path, write: Any) -> 
     return measured
 
 
-def _throughput_stage(ctx: Context, result: dict[str, Any], measured_now: int, remeasure: bool = False) -> None:
-    """img/s of the first seed's model of every finished (method, setting), measured together on rank 0; skipped
-    when a resumed run added no row and every group already has its figure (unless ``remeasure``), and while a row
-    is pending.
+def _throughput_stage(
+    ctx: Context, result: dict[str, Any], out: Path, measured_now: int, remeasure: bool = False
+) -> None:
+    """img/s of one seed's model of every finished (method, setting), measured together on rank 0; skipped when a
+    resumed run added no row and every group already has its figure (unless ``remeasure``), and while a row is
+    pending.
 
     The column is one measurement of all models side by side, so a table filled over several runs (and machines,
-    whose checkpoint caches are not carried over) measures it once, when its last row is done: measuring each
-    partial table would retrain the first seed of every method whose checkpoint a later machine lacks."""
+    whose checkpoint caches are not carried over) measures it once, when its last row is done. The work per image
+    is fixed by the recipe's shapes, so each (method, setting) is timed on whichever seed's model is cheapest to
+    have: one this run deployed, else one whose deployed file loads (:func:`_load_deployed_row`), else one whose
+    checkpoint is in the cache, else the first seed's, trained again. ``throughput[key]["seed"]`` says which."""
     pending = sum(r["status"] == "pending" for r in result["rows"])
     if pending:
         ctx.log(f"{pending} rows are pending: img/s is measured once every row is done")
         return
-    first = ctx.config.seeds[0]
-    groups = [(r["method"], r["setting_label"]) for r in result["rows"] if r["status"] == "done" and r["seed"] == first]
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in result["rows"]:
+        if r["status"] == "done":
+            groups.setdefault((r["method"], r["setting_label"]), []).append(r)
     keys = [f"{m}|{s}" for m, s in groups]
     if not keys or (not remeasure and measured_now == 0 and all(k in result.get("throughput", {}) for k in keys)):
         return
+    at_hand = dict(ctx.deployed)
+    if is_main():
+        for group, rows in groups.items():
+            if group not in at_hand:
+                loaded = next(filter(None, (_load_deployed_row(ctx, r, out) for r in rows)), None)
+                if loaded is not None:
+                    at_hand[group] = loaded
     # Rebuilding a model may train (data-parallel), so every rank rebuilds what rank 0 lacks.
-    for method, label in from_rank0([g for g in groups if (*g, first) not in ctx.deployed]):
+    to_build = [(*g, _seed_to_rebuild(rows, out)) for g, rows in groups.items() if g not in at_hand]
+    for method, label, seed in from_rank0(to_build):
         if ctx.out_of_time():
             ctx.log("no time left to rebuild models for the img/s stage; run again to measure it")
             return
+        ctx.log(f"img/s stage: rebuilding {method} {label} seed {seed}")
         setting = next(st for st in settings_of(METHODS[method], ctx.recipe) if setting_label(st) == label)
-        d = METHODS[method].deploy(ctx, setting, first)
-        ctx.deployed[(method, label, first)] = (d.model, ctx.test_set(d.scaling)[0])
+        d = METHODS[method].deploy(ctx, setting, seed)
+        at_hand[(method, label)] = (seed, d.model, ctx.test_set(d.scaling)[0])
     measured = None
     if is_main():  # timing is one process's: the other ranks wait in the gather below
-        models = {f"{m}|{label}": ctx.deployed[(m, label, first)] for m, label in groups}
+        models = {f"{m}|{label}": at_hand[(m, label)][1:] for m, label in groups}
         speeds = throughput(models, ctx.config.throughput_rounds, ctx.deadline, ctx.progress)
+        for m, label in groups:
+            speeds[f"{m}|{label}"]["seed"] = at_hand[(m, label)][0]
         measured = (speeds, [round(v, 2) for v in os.getloadavg()])
     result["throughput"], result["machine"]["load_average_throughput"] = from_rank0(measured)
     result["runs"][-1]["load_average_throughput"] = result["machine"]["load_average_throughput"]
+
+
+def _load_deployed_row(ctx: Context, row: dict[str, Any], out: Path) -> tuple[int, Any, torch.Tensor] | None:
+    """``(seed, model, test inputs)`` from the row's deployed file where it lies in ``out`` with the recorded
+    SHA-256, records its input scaling and is a format :func:`gnet.deployed.load_deployed` reads; else None."""
+    record = row.get("deployed_file") or {}
+    path = out / str(record.get("path", ""))
+    if "scaling" not in record or not path.is_file() or file_sha256(path) != record.get("sha256"):
+        return None
+    try:
+        model = load_deployed(path)
+    except ValueError:  # a format without a loader (a float network's .pt, an HDC classifier's .hdcz)
+        return None
+    return row["seed"], model, ctx.test_set(record["scaling"])[0]
+
+
+def _seed_to_rebuild(rows: list[dict[str, Any]], out: Path) -> int:
+    """The seed of the first row whose training checkpoint is in the cache (deploying it loads, not trains), else
+    the first row's."""
+    for r in rows:
+        if r.get("checkpoint") and (out / r["checkpoint"]["path"]).is_file():
+            return int(r["seed"])
+    return int(rows[0]["seed"])
 
 
 def run_compare(
@@ -226,7 +271,7 @@ def run_compare(
 
     Args:
         out: output folder: ``compare.json``, ``compare.md``, three plots, ``checkpoints/`` (training cache) and
-            ``deployed/`` (the first seed's deployed models).
+            ``deployed/seed-<k>/`` (every row's deployed model).
         budget_minutes: wall-clock budget of this call (rows, then img/s rounds; the report is always written).
         overwrite: replace a ``compare.json`` made with another configuration (else ValueError).
         remeasure_throughput: measure the img/s column again even if no row changed (say, on a quieter machine:
@@ -266,7 +311,7 @@ def run_compare(
 
     result["n_rows_planned"] = len(_plan(config))
     measured = _rows_stage(ctx, result, out, write)
-    _throughput_stage(ctx, result, measured, remeasure_throughput)
+    _throughput_stage(ctx, result, out, measured, remeasure_throughput)
     write(result, final=True)
     if is_main():
         plot_all(result, out)
