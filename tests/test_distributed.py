@@ -302,7 +302,7 @@ COMPARE_FLAGS = ["compare", "--dataset", "digits", "--preset", "tiny", "--seeds"
 # No BatchNorm or dropout in these (the digits G-Net and what is deployed from it, and an HDC classifier); 121 test
 # items split 60 / 61. Training is data-parallel, the HDC fit runs on both ranks, every accuracy is sharded.
 COMPARE_FLAGS += ["--limit", "121", "--methods", "gnet-float,ehd-paper,centroidhd,hdc-on-ehd-codes", "--quiet"]
-TIMING = ("train_seconds", "deploy_seconds")
+TIMING = ("train_seconds", "deploy_seconds", "row_seconds")
 
 
 def _compare_rows(path: Path) -> list[dict]:
