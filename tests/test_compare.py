@@ -297,6 +297,7 @@ def test_a_killed_run_leaves_its_table_current(tmp_path):
     assert result["summary"][0]["seeds"] == [0, 1] and result["complete"] is False
     table = (tmp_path / "compare.md").read_text()
     assert "**2 of 3 rows done**" in table and "| centroidhd | dim=128 | 2 |" in table
+    _check_redraw(tmp_path, config, table)
     run_compare(config, tmp_path, progress=False)  # resumed: the third row, img/s, the plots
     result = json.loads((tmp_path / "compare.json").read_text())
     assert result["complete"] is True and result["summary"][0]["seeds"] == [0, 1, 2]
@@ -305,6 +306,28 @@ def test_a_killed_run_leaves_its_table_current(tmp_path):
     assert second["rows_measured"] == ["centroidhd|dim=128|seed=2"] and "load_average_throughput" in second
     assert "load_average_throughput" not in first and first["machine"]["n_cores"] == result["machine"]["n_cores"]
     assert "rows done**" not in (tmp_path / "compare.md").read_text()
+
+
+def _check_redraw(out, config: CompareConfig, table: str) -> None:
+    """--report-only draws the plots of a partial table and rewrites its table as it is: compare.json unchanged
+    (no run recorded), nothing measured; a configuration the file does not hold is refused."""
+    from gnet.compare import redraw_compare
+
+    before = (out / "compare.json").read_bytes()
+    assert not (out / "accuracy_vs_bits.png").exists()  # plots come at the end of a run, which was cut short
+    (out / "compare.md").unlink()
+    argv = ["compare", "--dataset", "digits", "--preset", "tiny", "--methods", "centroidhd", "--seeds", "3"]
+    assert main([*argv, "--limit", "60", "--out", str(out), "--report-only"]) == 0
+    assert (out / "compare.json").read_bytes() == before and (out / "compare.md").read_text() == table
+    assert (out / "accuracy_vs_bits.png").stat().st_size > 1000
+    assert main([*argv, "--limit", "60", "--out", str(out), "--report-only", "--overwrite"]) == 2
+    with pytest.raises(ValueError, match="another configuration"):
+        redraw_compare(CompareConfig("digits", ("centroidhd",), seeds=(0, 1, 2), preset="tiny"), out)  # no limit
+    with pytest.raises(ValueError, match="fewer methods or seeds"):
+        redraw_compare(CompareConfig("digits", ("centroidhd",), seeds=(0, 1, 2, 3), preset="tiny", limit=60), out)
+    with pytest.raises(ValueError, match="nothing to redraw"):
+        redraw_compare(config, out / "elsewhere")
+    assert (out / "compare.json").read_bytes() == before
 
 
 def test_plots_draw_perfect_and_tied_settings(tmp_path):

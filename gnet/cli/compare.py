@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
-from gnet.compare import METHODS, PRESETS, CompareConfig, run_compare
+from gnet.compare import METHODS, PRESETS, CompareConfig, redraw_compare, run_compare
 from gnet.distributed import distributed_session, is_main
 from hdc._validate import check_int, check_number
 
@@ -63,6 +63,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         limit=args.limit,
         data_dir=args.data_dir,
     )
+    if args.report_only:
+        if args.overwrite or args.remeasure_throughput:
+            raise ValueError("--report-only measures nothing: it takes neither --overwrite nor --remeasure-throughput")
+        redraw_compare(config, args.out)
+        print(f"redrew {args.out}/compare.md and 3 plots from its compare.json (nothing measured)")
+        return 0
     budget = check_number(args.budget_minutes, "--budget-minutes", minimum=0.0, strict=True)
     command = _command_line(args)
     with distributed_session(args.distributed):
@@ -104,6 +110,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--remeasure-throughput",
         action="store_true",
         help="measure the img/s column again although no row changed (e.g. on a quieter machine)",
+    )
+    c.add_argument(
+        "--report-only",
+        action="store_true",
+        help="redraw compare.md and the plots from the folder's compare.json, as it is; train and measure nothing",
     )
     c.add_argument("--quiet", action="store_true", help="no progress bars or per-row lines")
     c.add_argument(

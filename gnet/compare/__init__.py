@@ -14,7 +14,7 @@ from gnet.compare.floatnet import FloatModel, build_plain_cnn, float_cost
 from gnet.compare.hdcmodel import HDCModel
 from gnet.compare.methods import METHODS, Deployment, Method
 from gnet.compare.plots import pareto_front
-from gnet.compare.run import machine_info, run_compare
+from gnet.compare.run import machine_info, redraw_compare, run_compare
 
 __all__ = [
     "FAULT_RATES",
@@ -30,5 +30,6 @@ __all__ = [
     "machine_info",
     "pareto_front",
     "recipe_for",
+    "redraw_compare",
     "run_compare",
 ]

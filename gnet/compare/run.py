@@ -42,7 +42,7 @@ from gnet.distributed import is_main, world_size
 from hdc import cpu
 from hdc.io import atomic_write_text
 
-__all__ = ["machine_info", "run_compare"]
+__all__ = ["machine_info", "redraw_compare", "run_compare"]
 
 _EXTENSIONS = {"ehd": ".ehd", "bnn": ".bnn", "logic": ".logic", "hdc": ".hdcz", "float": ".pt"}
 
@@ -314,6 +314,33 @@ def run_compare(
     _throughput_stage(ctx, result, out, measured, remeasure_throughput)
     write(result, final=True)
     if is_main():
+        plot_all(result, out)
+    return result
+
+
+def redraw_compare(config: CompareConfig, out: str | os.PathLike) -> dict[str, Any]:
+    """Rewrite ``compare.md`` and the three plots of ``out`` from its ``compare.json``, as they are: nothing is
+    trained or measured, no run is recorded and ``compare.json`` is left untouched. For a partial table whose
+    plots (drawn at the end of a run) are older than its rows, or after a change to the report's layout.
+
+    Raises:
+        ValueError: no ``compare.json`` in ``out``, a damaged one, or one made with another configuration (one
+            with fewer methods or seeds included: adding them is what a run, not a redraw, does).
+    """
+    out = Path(out)
+    path = out / "compare.json"
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist: nothing to redraw (run the comparison without report-only first)")
+    result = load_result(path, config.identity(), overwrite=False)
+    assert result is not None  # the file exists and overwrite is off
+    if row_counts(result)[1] != len(_plan(config)):  # the file's configuration extended by this one
+        raise ValueError(
+            f"{path} was made with fewer methods or seeds than asked: a redraw measures nothing, so run the "
+            "comparison (without report-only) to add them"
+        )
+    result["summary"] = summarize(result)
+    if is_main():
+        atomic_write_text(out / "compare.md", markdown(result))
         plot_all(result, out)
     return result
 
