@@ -349,3 +349,27 @@ def test_plots_draw_perfect_and_tied_settings(tmp_path):
     acc = _Accuracy(40)
     assert acc(1.0) == 1 - 0.5 / 40 and acc.clipped and _Accuracy(40)(0.9) == 0.9
     assert [_short_setting(s) for s in ("dim=2000", "dim=10000", "dim=250", "-")] == ["2k", "10k", "250", "-"]
+
+
+def test_every_family_has_a_deployed_extension_and_git_keeps_exactly_the_loadable_ones():
+    """Every method's family names its deployed file's extension (an unknown one is refused, not saved as .bin), and
+    the repository's .gitignore keeps in git exactly the formats ``load_deployed`` reads (the img/s stage times
+    those on a machine without the training cache) and leaves out the float and HDC ones."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from gnet.cli.ehd import DEPLOYED_EXTENSIONS
+    from gnet.compare.methods import METHODS
+    from gnet.compare.run import FAMILY_EXTENSIONS, _deployed_extension
+
+    assert {m.family for m in METHODS.values()} <= set(FAMILY_EXTENSIONS)
+    with pytest.raises(ValueError, match="'quantum' has no deployed-file extension"):
+        _deployed_extension("quantum")
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    for extension in FAMILY_EXTENSIONS.values():
+        path = f"results/compare/some-table/deployed/seed-0/a-method{extension}"
+        ignored = subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=root, check=False)
+        assert ignored.returncode == (1 if extension in DEPLOYED_EXTENSIONS else 0), extension

@@ -44,7 +44,20 @@ from hdc.io import atomic_write_text
 
 __all__ = ["machine_info", "redraw_compare", "run_compare"]
 
-_EXTENSIONS = {"ehd": ".ehd", "bnn": ".bnn", "logic": ".logic", "hdc": ".hdcz", "float": ".pt"}
+# Each method family's deployed-file extension. .gitignore keeps the binary ones (.ehd, .bnn, .logic) in git and
+# leaves the others out, so a family without an entry is refused rather than saved under a name neither rule covers.
+FAMILY_EXTENSIONS = {"ehd": ".ehd", "bnn": ".bnn", "logic": ".logic", "hdc": ".hdcz", "float": ".pt"}
+
+
+def _deployed_extension(family: str) -> str:
+    """The extension of ``family``'s deployed file; ValueError for a family :data:`FAMILY_EXTENSIONS` lacks."""
+    try:
+        return FAMILY_EXTENSIONS[family]
+    except KeyError:
+        raise ValueError(
+            f"method family {family!r} has no deployed-file extension: add one to FAMILY_EXTENSIONS "
+            "and a matching rule to .gitignore"
+        ) from None
 
 
 def _lscpu_flags() -> list[str]:
@@ -120,7 +133,7 @@ def _measure_row(ctx: Context, method: Method, setting: dict[str, Any], seed: in
     if is_main():
         # Every seed's file: the img/s stage, on a machine without this one's checkpoint cache, times one of them.
         stem = method.name if label == "-" else f"{method.name}-{label}"
-        file = out / "deployed" / f"seed-{seed}" / (stem + _EXTENSIONS.get(row["family"], ".bin"))
+        file = out / "deployed" / f"seed-{seed}" / (stem + _deployed_extension(row["family"]))
         row["deployed_file"], save_notes = save_columns(model, file)
         if row["deployed_file"] is not None:
             row["deployed_file"].update(path=_relative(Path(row["deployed_file"]["path"]), out), scaling=d.scaling)
