@@ -22,7 +22,7 @@ import numpy as np
 
 from hdc.io import ContainerError, peek_format
 
-__all__ = ["FORMATS", "DeployedModel", "ModelCost", "load_deployed"]
+__all__ = ["DEPLOYED_EXTENSIONS", "FORMATS", "DeployedModel", "ModelCost", "load_deployed"]
 
 # Container format name -> (module, loader). Loaders take (path, *, max_bytes=None) and validate everything.
 FORMATS: dict[str, tuple[str, str]] = {
@@ -30,6 +30,9 @@ FORMATS: dict[str, tuple[str, str]] = {
     "gnet-bnn": ("gnet.bnn.io", "load_packed_bnn"),
     "gnet-logic": ("gnet.logic.io", "load_circuit"),
 }
+# The file extensions the savers of those formats give their files (``gnet eval`` tells a deployed model from a
+# checkpoint by them; .gitignore keeps such files of a comparison in git).
+DEPLOYED_EXTENSIONS = (".ehd", ".bnn", ".logic")
 
 
 @dataclass(frozen=True)

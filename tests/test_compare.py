@@ -359,9 +359,9 @@ def test_every_family_has_a_deployed_extension_and_git_keeps_exactly_the_loadabl
     import subprocess
     from pathlib import Path
 
-    from gnet.cli.ehd import DEPLOYED_EXTENSIONS
     from gnet.compare.methods import METHODS
     from gnet.compare.run import FAMILY_EXTENSIONS, _deployed_extension
+    from gnet.deployed import DEPLOYED_EXTENSIONS
 
     assert {m.family for m in METHODS.values()} <= set(FAMILY_EXTENSIONS)
     with pytest.raises(ValueError, match="'quantum' has no deployed-file extension"):

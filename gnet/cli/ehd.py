@@ -15,7 +15,7 @@ from gnet.checkpoint import config_family, load_model
 from gnet.cli._args import add_dim_argument, dim_value
 from gnet.cli._timing import steady_state
 from gnet.data import load_test_split
-from gnet.deployed import DeployedModel, load_deployed
+from gnet.deployed import DEPLOYED_EXTENSIONS, DeployedModel, load_deployed
 from gnet.distributed import distributed_session, evaluate_sharded, is_main, main_first, sweep_sharded, world_size
 from gnet.ehd import EHDModel, convert, parse_dim, sweep
 from gnet.plots import plot_sweep
@@ -31,7 +31,6 @@ PRECISION_HELP = (
     "auto (fastest on this CPU) | float32 | bfloat16 | int8 (rademacher only), or a comma list, one per G-layer"
 )
 PROVENANCE = ("dataset", "val_fraction", "data_seed")  # checkpoint config entries an EHD model keeps in its meta
-DEPLOYED_EXTENSIONS = (".ehd", ".bnn", ".logic")
 BNN_PROVENANCE = (*PROVENANCE, "scaling")  # a packed BNN keeps the input scaling too (it differs by method)
 
 
